@@ -1,0 +1,58 @@
+"""Timestamps as integer microseconds since the Unix epoch (UTC): exact arithmetic.
+
+``age_days(e) = (as_of - e.timestamp) / 86400 s`` is computed as
+``(as_of_us - ts_us) / 86_400_000_000``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+MICROS_PER_DAY = 86_400_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_timestamp(value: str | datetime | date) -> datetime:
+    """Parse ISO 8601 (``Z`` or an offset allowed; no offset means UTC) into an aware datetime.
+
+    Raises ValueError with a readable message when the text is not a timestamp.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("empty timestamp")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an ISO 8601 timestamp (expected e.g. 2025-03-01T14:30:00Z)"
+            ) from None
+    else:
+        raise ValueError(f"expected an ISO 8601 timestamp, got {type(value).__name__} {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of epoch microseconds."""
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def iso(micros: int) -> str:
+    """ISO 8601 text with ``Z`` for epoch microseconds."""
+    moment = from_micros(micros)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"

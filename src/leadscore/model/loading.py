@@ -1,0 +1,210 @@
+"""Loading a scoring model from YAML or JSON text, with messages that name the place."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from leadscore.errors import ModelError, ModelIssue
+from leadscore.model.checks import document_issues
+from leadscore.model.schema import TAG_SUFFIX, ScoringModel
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML with the 1.2 core booleans: `on`, `yes`, `no` and `NO` (Norway) stay text,
+    and dates stay text too."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _construct_mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_Yaml12Loader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML with 1.2 booleans and no implicit dates (also reads JSON)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.endswith(TAG_SUFFIX):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    return tuple(p for p in loc if not (isinstance(p, str) and p.endswith(TAG_SUFFIX)))
+
+
+_MESSAGES = {
+    "missing": "required key is missing",
+    "literal_error": None,  # keep pydantic's, it lists the allowed values
+}
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    loc = _clean_loc(error["loc"])
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error" and loc == ("version",):
+        return f"must be 1 (this is the version of the language), got {error.get('input')!r}"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
+        return (
+            f"rule id {error.get('input')!r} may only hold lower-case letters, digits, '_' and '-'"
+        )
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "group":
+        return f"group name {error.get('input')!r} may only hold letters, digits, '_' and '-'"
+    if kind in ("list_type", "dict_type"):
+        want = "a list" if kind == "list_type" else "a mapping"
+        return f"expected {want}, got {type(error.get('input')).__name__}"
+    if kind == "too_short" and loc and loc[-1] in ("in", "not_in", "all", "any"):
+        return "needs at least one item"
+    msg: str = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = None
+            for key_node, value_node in node.value:
+                if getattr(key_node, "value", None) == str(part):
+                    found = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+        if node is None:
+            break
+    return line
+
+
+def _issues_from_validation(exc: ValidationError, root: yaml.Node | None) -> list[ModelIssue]:
+    issues: list[ModelIssue] = []
+    seen: set[tuple[str, str]] = set()
+    for error in exc.errors(include_url=False):
+        loc = _clean_loc(error["loc"])
+        path, message = _path(error["loc"]), _message(error)
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        issues.append(ModelIssue(path, message, _line_of(root, loc)))
+    return issues
+
+
+def parse_model(text: str, *, source: str | None = None, fmt: str | None = None) -> ScoringModel:
+    """Parse and validate a model document (YAML or JSON text).
+
+    Raises :class:`~leadscore.errors.ModelError` listing every problem found.
+    """
+    fmt = fmt or ("json" if source and source.lower().endswith(".json") else "yaml")
+    root: yaml.Node | None = None
+    try:
+        if fmt == "json":
+            data = json.loads(text)
+        else:
+            data = parse_yaml(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            [ModelIssue("", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)], source
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else None
+        raise ModelError([ModelIssue("", f"not valid YAML: {problem}", line)], source) from None
+    try:
+        root = yaml.compose(text, Loader=_Yaml12Loader)
+    except yaml.YAMLError:  # pragma: no cover - parsed above, so this composes too
+        root = None
+    if not isinstance(data, dict):
+        got = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise ModelError(
+            [ModelIssue("", f"a model is a mapping with version, name and rules; got {got}", 1)], source
+        )
+    try:
+        model = ScoringModel.model_validate(data)
+    except ValidationError as exc:
+        raise ModelError(_issues_from_validation(exc, root), source) from None
+    issues = document_issues(model)
+    if issues:
+        located = [ModelIssue(i.path, i.message, _line_of(root, _loc_of(i.path))) for i in issues]
+        raise ModelError(located, source)
+    return model
+
+
+def _loc_of(path: str) -> tuple[int | str, ...]:
+    loc: list[int | str] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        loc.append(int(index) if index else name)
+    return tuple(loc)
+
+
+def load_model(path: str | Path) -> ScoringModel:
+    """Read a model file (``.yaml``, ``.yml`` or ``.json``)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelError([ModelIssue("", f"cannot read the file: {exc.strerror}")], str(path)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            [ModelIssue("", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8")], str(path)
+        ) from None
+    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    return parse_model(text, source=str(path), fmt=fmt)
+
+
+def model_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the language, for editors."""
+    schema = ScoringModel.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def dump_model(model: ScoringModel) -> str:
+    """The model as YAML (canonical form, defaults left out)."""
+    data = model.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
