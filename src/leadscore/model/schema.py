@@ -247,7 +247,7 @@ class EventCondition(Strict):
     kind: ClassVar[str] = "event"
     event: Text | list[Text] = Field(description="event type, or a list of types")
     where: dict[str, PropertyFilter] | None = None
-    within_days: Number | None = Field(None, ge=0)
+    within_days: Annotated[Number, Field(ge=0)] | None = None
     min_count: Integer = Field(1, ge=1)
 
     @field_validator("event")
@@ -325,8 +325,8 @@ def _check_condition_shape(value: Any) -> Any:
     if not isinstance(value, dict):
         raise PydanticCustomError(
             "condition",
-            "a condition is a mapping such as {{attribute: job_title, contains: vp}} or "
-            "{{event: page_view}}, got {got}",
+            "a condition is a mapping such as {attribute: job_title, contains: vp} or "
+            "{event: page_view}, got {got}",
             {"got": _describe(value)},
         )
     kinds = [k for k in CONDITION_KINDS if k in value]
@@ -372,6 +372,10 @@ class Decay(Strict):
     half_life_days: Number = Field(gt=0)
 
 
+def _with_article(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
 class Rule(Strict):
     """One scoring rule: points when a condition holds."""
 
@@ -381,7 +385,7 @@ class Rule(Strict):
     points: Number = Field(description="non-zero; may be negative")
     when: Condition
     repeat: Literal["once", "each"] = "once"
-    max_times: Integer | None = Field(None, ge=1)
+    max_times: Annotated[Integer, Field(ge=1)] | None = None
     decay: Decay | None = None
 
     @field_validator("points")
@@ -398,9 +402,9 @@ class Rule(Strict):
         if when is not None and not isinstance(when, EventCondition):
             raise PydanticCustomError(
                 "event_rule_only",
-                "{field} is only allowed when `when` is a single event condition ({{event: ...}}), "
-                "not a {kind} condition",
-                {"field": info.field_name, "kind": getattr(when, "kind", "?")},
+                "{field} is only allowed when `when` is a single event condition ({event: ...}), "
+                "not {kind} condition",
+                {"field": info.field_name, "kind": _with_article(getattr(when, "kind", "?"))},
             )
         return value
 
@@ -411,7 +415,7 @@ class Rule(Strict):
         if value is not None and when is not None and not isinstance(when, EventCondition):
             raise PydanticCustomError(
                 "event_rule_only",
-                "max_times is only allowed when `when` is a single event condition ({{event: ...}})",
+                "max_times is only allowed when `when` is a single event condition ({event: ...})",
             )
         if value is not None and info.data.get("repeat", "once") != "each":
             raise PydanticCustomError(
@@ -476,6 +480,13 @@ class ScoringModel(Strict):
     groups: dict[str, Group] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     stages: list[Stage] | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_not_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # True == 1 in Python, but `version: true` is not version 1
+            raise PydanticCustomError("literal_error", "Input should be 1")
+        return value
 
     def group_names(self) -> list[str]:
         """Every group of the model: declared ones in the order written, then the rest in rule order."""

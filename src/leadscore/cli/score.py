@@ -1,0 +1,69 @@
+"""``leadscore score``: batch scoring from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadscore.batch import ENGINES, score_files
+from leadscore.cli.common import AsOfOption, err, parse_as_of
+from leadscore.errors import UsageError
+from leadscore.model import load_model
+
+
+def score(
+    model: Annotated[Path, typer.Option("--model", help="Scoring model (.yaml, .yml or .json).")],
+    leads: Annotated[Path, typer.Option("--leads", help="Leads file (.csv, .jsonl, .ndjson, .parquet).")],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Events file (.csv, .jsonl, .ndjson, .parquet).")
+    ] = None,
+    as_of: AsOfOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Output file; format by extension. Default: CSV on stdout."),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Add an 'explain' column (JSON).")] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help=f"Scoring engine: {', '.join(ENGINES)}.")
+    ] = "python",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress on stderr.")] = False,
+) -> None:
+    """Score every lead of a file with a scoring model; one output row per lead."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine: unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    scoring_model = load_model(model)
+    moment = parse_as_of(as_of)
+    show = not quiet and err.is_terminal
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not show,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = score_files(
+            scoring_model, leads, events, moment, output, explain=explain, progress=progress
+        )
+    for warning in summary.warnings():
+        err.print(f"warning: {warning}", markup=False)
+    if not quiet and output is not None:
+        table = Table(title=None, show_header=True, header_style="bold")
+        table.add_column("stage")
+        table.add_column("leads", justify="right")
+        for stage in (s.name for s in scoring_model.stages or []):
+            table.add_row(stage, str(summary.stage_counts.get(stage, 0)))
+        err.print(f"scored {summary.leads} leads ({summary.events_read} events) -> {output}")
+        if scoring_model.stages:
+            err.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)

@@ -1,0 +1,363 @@
+"""Reading leads and events from files, and writing scored rows, by file extension.
+
+Formats: ``.csv`` (UTF-8, header row; an empty cell is a missing value), ``.jsonl`` /
+``.ndjson`` (one JSON object per line) and ``.parquet``. Every problem is reported
+as an :class:`~leadscore.errors.InputError` naming the file, the row (1-based data
+row; for JSONL the line) and the column. Writers are atomic: the output file appears
+complete or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from leadscore.engine.scoring import Event, Lead
+from leadscore.errors import InputError
+from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+Progress = Callable[[int], None]  # called with the number of rows read so far
+
+
+def file_format(path: str | Path) -> str:
+    """``csv``, ``jsonl`` or ``parquet`` from the extension, else an InputError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(
+            f"unknown file type '{suffix or '(none)'}'; use .csv, .jsonl, .ndjson or .parquet",
+            file=str(path),
+        )
+    return FORMATS[suffix]
+
+
+def _first_bad_utf8_line(path: Path) -> tuple[int, int]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1
+    return 0, 0  # pragma: no cover
+
+
+def _check_utf8(path: Path) -> None:
+    """Refuse a file that is not UTF-8, naming the first bad line."""
+    import codecs
+
+    incremental = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                incremental.decode(chunk)
+            incremental.decode(b"", final=True)
+        except UnicodeDecodeError:
+            line, column = _first_bad_utf8_line(path)
+            raise InputError(
+                f"line {line}, character {column}: the file is not UTF-8 text; "
+                "save or export it as UTF-8",
+                file=str(path),
+            ) from None
+
+
+def _open_existing(path: Path) -> None:
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.is_dir():
+        raise InputError("is a directory, expected a file", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty (expected a header row and data)", file=str(path))
+
+
+def iter_records(path: str | Path, progress: Progress | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, record)`` from any supported file; errors name file and row."""
+    path = Path(path)
+    fmt = file_format(path)
+    _open_existing(path)
+    if fmt == "csv":
+        yield from _iter_csv(path, progress)
+    elif fmt == "jsonl":
+        yield from _iter_jsonl(path, progress)
+    else:
+        yield from _iter_parquet(path, progress)
+
+
+def _iter_csv(path: Path, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    _check_utf8(path)
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError("the file is empty (expected a header row)", file=str(path)) from None
+        except csv.Error as exc:
+            raise InputError(f"malformed header: {exc}", file=str(path), row=0) from None
+        header = [h.strip() for h in header]
+        if not any(header):
+            raise InputError("the header row is empty", file=str(path), row=0)
+        for index, name in enumerate(header):
+            if not name:
+                raise InputError(f"header column {index + 1} has no name", file=str(path), row=0)
+            if name in header[:index]:
+                raise InputError(f"column '{name}' appears twice in the header", file=str(path), row=0)
+        width = len(header)
+        row = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise InputError(
+                    f"malformed CSV (line {reader.line_num}): {exc}", file=str(path), row=row + 1
+                ) from None
+            row += 1
+            if not cells:
+                continue  # a blank line
+            if len(cells) != width:
+                raise InputError(
+                    f"has {len(cells)} fields but the header has {width} (line {reader.line_num}); "
+                    "check for an unquoted comma or a missing field",
+                    file=str(path),
+                    row=row,
+                )
+            yield row, {name: (cell if cell != "" else None) for name, cell in zip(header, cells, strict=True)}
+            if progress is not None and row % 10_000 == 0:
+                progress(row)
+        if progress is not None:
+            progress(row)
+
+
+def _iter_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    _check_utf8(path)
+    with path.open("r", encoding="utf-8-sig") as handle:
+        row = 0
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"not valid JSON: {exc.msg} (character {exc.colno})", file=str(path), row=line_number
+                ) from None
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"expected a JSON object per line, got {type(record).__name__}",
+                    file=str(path),
+                    row=line_number,
+                )
+            row += 1
+            yield line_number, record
+            if progress is not None and row % 10_000 == 0:
+                progress(row)
+        if progress is not None:
+            progress(row)
+
+
+def _iter_parquet(path: Path, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
+        raise InputError(f"not a readable Parquet file: {exc}", file=str(path)) from None
+    row = 0
+    for batch in parquet.iter_batches(batch_size=65_536):
+        for record in batch.to_pylist():
+            row += 1
+            yield row, record
+        if progress is not None:
+            progress(row)
+
+
+def read_leads(path: str | Path, progress: Progress | None = None) -> list[Lead]:
+    """Read leads: a ``lead_id`` column plus attributes. Duplicate lead ids are refused."""
+    leads: list[Lead] = []
+    first_row: dict[str, int] = {}
+    records = iter_records(path, progress)
+    for row, record in records:
+        if row == 1 or not leads:
+            if "lead_id" not in record:
+                columns = ", ".join(list(record)[:8])
+                raise InputError(
+                    f"no 'lead_id' column (found: {columns})", file=str(path), row=row, column="lead_id"
+                )
+        try:
+            lead_id = id_text(record.get("lead_id"), "lead_id")
+            attributes = make_attributes(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        assert lead_id is not None
+        if lead_id in first_row:
+            raise InputError(
+                f"lead_id '{lead_id}' appears again (first at row {first_row[lead_id]}); "
+                "each lead must appear once",
+                file=str(path),
+                row=row,
+                column="lead_id",
+            )
+        first_row[lead_id] = row
+        leads.append(Lead(lead_id, attributes))
+    if not leads:
+        raise InputError("no leads in the file (only a header?)", file=str(path))
+    return leads
+
+
+class EventStats:
+    """Counts gathered while reading events."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.duplicates = 0
+        self.unknown_lead_events = 0
+        self.unknown_leads: set[str] = set()
+        self.skipped_types = 0
+
+
+def read_events(
+    path: str | Path,
+    known_leads: Mapping[str, Any] | None = None,
+    *,
+    keep_types: Iterable[str] | None = None,
+    keep_properties: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, list[Event]], EventStats]:
+    """Read events grouped by lead in file order; duplicate ``event_id``s dropped (first wins).
+
+    ``keep_types``/``keep_properties``, when given, keep only what a model can look at
+    (every row is still validated and counted). Events of leads not in ``known_leads``
+    are counted in the stats and dropped.
+    """
+    stats = EventStats()
+    by_lead: dict[str, list[Event]] = {}
+    seen_ids: set[str] = set()
+    types = set(keep_types) if keep_types is not None else None
+    props = set(keep_properties) if keep_properties is not None else None
+    checked_columns = False
+    for row, record in iter_records(path, progress):
+        if not checked_columns:
+            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
+                    file=str(path),
+                    row=row,
+                    column=missing[0],
+                )
+            checked_columns = True
+        try:
+            event = make_event(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        stats.rows += 1
+        if event.event_id is not None:
+            if event.event_id in seen_ids:
+                stats.duplicates += 1
+                continue
+            seen_ids.add(event.event_id)
+        if known_leads is not None and event.lead_id not in known_leads:
+            stats.unknown_lead_events += 1
+            stats.unknown_leads.add(event.lead_id)
+            continue
+        if types is not None and event.type not in types:
+            stats.skipped_types += 1
+            continue
+        if props is not None:
+            event = Event(
+                event.lead_id,
+                event.type,
+                event.ts,
+                {k: v for k, v in event.properties.items() if k in props},
+                event.event_id,
+            )
+        by_lead.setdefault(event.lead_id, []).append(event)
+    if stats.rows == 0:
+        raise InputError("no events in the file (only a header?)", file=str(path))
+    return by_lead, stats
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; move it into place only on success."""
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.exists():
+        raise InputError("the output folder does not exist", file=str(directory))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+@contextmanager
+def _suppress() -> Iterator[None]:
+    try:
+        yield
+    except OSError:
+        pass
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def write_csv(handle: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Write rows as CSV (floats with 2 decimals, None empty, JSON for nested values)."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+
+
+def write_rows(
+    path: str | Path,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    types: Mapping[str, str] | None = None,
+) -> None:
+    """Write rows to ``path`` by extension, atomically. ``types`` maps columns to
+    ``float``/``str``/``json`` so that Parquet gets proper column types."""
+    fmt = file_format(path)
+    types = types or {}
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            with tmp.open("w", encoding="utf-8", newline="") as handle:
+                write_csv(handle, columns, rows)
+        elif fmt == "jsonl":
+            with tmp.open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False))
+                    handle.write("\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow_types = {"float": pa.float64(), "str": pa.string(), "json": pa.string(), "int": pa.int64()}
+            arrays = []
+            for column in columns:
+                kind = types.get(column, "str")
+                values = [row.get(column) for row in rows]
+                if kind == "json":
+                    values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+                arrays.append(pa.array(values, type=arrow_types[kind]))
+            pq.write_table(pa.Table.from_arrays(arrays, names=list(columns)), tmp)

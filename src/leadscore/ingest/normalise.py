@@ -1,0 +1,139 @@
+"""Turning raw records (from files, JSON bodies, Segment) into leads and events.
+
+Shared by the file readers, the API and the importer so that every door applies
+the same rules:
+
+* ids (``lead_id``, ``event_id``) are text; whole numbers become ``"123"``;
+* text is Unicode-normalised to NFC (so a name typed on a Mac equals one typed on Windows);
+* an empty text cell from a flat file is a missing value;
+* nested values (objects, lists) in attributes or properties are kept as compact JSON text;
+* ``timestamp`` is ISO 8601; no offset means UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from leadscore.engine.scoring import Event
+from leadscore.engine.timestamps import parse_timestamp, to_micros
+
+EVENT_FIELDS = ("lead_id", "type", "timestamp", "event_id", "properties")
+
+
+class RecordError(ValueError):
+    """A record is invalid; ``column`` names the field at fault."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC form (cheap when already NFC, as most text is)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def clean_value(value: Any) -> Any:
+    """An attribute/property value as the engine sees it."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return nfc(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return nfc(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    return nfc(str(value))
+
+
+def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
+    """An identifier as text; None/empty is an error when required."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        text = ""
+    elif isinstance(value, bool):
+        raise RecordError(f"{column} must be text or a whole number, got a boolean", column)
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise RecordError(f"{column} must be text or a whole number, got {value!r}", column)
+        text = str(int(value))
+    elif isinstance(value, str):
+        text = nfc(value.strip())
+    else:
+        raise RecordError(f"{column} must be text, got {type(value).__name__}", column)
+    if not text:
+        if required:
+            raise RecordError(f"{column} is empty", column)
+        return None
+    return text
+
+
+def timestamp_us(value: Any, column: str = "timestamp") -> int:
+    """Epoch microseconds of an ISO 8601 value (or datetime)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordError(f"{column} is empty", column)
+    try:
+        return to_micros(parse_timestamp(value))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise RecordError(f"{column}: {exc}", column) from None
+
+
+def make_event(record: Mapping[str, Any], *, default_ts: int | None = None) -> Event:
+    """Build an :class:`Event` from a mapping: ``lead_id``, ``type``, ``timestamp``,
+    optional ``event_id``, and properties (a ``properties`` object and/or extra keys)."""
+    lead_id = id_text(record.get("lead_id"), "lead_id")
+    assert lead_id is not None
+    kind = record.get("type")
+    if not isinstance(kind, str) or not kind.strip():
+        raise RecordError("type is empty" if not kind else "type must be text", "type")
+    raw_ts = record.get("timestamp")
+    if (raw_ts is None or raw_ts == "") and default_ts is not None:
+        ts = default_ts
+    else:
+        ts = timestamp_us(raw_ts)
+    event_id = id_text(record.get("event_id"), "event_id", required=False)
+    props: dict[str, Any] = {}
+    nested = record.get("properties")
+    if nested is not None:
+        if isinstance(nested, str):
+            try:
+                nested = json.loads(nested) if nested.strip() else {}
+            except json.JSONDecodeError:
+                raise RecordError("properties is not a JSON object", "properties") from None
+        if not isinstance(nested, Mapping):
+            raise RecordError("properties must be an object", "properties")
+        for key, value in nested.items():
+            cleaned = clean_value(value)
+            if cleaned is not None:
+                props[nfc(str(key))] = cleaned
+    for key, value in record.items():
+        if key in EVENT_FIELDS:
+            continue
+        cleaned = clean_value(value)
+        if cleaned is not None:
+            props[nfc(str(key))] = cleaned
+    return Event(lead_id, nfc(kind.strip()), ts, props, event_id)
+
+
+def make_attributes(record: Mapping[str, Any], *, skip: tuple[str, ...] = ("lead_id",)) -> dict[str, Any]:
+    """Lead attributes from a flat record (``attributes`` object merged in); checks created_at."""
+    attributes: dict[str, Any] = {}
+    nested = record.get("attributes")
+    items = list(record.items())
+    if isinstance(nested, Mapping):
+        items = [(k, v) for k, v in items if k != "attributes"] + list(nested.items())
+    for key, value in items:
+        if key in skip:
+            continue
+        attributes[nfc(str(key))] = clean_value(value)
+    created = attributes.get("created_at")
+    if created is not None and not (isinstance(created, str) and not created.strip()):
+        timestamp_us(created, "created_at")
+    return attributes
