@@ -40,6 +40,7 @@ class BatchSummary:
     stage_counts: dict[str, int] = field(default_factory=dict)
     output: str | None = None
     engine: str = "python"
+    top: list[dict[str, Any]] = field(default_factory=list)  # best-scored rows, for display
 
     def warnings(self) -> list[str]:
         out = []
@@ -129,6 +130,7 @@ def score_files(
     *,
     explain: bool = False,
     progress: Callable[[str, int, int | None], None] | None = None,
+    top: int = 0,
 ) -> BatchSummary:
     """Score the leads of a file and write one row per lead (stdout CSV when no output)."""
     summary = BatchSummary(output=str(output) if output else None)
@@ -159,6 +161,10 @@ def score_files(
         summary.stage_counts[key] = summary.stage_counts.get(key, 0) + 1
     columns = output_columns(model, explain)
     rows = [result_row(model, r, explain) for r in results]
+    if top:
+        by_id = {lead.lead_id: lead for lead in leads}
+        best = sorted(rows, key=lambda r: -r["score"])[:top]
+        summary.top = [{**r, "attributes": dict(by_id[r["lead_id"]].attributes)} for r in best]
     if output is None:
         write_csv(sys.stdout, columns, rows)
     else:

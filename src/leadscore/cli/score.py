@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,6 +31,9 @@ def score(
         str, typer.Option("--engine", help=f"Scoring engine: {', '.join(ENGINES)}.")
     ] = "python",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress on stderr.")] = False,
+    top: Annotated[
+        int, typer.Option("--top", help="Show the N best-scored leads on stderr (with --output).")
+    ] = 0,
 ) -> None:
     """Score every lead of a file with a scoring model; one output row per lead."""
     if engine not in ENGINES:
@@ -50,7 +53,8 @@ def score(
             bar.update(tasks[stage], completed=done, total=total)
 
         summary = score_files(
-            scoring_model, leads, events, moment, output, explain=explain, progress=progress
+            scoring_model, leads, events, moment, output, explain=explain, progress=progress,
+            top=top if output is not None and not quiet else 0,
         )
     for warning in summary.warnings():
         err.print(f"warning: {warning}", markup=False)
@@ -63,6 +67,27 @@ def score(
         err.print(f"scored {summary.leads} leads ({summary.events_read} events) -> {output}")
         if scoring_model.stages:
             err.print(table)
+        if summary.top:
+            err.print(_top_table(summary.top, scoring_model.graded_groups()))
+
+
+def _top_table(rows: list[dict[str, Any]], graded: list[str]) -> Table:
+    """The best-scored leads with the attributes a sales rep looks at first."""
+    table = Table(title=f"Top {len(rows)} leads", header_style="bold")
+    for column in ("lead", "name", "job title", "company", "score", "stage", *graded):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for row in rows:
+        attrs = row["attributes"]
+        table.add_row(
+            row["lead_id"],
+            str(attrs.get("name") or ""),
+            str(attrs.get("job_title") or ""),
+            str(attrs.get("company") or ""),
+            f"{row['score']:.2f}",
+            row["stage"] or "",
+            *[row.get(f"grade_{g}") or "" for g in graded],
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
