@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -183,12 +183,11 @@ def read_leads(path: str | Path, progress: Progress | None = None) -> list[Lead]
     first_row: dict[str, int] = {}
     records = iter_records(path, progress)
     for row, record in records:
-        if row == 1 or not leads:
-            if "lead_id" not in record:
-                columns = ", ".join(list(record)[:8])
-                raise InputError(
-                    f"no 'lead_id' column (found: {columns})", file=str(path), row=row, column="lead_id"
-                )
+        if not leads and "lead_id" not in record:
+            columns = ", ".join(list(record)[:8])
+            raise InputError(
+                f"no 'lead_id' column (found: {columns})", file=str(path), row=row, column="lead_id"
+            )
         try:
             lead_id = id_text(record.get("lead_id"), "lead_id")
             attributes = make_attributes(record)
@@ -296,17 +295,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:
-        with _suppress():
+        with suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-@contextmanager
-def _suppress() -> Iterator[None]:
-    try:
-        yield
-    except OSError:
-        pass
 
 
 def _csv_cell(value: Any) -> str:

@@ -17,16 +17,50 @@ from leadscore.model.schema import TAG_SUFFIX, ScoringModel
 
 class _Yaml12Loader(yaml.SafeLoader):
     """YAML with the 1.2 core booleans: `on`, `yes`, `no` and `NO` (Norway) stay text,
-    and dates stay text too."""
+    and dates stay text too. Numbers follow the 1.2 core schema as well: `1e3` is a
+    number, while `1:30` (a 1.1 base-60 number), `1_000` and `0b11` stay text, and
+    `017` is seventeen (not a 1.1 octal 15)."""
 
 
+_REPLACED_TAGS = (
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+)
 _Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+# int before float: a plain `17` matches both patterns, the first one added wins
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
+def _construct_int_12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+_Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int_12)
 
 
 def _construct_mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -73,7 +107,7 @@ _MESSAGES = {
 }
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Any) -> str:
     kind = error["type"]
     loc = _clean_loc(error["loc"])
     if kind == "missing":
@@ -140,10 +174,7 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None)
     fmt = fmt or ("json" if source and source.lower().endswith(".json") else "yaml")
     root: yaml.Node | None = None
     try:
-        if fmt == "json":
-            data = json.loads(text)
-        else:
-            data = parse_yaml(text)
+        data = json.loads(text) if fmt == "json" else parse_yaml(text)
     except json.JSONDecodeError as exc:
         raise ModelError(
             [ModelIssue("", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)], source
