@@ -12,6 +12,7 @@ import sys
 import typer
 
 from leadscore.cli import common
+from leadscore.errors import LeadscoreError
 
 app = typer.Typer(
     name="leadscore",
@@ -40,14 +41,13 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``leadscore`` command."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)  # standalone: Typer reports usage errors itself (exit 2)
     except common.Exit as exc:
         sys.exit(exc.code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the single place errors become exit codes
-        code = common.report_error(exc)
-        sys.exit(code)
+    except LeadscoreError as exc:  # the single place our errors become exit codes
+        sys.exit(common.report_error(exc))
+    except KeyboardInterrupt:
+        sys.exit(common.report_error(KeyboardInterrupt()))
 
 
 __all__ = ["app", "main"]

@@ -6,7 +6,6 @@ import os
 from datetime import UTC, datetime
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -29,12 +28,6 @@ def report_error(exc: BaseException) -> int:
     if isinstance(exc, LeadscoreError):
         err.print(f"error: {exc.one_line()}", markup=False)
         return exc.exit_code
-    if isinstance(exc, click.exceptions.Abort):
-        err.print("aborted", markup=False)
-        return 130
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return 2
     if isinstance(exc, KeyboardInterrupt):
         err.print("interrupted", markup=False)
         return 130
