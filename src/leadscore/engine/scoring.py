@@ -8,14 +8,14 @@ of ``shared/docs/model-spec.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from leadscore.engine.timestamps import MICROS_PER_DAY, iso, parse_timestamp, to_micros
-from leadscore.engine.values import test_value
+from leadscore.engine.values import LookupTest, value_test
 from leadscore.model.schema import (
     AbsenceCondition,
     AllCondition,
@@ -195,23 +195,25 @@ class _LeadView:
             kind: [e for _, e in sorted(items, key=lambda pe: (-pe[1].ts, -pe[0]))]
             for kind, items in by_type.items()
         }
+        self._created: int | None | bool = False  # False: not looked up yet
 
-    def matching(
-        self, types: tuple[str, ...], where: Mapping[str, Predicate] | None, within_days: float | None
-    ) -> list[Event]:
+    def created_us(self) -> int | None:
+        if self._created is False:
+            self._created = self.lead.created_us()
+        return self._created  # type: ignore[return-value]
+
+    def matching(self, query: _EventQuery) -> list[Event]:
         """Matching events, most recent first (section "Event condition")."""
-        window = None if within_days is None else within_days * MICROS_PER_DAY
+        window = query.window_us
         found: list[Event] = []
-        for kind in types:
+        for kind in query.types:
             for event in self.by_type.get(kind, ()):
                 if window is not None and self.as_of_us - event.ts > window:
                     break  # age_days > within_days; sorted, so every later event is older too
-                if where and not all(
-                    test_value(event.properties, prop, f.op, f.value) for prop, f in where.items()
-                ):
+                if query.where and not all(test(event.properties) for test in query.where):
                     continue
                 found.append(event)
-        if len(types) > 1:
+        if len(query.types) > 1:
             found.sort(key=lambda e: -e.ts)
         return found
 
@@ -219,25 +221,56 @@ class _LeadView:
         return (self.as_of_us - event.ts) / MICROS_PER_DAY
 
 
-def _holds(condition: Any, view: _LeadView) -> bool:
-    """Does a condition hold for the lead (section "Conditions")?"""
+# ---- The model, compiled once into plain functions ----------------------------------
+# Walking pydantic objects for every lead is slow; a plan holds the same conditions as
+# closures over pre-folded operands. The meaning is exactly that of the model.
+
+Test = Callable[[_LeadView], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _EventQuery:
+    """Which events match: types, property tests, and the age window in microseconds."""
+
+    types: tuple[str, ...]
+    where: tuple[LookupTest, ...]
+    window_us: float | None
+
+
+def _query(types: tuple[str, ...], where: Mapping[str, Predicate] | None, within_days: float | None) -> _EventQuery:
+    tests = tuple(value_test(prop, f.op, f.value) for prop, f in (where or {}).items())
+    window = None if within_days is None else within_days * MICROS_PER_DAY
+    return _EventQuery(types, tests, window)
+
+
+def _compile_condition(condition: Any) -> Test:
+    """Section "Conditions": a condition as a test of the lead."""
     if isinstance(condition, AttributeCondition):
-        return test_value(view.lead.attributes, condition.attribute, condition.op, condition.value)
+        test = value_test(condition.attribute, condition.op, condition.value)
+        return lambda view: test(view.lead.attributes)
     if isinstance(condition, EventCondition):
-        found = view.matching(condition.types, condition.where, condition.within_days)
-        return len(found) >= condition.min_count
+        query, needed = _query(condition.types, condition.where, condition.within_days), condition.min_count
+        return lambda view: len(view.matching(query)) >= needed
     if isinstance(condition, AbsenceCondition):
-        created = view.lead.created_us()
+        query = _query(condition.types, condition.where, condition.within_days)
         window = condition.within_days * MICROS_PER_DAY
-        if created is not None and view.as_of_us - created < window:
-            return False  # not punished for silence it has not had time for
-        return not view.matching(condition.types, condition.where, condition.within_days)
+
+        def absent(view: _LeadView) -> bool:
+            created = view.created_us()
+            if created is not None and view.as_of_us - created < window:
+                return False  # not punished for silence it has not had time for
+            return not view.matching(query)
+
+        return absent
     if isinstance(condition, AllCondition):
-        return all(_holds(c, view) for c in condition.all)
+        parts = [_compile_condition(c) for c in condition.all]
+        return lambda view: all(part(view) for part in parts)
     if isinstance(condition, AnyCondition):
-        return any(_holds(c, view) for c in condition.any)
+        parts = [_compile_condition(c) for c in condition.any]
+        return lambda view: any(part(view) for part in parts)
     if isinstance(condition, NotCondition):
-        return not _holds(condition.not_, view)
+        inner = _compile_condition(condition.not_)
+        return lambda view: not inner(view)
     raise TypeError(f"unknown condition {type(condition).__name__}")  # pragma: no cover
 
 
@@ -251,32 +284,94 @@ def _attributes_used(condition: Any, into: list[str]) -> list[str]:
     return into
 
 
-def _rule_contribution(rule: Rule, view: _LeadView) -> Contribution | None:
-    """Section "Points": what one rule gives, or None when it gives nothing."""
-    events: list[CountedEvent] = []
+@dataclass(frozen=True, slots=True)
+class _RulePlan:
+    rule: Rule
+    attributes: tuple[str, ...]  # attributes the rule reads, shown in explanations
+    holds: Test | None = None  # rules whose `when` is not a single event condition
+    query: _EventQuery | None = None  # event rules
+    min_count: int = 1
+    limit: int | None = None  # 1 for repeat: once, max_times (or None) for repeat: each
+    half_life: float | None = None
+
+
+def _plan_rule(rule: Rule) -> _RulePlan:
+    attributes = tuple(_attributes_used(rule.when, []))
     if isinstance(rule.when, EventCondition):
         cond = rule.when
-        found = view.matching(cond.types, cond.where, cond.within_days)
-        if rule.repeat == "once":
-            counted = found[:1] if len(found) >= cond.min_count else []
-        else:
-            counted = found if rule.max_times is None else found[: rule.max_times]
+        return _RulePlan(
+            rule,
+            attributes,
+            query=_query(cond.types, cond.where, cond.within_days),
+            min_count=cond.min_count if rule.repeat == "once" else 1,
+            limit=1 if rule.repeat == "once" else rule.max_times,
+            half_life=rule.decay.half_life_days if rule.decay else None,
+        )
+    return _RulePlan(rule, attributes, holds=_compile_condition(rule.when))
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelPlan:
+    rules: tuple[_RulePlan, ...]
+    groups: tuple[tuple[str, float | None, float | None], ...]  # name, min, max
+    grades: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]  # group, (grade, threshold)
+    stages: tuple[tuple[str, float], ...]
+    score_min: float
+    score_max: float
+
+
+def _plan_model(model: ScoringModel) -> _ModelPlan:
+    groups = []
+    for name in model.group_names():
+        spec = model.groups.get(name)
+        groups.append((name, spec.min if spec else None, spec.max if spec else None))
+    grades = tuple(
+        (name, tuple((model.groups[name].grades or {}).items())) for name in model.graded_groups()
+    )
+    stages = tuple((s.name, s.min_score) for s in model.stages or ())
+    rules = tuple(_plan_rule(rule) for rule in model.rules)
+    return _ModelPlan(rules, tuple(groups), grades, stages, model.score.min, model.score.max)
+
+
+_PLANS: dict[int, tuple[ScoringModel, _ModelPlan]] = {}
+
+
+def _plan(model: ScoringModel) -> _ModelPlan:
+    """The compiled model, built once per model object (models are immutable)."""
+    hit = _PLANS.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    plan = _plan_model(model)
+    if len(_PLANS) >= 64:
+        _PLANS.pop(next(iter(_PLANS)), None)
+    _PLANS[id(model)] = (model, plan)  # the reference keeps id(model) from being reused
+    return plan
+
+
+def _rule_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
+    """Section "Points": what one rule gives, or None when it gives nothing."""
+    rule = plan.rule
+    events: list[CountedEvent] = []
+    if plan.query is not None:
+        found = view.matching(plan.query)
+        if len(found) < plan.min_count or not found:
+            return None
+        counted = found if plan.limit is None else found[: plan.limit]
         points = 0.0
         for event in counted:
             age = view.age_days(event)
-            factor = 0.5 ** (age / rule.decay.half_life_days) if rule.decay else 1.0
+            factor = 0.5 ** (age / plan.half_life) if plan.half_life else 1.0
             points += rule.points * factor
             events.append(CountedEvent(event.event_id, event.type, event.ts, age, factor))
-        if not counted:
-            return None
     else:
-        if not _holds(rule.when, view):
+        assert plan.holds is not None
+        if not plan.holds(view):
             return None
         points = rule.points
     if points == 0:
         return None
     attrs = view.lead.attributes
-    used = {name: attrs.get(name) for name in _attributes_used(rule.when, [])}
+    used = {name: attrs.get(name) for name in plan.attributes}
     return Contribution(rule.id, rule.label, rule.group, points, tuple(events), used)
 
 
@@ -290,24 +385,20 @@ def score_lead(
     """
     as_of_us = as_of if isinstance(as_of, int) else to_micros(parse_timestamp(as_of))
     view = _LeadView(lead, events, as_of_us)
+    plan = _plan(model)
     contributions: list[Contribution] = []
-    raw = dict.fromkeys(model.group_names(), 0.0)
-    for rule in model.rules:
-        contribution = _rule_contribution(rule, view)
+    raw = {name: 0.0 for name, _, _ in plan.groups}
+    for rule_plan in plan.rules:
+        contribution = _rule_contribution(rule_plan, view)
         if contribution is not None:
             contributions.append(contribution)
-            raw[rule.group] += contribution.points
+            raw[contribution.group] += contribution.points
     # Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades
-    groups: dict[str, float] = {}
-    for name, value in raw.items():
-        spec = model.groups.get(name)
-        groups[name] = clip(value, spec.min, spec.max) if spec else value
-    total = clip(sum(groups.values()), model.score.min, model.score.max)
-    stage = None
-    if model.stages:
-        stage = next((s.name for s in model.stages if s.min_score <= total), None)
-    grades: dict[str, str | None] = {}
-    for name in model.graded_groups():
-        thresholds = model.groups[name].grades or {}
-        grades[name] = next((g for g, t in thresholds.items() if t <= groups[name]), None)
+    groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
+    total = clip(sum(groups.values()), plan.score_min, plan.score_max)
+    stage = next((name for name, min_score in plan.stages if min_score <= total), None)
+    grades: dict[str, str | None] = {
+        name: next((g for g, t in thresholds if t <= groups[name]), None)
+        for name, thresholds in plan.grades
+    }
     return LeadScore(lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))

@@ -21,7 +21,6 @@ from typing import Any
 
 WHITESPACE = " \t\n\r\f\v"
 NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_MISSING = object()
 
 
 def is_missing(value: Any) -> bool:
@@ -76,45 +75,117 @@ def values_equal(value: Any, operand: Any) -> bool:
     return folded(value) == folded(operand)
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+ValueTest = Callable[[Any], bool]  # applied to a value that is not missing
 
 
-def _between(value: Any, bounds: list[float]) -> bool:
-    number = as_number(value)
-    return number is not None and bounds[0] <= number <= bounds[1]
+def _equals(operand: Any) -> ValueTest:
+    if _is_number_operand(operand):
+        target = float(operand)
+        return lambda v: as_number(v) == target
+    text = folded(operand)
+    return lambda v: folded(v) == text
 
 
-def _compare(test: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
-    def check(value: Any, operand: Any) -> bool:
-        number = as_number(value)
-        return number is not None and test(number, operand)
+def _one_of(operands: list[Any]) -> ValueTest:
+    """``in``: equal to any operand (numbers as numbers, the rest as folded text)."""
+    numbers = {float(o) for o in operands if _is_number_operand(o)}
+    texts = {folded(o) for o in operands if not _is_number_operand(o)}
+
+    def test(v: Any) -> bool:
+        if texts and folded(v) in texts:
+            return True
+        return bool(numbers) and as_number(v) in numbers
+
+    return test
+
+
+def _negate(factory: Callable[[Any], ValueTest]) -> Callable[[Any], ValueTest]:
+    def make(operand: Any) -> ValueTest:
+        test = factory(operand)
+        return lambda v: not test(v)
+
+    return make
+
+
+def _contains(operand: str) -> ValueTest:
+    text = folded(operand)
+    return lambda v: text in folded(v)
+
+
+def _starts_with(operand: str) -> ValueTest:
+    text = folded(operand)
+    return lambda v: folded(v).startswith(text)
+
+
+def _matches(operand: str) -> ValueTest:
+    search = re.compile(operand).search
+    return lambda v: search(text_form(v)) is not None
+
+
+def _numeric(compare: Callable[[float, float], bool]) -> Callable[[Any], ValueTest]:
+    def make(operand: float) -> ValueTest:
+        def test(v: Any) -> bool:
+            number = as_number(v)
+            return number is not None and compare(number, operand)
+
+        return test
+
+    return make
+
+
+def _between(bounds: list[float]) -> ValueTest:
+    low, high = bounds
+
+    def test(v: Any) -> bool:
+        number = as_number(v)
+        return number is not None and low <= number <= high
+
+    return test
+
+
+# The operator table: operator name -> factory(operand) -> test(value).
+# `exists` is decided on missing-ness alone (see value_test).
+OPERATORS: dict[str, Callable[[Any], ValueTest]] = {
+    "equals": _equals,
+    "not_equals": _negate(_equals),
+    "in": _one_of,
+    "not_in": _negate(_one_of),
+    "contains": _contains,
+    "starts_with": _starts_with,
+    "matches": _matches,
+    "gt": _numeric(lambda n, o: n > o),
+    "gte": _numeric(lambda n, o: n >= o),
+    "lt": _numeric(lambda n, o: n < o),
+    "lte": _numeric(lambda n, o: n <= o),
+    "between": _between,
+}
+
+LookupTest = Callable[[Mapping[str, Any]], bool]
+
+
+def value_test(name: str, op: str, operand: Any) -> LookupTest:
+    """A test of ``values[name]``: a missing value fails every operator but ``exists: false``."""
+    if op == "exists":
+        want_present = bool(operand)
+        return lambda values: is_missing(values.get(name)) is not want_present
+    test = OPERATORS[op](operand)
+
+    def check(values: Mapping[str, Any]) -> bool:
+        value = values.get(name)
+        if value is None or (value.__class__ is float and value != value):
+            return False
+        return test(value)
 
     return check
 
 
-# operator name -> test(value, operand); value is never missing here.
-OPERATOR_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    "equals": values_equal,
-    "not_equals": lambda v, o: not values_equal(v, o),
-    "in": lambda v, o: any(values_equal(v, x) for x in o),
-    "not_in": lambda v, o: not any(values_equal(v, x) for x in o),
-    "contains": lambda v, o: folded(o) in folded(v),
-    "starts_with": lambda v, o: folded(v).startswith(folded(o)),
-    "matches": lambda v, o: _regex(o).search(text_form(v)) is not None,
-    "gt": _compare(lambda n, o: n > o),
-    "gte": _compare(lambda n, o: n >= o),
-    "lt": _compare(lambda n, o: n < o),
-    "lte": _compare(lambda n, o: n <= o),
-    "between": _between,
-    "exists": lambda v, o: bool(o),
-}
+@lru_cache(maxsize=4096, typed=True)
+def _cached_test(name: str, op: str, operand: Any) -> LookupTest:
+    return value_test(name, op, operand)
 
 
 def test_value(values: Mapping[str, Any], name: str, op: str, operand: Any) -> bool:
-    """Apply one operator to ``values[name]``; a missing value fails all but ``exists: false``."""
-    value = values.get(name, _MISSING)
-    if value is _MISSING or is_missing(value):
-        return op == "exists" and operand is False
-    return OPERATOR_TESTS[op](value, operand)
+    """Apply one operator to ``values[name]`` (see :func:`value_test`)."""
+    key = tuple(operand) if isinstance(operand, list) else operand
+    test = _cached_test(name, op, key) if key is operand else value_test(name, op, operand)
+    return test(values)

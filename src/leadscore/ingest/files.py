@@ -234,6 +234,12 @@ def read_events(
     (every row is still validated and counted). Events of leads not in ``known_leads``
     are counted in the stats and dropped.
     """
+    from leadscore.ingest.columnar import read_events_fast
+
+    fast_stats = EventStats()
+    fast = read_events_fast(Path(path), known_leads, keep_types, keep_properties, fast_stats, progress)
+    if fast is not None and fast_stats.rows:
+        return fast, fast_stats
     stats = EventStats()
     by_lead: dict[str, list[Event]] = {}
     seen_ids: set[str] = set()

@@ -63,6 +63,16 @@ def _construct_int_12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int_12)
 
 
+class _QuotingDumper(yaml.SafeDumper):
+    """Quotes every text that a YAML 1.1 reader or our 1.2 loader would read as something
+    else (`NO`, `1e3`, `0o17`, ...), so that a dumped model reads back the same."""
+
+
+for _first, _resolvers in _Yaml12Loader.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        _QuotingDumper.add_implicit_resolver(_tag, _regexp, [_first])
+
+
 def _construct_mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
@@ -238,4 +248,4 @@ def model_json_schema() -> dict[str, Any]:
 def dump_model(model: ScoringModel) -> str:
     """The model as YAML (canonical form, defaults left out)."""
     data = model.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.dump(data, Dumper=_QuotingDumper, sort_keys=False, allow_unicode=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import unicodedata
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -97,13 +98,18 @@ def _scalar(value: Any) -> str | int | float | bool:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("scalar", "expected a finite number, got {got}", {"got": value})
-    return value
+    return _nfc(value) if isinstance(value, str) else value
+
+
+def _nfc(text: str) -> str:
+    """Unicode NFC, as all text on the way in (so `Nguyễn` typed on any system matches)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise PydanticCustomError("text", "expected a text, got {got}", {"got": _describe(value)})
-    return value
+    return _nfc(value)
 
 
 def _boolean(value: Any) -> bool:
@@ -247,7 +253,8 @@ class EventCondition(Strict):
     kind: ClassVar[str] = "event"
     event: Text | list[Text] = Field(description="event type, or a list of types")
     where: dict[str, PropertyFilter] | None = None
-    within_days: Annotated[Number, Field(ge=0)] | None = None
+    # the bound sits before the validator so that the JSON schema says `minimum` (not `ge`)
+    within_days: Annotated[float, Field(ge=0), BeforeValidator(_number)] | None = None
     min_count: Integer = Field(1, ge=1)
 
     @field_validator("event")
@@ -385,7 +392,8 @@ class Rule(Strict):
     points: Number = Field(description="non-zero; may be negative")
     when: Condition
     repeat: Literal["once", "each"] = "once"
-    max_times: Annotated[Integer, Field(ge=1)] | None = None
+    # the bound sits before the validator so that the JSON schema says `minimum` (not `ge`)
+    max_times: Annotated[int, Field(ge=1), BeforeValidator(_integer)] | None = None
     decay: Decay | None = None
 
     @field_validator("points")

@@ -1,0 +1,209 @@
+"""A fast path for large event files: Arrow reads the columns, Python builds only the
+events a model can look at.
+
+Same meaning as the row reader in :mod:`leadscore.ingest.files` (which stays the
+reference, and which this module falls back to whenever Arrow refuses the file, so that
+every error still names the file, row and column).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadscore.engine.scoring import Event
+from leadscore.ingest.normalise import clean_value
+
+_OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+
+def _read_csv_table(path: Path) -> pa.Table | None:
+    """All columns as text (empty cell = null); None when Arrow refuses the file."""
+    import pyarrow.csv as pacsv
+
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        try:
+            header = [h.strip() for h in next(csv.reader(handle))]
+        except (StopIteration, csv.Error, UnicodeDecodeError):
+            return None
+    if len(set(header)) != len(header) or not all(header):
+        return None
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+
+
+def _timestamps(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Epoch microseconds of a text or timestamp column; None when any value needs the
+    careful per-row parser (unusual formats, or an error to report)."""
+    if column.null_count:
+        return None
+    if pa.types.is_timestamp(column.type):
+        aware = column.type.tz is not None
+        target = pa.timestamp("us", "UTC") if aware else pa.timestamp("us")
+        return np.asarray(pc.cast(column, target).cast(pa.int64()))
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return None
+    column = column.combine_chunks()
+    with_offset = np.asarray(pc.match_substring_regex(column, _OFFSET))
+    out = np.empty(len(column), dtype=np.int64)
+    try:
+        if with_offset.any():
+            part = pc.cast(pc.filter(column, with_offset), pa.timestamp("us", "UTC"))
+            out[with_offset] = np.asarray(part.cast(pa.int64()))
+        naive = ~with_offset
+        if naive.any():
+            part = pc.cast(pc.filter(column, naive), pa.timestamp("us"))
+            out[naive] = np.asarray(part.cast(pa.int64()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return out
+
+
+def _clean_text(column: pa.ChunkedArray) -> bool:
+    """True when every value is non-empty ASCII text without outer white space: the
+    common case, where the row reader's normalisation (strip, NFC) changes nothing."""
+    if column.null_count or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return False
+    if not pc.all(pc.string_is_ascii(column)).as_py():
+        return False
+    trimmed = pc.utf8_trim_whitespace(column)
+    return bool(pc.all(pc.equal(trimmed, column)).as_py()) and bool(
+        pc.all(pc.greater(pc.utf8_length(column), 0)).as_py()
+    )
+
+
+def _first_occurrences(event_ids: pa.ChunkedArray) -> np.ndarray:
+    """True for rows whose event_id is missing or seen for the first time (file order)."""
+    import pandas as pd
+
+    ids = pd.Series(event_ids.to_numpy(zero_copy_only=False), dtype=object)
+    return ~(ids.duplicated(keep="first") & ids.notna()).to_numpy()
+
+
+def read_events_table(
+    table: pa.Table,
+    path: str,
+    known_leads: Mapping[str, Any] | None,
+    keep_types: Iterable[str] | None,
+    keep_properties: Iterable[str] | None,
+    stats: Any,
+) -> dict[str, list[Event]] | None:
+    """Build events grouped by lead from a flat table; None when the row reader must decide
+    (a value to refuse, or a form this path does not handle): it then names the row."""
+    names = table.column_names
+    if "properties" in names or any(c not in names for c in ("lead_id", "type", "timestamp")):
+        return None
+    has_ids = "event_id" in names
+    if not _clean_text(table.column("lead_id")) or not _clean_text(table.column("type")):
+        return None
+    if has_ids:
+        ids = table.column("event_id")
+        if not pa.types.is_string(ids.type) or not pc.all(pc.string_is_ascii(ids)).as_py():
+            return None
+        if not pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py():
+            return None
+        if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+            return None
+    ts = _timestamps(table.column("timestamp"))
+    if ts is None:
+        return None
+    rows = table.num_rows
+    first = _first_occurrences(table.column("event_id")) if has_ids else np.ones(rows, dtype=bool)
+    keep = first.copy()
+    stats.rows += rows
+    stats.duplicates += int(rows - first.sum())
+    if known_leads is not None:
+        known = np.asarray(pc.is_in(table.column("lead_id"), value_set=pa.array(list(known_leads), pa.string())))
+        unknown = first & ~known
+        stats.unknown_lead_events += int(unknown.sum())
+        stats.unknown_leads.update(pc.unique(pc.filter(table.column("lead_id"), unknown)).to_pylist())
+        keep &= known
+    if keep_types is not None:
+        wanted = np.asarray(pc.is_in(table.column("type"), value_set=pa.array(sorted(set(keep_types)), pa.string())))
+        stats.skipped_types += int((keep & ~wanted).sum())
+        keep &= wanted
+    kept = table.filter(pa.array(keep))
+    lead_ids = kept.column("lead_id").to_pylist()
+    kinds = kept.column("type").to_pylist()
+    event_ids = kept.column("event_id").to_pylist() if has_ids else [None] * kept.num_rows
+    times = ts[keep].tolist()
+    props = [p for p in names if p not in ("lead_id", "type", "timestamp", "event_id")]
+    if keep_properties is not None:
+        wanted_props = set(keep_properties)
+        props = [p for p in props if p in wanted_props]
+    columns = []
+    for name in props:
+        column = kept.column(name)
+        values = column.to_pylist()
+        plain = pa.types.is_string(column.type) and pc.all(pc.string_is_ascii(column)).as_py() is not False
+        if not plain:  # numbers, NaN, nested or non-ASCII text: normalise like the row reader
+            values = [None if v is None else clean_value(v) for v in values]
+        columns.append(values)
+    by_lead: dict[str, list[Event]] = {}
+    if props:
+        rows_props = (
+            {n: v for n, v in zip(props, values, strict=True) if v is not None}
+            for values in zip(*columns, strict=True)
+        )
+    else:
+        rows_props = ({} for _ in lead_ids)
+    for lead_id, kind, ts_us, event_id, properties in zip(
+        lead_ids, kinds, times, event_ids, rows_props, strict=True
+    ):
+        event = Event(lead_id, kind, ts_us, properties, event_id)
+        bucket = by_lead.get(lead_id)
+        if bucket is None:
+            by_lead[lead_id] = [event]
+        else:
+            bucket.append(event)
+    return by_lead
+
+
+def read_events_fast(
+    path: Path,
+    known_leads: Mapping[str, Any] | None,
+    keep_types: Iterable[str] | None,
+    keep_properties: Iterable[str] | None,
+    stats: Any,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, list[Event]] | None:
+    """Read a CSV or Parquet event file column-wise; None to fall back to the row reader."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        table = _read_csv_table(path)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception:  # noqa: BLE001 - the row reader reports the problem
+            return None
+    else:
+        return None
+    if table is None or table.num_rows == 0:
+        return None
+    result = read_events_table(table, str(path), known_leads, keep_types, keep_properties, stats)
+    if result is not None and progress is not None:
+        progress(table.num_rows)
+    return result
+
+
+__all__ = ["read_events_fast", "read_events_table"]
