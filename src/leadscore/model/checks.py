@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from leadscore.errors import ModelIssue
-from leadscore.model.schema import DEFAULT_GROUP, ScoringModel, did_you_mean
+from leadscore.model.schema import DEFAULT_GROUP, GROUP_NAME_PATTERN, ScoringModel, did_you_mean
 
 
 def document_issues(model: ScoringModel) -> list[ModelIssue]:
@@ -15,6 +17,10 @@ def document_issues(model: ScoringModel) -> list[ModelIssue]:
         )
     for name, group in model.groups.items():
         where = f"groups.{name}"
+        if not re.fullmatch(GROUP_NAME_PATTERN, name):
+            issues.append(
+                ModelIssue(where, f"group name {name!r} may only hold letters, digits, '_' and '-'")
+            )
         if group.min is not None and group.max is not None and group.min > group.max:
             issues.append(
                 ModelIssue(where, f"min ({group.min:g}) must not be above max ({group.max:g})")

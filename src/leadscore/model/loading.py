@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from leadscore.errors import ModelError, ModelIssue
 from leadscore.model.checks import document_issues
-from leadscore.model.schema import TAG_SUFFIX, ScoringModel
+from leadscore.model.schema import TAG_SUFFIX, ScoringModel, _describe
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -88,6 +88,22 @@ def _construct_mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.Mapping
 _Yaml12Loader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates
 )
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects, refusing a key given twice (as YAML loading does)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def parse_yaml(text: str) -> Any:
@@ -184,7 +200,9 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None)
     fmt = fmt or ("json" if source and source.lower().endswith(".json") else "yaml")
     root: yaml.Node | None = None
     try:
-        data = json.loads(text) if fmt == "json" else parse_yaml(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys) if fmt == "json" else parse_yaml(text)
+    except _DuplicateKey as exc:
+        raise ModelError([ModelIssue("", f"duplicate key '{exc.key}' in the JSON document")], source) from None
     except json.JSONDecodeError as exc:
         raise ModelError(
             [ModelIssue("", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)], source
@@ -199,7 +217,7 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None)
     except yaml.YAMLError:  # pragma: no cover - parsed above, so this composes too
         root = None
     if not isinstance(data, dict):
-        got = "an empty document" if data is None else f"a {type(data).__name__}"
+        got = "an empty document" if data is None else _describe(data)
         raise ModelError(
             [ModelIssue("", f"a model is a mapping with version, name and rules; got {got}", 1)], source
         )
