@@ -1,0 +1,180 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Errors become JSON here and only here (:data:`STATUS_OF`): ``{"error": code,
+"message": text, "field": path}``. ``/`` is left free (a dashboard will live there).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leadscore import __version__
+from leadscore.api.bodies import MalformedBody
+from leadscore.api.deps import AppContext
+from leadscore.api.routes import events, health, leads, model, segment
+from leadscore.config import Settings, get_settings
+from leadscore.errors import InputError, LeadscoreError, ModelError, UsageError
+from leadscore.service.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    Unauthenticated,
+)
+from leadscore.service.models import ModelCache, ensure_model
+from leadscore.service.scoring import ScoringPolicy
+from leadscore.service.worker import Worker
+from leadscore.store.db import Store
+
+log = logging.getLogger("leadscore.api")
+
+# error type -> (HTTP status, code); the first matching class (most specific first) wins
+STATUS_OF: list[tuple[type[Exception], int, str]] = [
+    (MalformedBody, 400, "malformed_body"),
+    (InvalidRequest, 422, "invalid_request"),
+    (NotFound, 404, "not_found"),
+    (Unauthenticated, 401, "unauthenticated"),
+    (Forbidden, 403, "forbidden"),
+    (PayloadTooLarge, 413, "payload_too_large"),
+    (ModelError, 422, "invalid_model"),
+    (InputError, 422, "invalid_input"),
+    (UsageError, 400, "bad_request"),
+    (LeadscoreError, 400, "bad_request"),
+]
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
+
+
+def error_response(exc: LeadscoreError) -> JSONResponse:
+    status, code = next((s, c) for kind, s, c in STATUS_OF if isinstance(exc, kind))
+    body: dict[str, Any] = {"error": code, "message": exc.one_line(), "field": None}
+    if isinstance(exc, ServiceError):
+        body["message"], body["field"] = exc.message, exc.field
+    elif isinstance(exc, ModelError):
+        body["message"] = str(exc)
+        body["field"] = exc.issues[0].path if exc.issues else None
+        body["issues"] = [{"path": i.path, "message": i.message, "line": i.line} for i in exc.issues]
+    elif isinstance(exc, InputError):
+        body["message"], body["field"] = exc.message, exc.column
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LeadscoreError)
+    async def _leadscore(_: Request, exc: LeadscoreError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = _field_of(tuple(first.get("loc", ())))
+        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        return error_response(InvalidRequest(message, field or None))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse({"error": code, "message": str(exc.detail), "field": None},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse(
+            {"error": "unavailable", "message": "the database is unavailable or busy; retry",
+             "field": None},
+            status_code=503, headers={"Retry-After": "1"},
+        )
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+    """The application. ``settings`` default to the environment; ``store`` to one opened
+    from ``settings.database_url`` (schema upgraded at start-up)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        db = store or Store.open(settings.database_url)
+        with db.write() as session:
+            ensure_model(session, settings.model_file, AppContext.now_us())
+        policy = ScoringPolicy.from_settings(settings)
+        cache = ModelCache()
+        worker = Worker(
+            db, cache, policy, interval_s=settings.rescore_interval_seconds,
+            chunk=settings.rescore_chunk, periodic=settings.scheduler,
+        )
+        app.state.ctx = AppContext(settings, db, cache, policy, worker)
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            if own_store:
+                db.dispose()
+
+    app = FastAPI(
+        title="leadscore",
+        version=__version__,
+        description="Real-time lead scoring: leads, events, scores, stages and history. "
+        "Every route except GET /health needs `Authorization: Bearer <key>`.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        responses={
+            401: {"model": _error_model(), "description": "Missing, unknown or revoked API key"},
+            403: {"model": _error_model(), "description": "The key's scope does not allow this"},
+            422: {"model": _error_model(), "description": "Invalid data"},
+        },
+    )
+    _install_error_handlers(app)
+    for module in (health, leads, events, segment, model):
+        app.include_router(module.router)
+    _document_bodies(app)
+    return app
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """Add the request-body schemas the write routes refer to (they read bodies themselves,
+    to report errors with their field paths) to the OpenAPI document."""
+    from leadscore.api.schemas import EventBatch, EventIn, LeadCreate
+
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = default()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for body in (EventIn, EventBatch, LeadCreate):
+            schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema.pop("$defs", None)
+            schemas.setdefault(body.__name__, schema)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error_model() -> Any:
+    from leadscore.api.schemas import ErrorPublic
+
+    return ErrorPublic

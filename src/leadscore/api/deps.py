@@ -1,0 +1,126 @@
+"""Shared dependencies of the routes, as ``Annotated`` aliases: ``CtxDep``, ``SessionDep``
+(a read transaction), ``CurrentKey`` (the API key of the request) and the scope guards."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from leadscore.config import Settings
+from leadscore.service.errors import Unauthenticated
+from leadscore.service.keys import authenticate, require_scope
+from leadscore.service.models import ActiveModel, ModelCache, active_model
+from leadscore.service.scoring import ScoringPolicy
+from leadscore.service.worker import Worker
+from leadscore.store.db import Store
+from leadscore.store.tables import ApiKeyRow
+
+
+@dataclass
+class AppContext:
+    """What every request can use; built once by ``create_app``'s lifespan."""
+
+    settings: Settings
+    store: Store
+    models: ModelCache
+    policy: ScoringPolicy
+    worker: Worker | None = None
+
+    @staticmethod
+    def now_us() -> int:
+        return time.time_ns() // 1000
+
+    def model(self, session: Session) -> ActiveModel:
+        return active_model(session, self.models)
+
+    @property
+    def tolerance_us(self) -> int:
+        return self.settings.future_tolerance_seconds * 1_000_000
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+
+
+def read_session(ctx: CtxDep) -> Iterator[Session]:
+    with ctx.store.read() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(read_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `leadscore keys create`.")
+
+
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if credentials is not None:
+        return credentials.credentials.strip()
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:  # Segment/RudderStack webhooks: the key as user name
+        try:
+            user = base64.b64decode(value.strip(), validate=True).decode("utf-8").split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthenticated("malformed Basic credentials", "Authorization") from None
+        return user or None
+    if header and scheme.lower() != "bearer":
+        raise Unauthenticated(
+            "the Authorization header must be 'Bearer <key>'", "Authorization"
+        )
+    return None
+
+
+def current_key(
+    request: Request, ctx: CtxDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKeyRow:
+    token = _token(request, credentials)
+    with ctx.store.read() as session:
+        return authenticate(session, token)
+
+
+CurrentKey = Annotated[ApiKeyRow, Depends(current_key)]
+
+
+def _scope(needed: str) -> Any:
+    def guard(key: CurrentKey) -> ApiKeyRow:
+        require_scope(key, needed)
+        return key
+
+    guard.__name__ = f"require_{needed}"
+    return Depends(guard)
+
+
+RequireIngest = _scope("ingest")
+RequireRead = _scope("read")
+RequireAdmin = _scope("admin")
+
+
+T = TypeVar("T")
+_RETRY_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def write(ctx: AppContext, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+    """Run ``work`` in one write transaction; retry when PostgreSQL reports a deadlock."""
+    for attempt in range(attempts):
+        try:
+            with ctx.store.write() as session:
+                return work(session)
+        except DBAPIError as exc:
+            state = getattr(exc.orig, "sqlstate", None)
+            if state not in _RETRY_SQLSTATES or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,52 @@
+"""``POST /v1/events``: one event or a batch; the response has each touched lead's new score."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from leadscore.api.bodies import event_records, read_json
+from leadscore.api.deps import CtxDep, RequireIngest, write
+from leadscore.api.schemas import IngestPublic
+from leadscore.service.ingest import ingest_events
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"anyOf": [
+            {"$ref": "#/components/schemas/EventIn"},
+            {"$ref": "#/components/schemas/EventBatch"},
+        ]}}},
+    }
+}
+
+
+@router.post(
+    "/events",
+    dependencies=[RequireIngest],
+    summary="Send one event, or a batch of up to 10,000",
+    response_model=IngestPublic,
+    openapi_extra=EVENTS_BODY,
+)
+async def post_events(request: Request, ctx: CtxDep) -> Any:
+    """Stores the events (an ``event_id`` already stored is ignored and reported as a
+    duplicate), creates unknown leads, and returns each touched lead's new score and
+    stage. A batch with one invalid event stores nothing."""
+    payload = await read_json(request, ctx.settings.max_body_bytes)
+    records, where = event_records(payload)
+    now = ctx.now_us()
+
+    def work(session: Session) -> dict[str, Any]:
+        result = ingest_events(
+            session, ctx.model(session), records, now, policy=ctx.policy,
+            tolerance_us=ctx.tolerance_us, max_events=ctx.settings.max_batch_events,
+            where="events" if where == "events" else "body",
+        )
+        return result.public()
+
+    return await run_in_threadpool(write, ctx, work)

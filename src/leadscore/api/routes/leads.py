@@ -1,0 +1,154 @@
+"""``/v1/leads``: upsert, list with filters, one lead, its history, export and erasure."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from leadscore.api.bodies import LEAD_KEYS, check_keys, read_json
+from leadscore.api.deps import CtxDep, RequireAdmin, RequireIngest, RequireRead, SessionDep, write
+from leadscore.api.schemas import LeadCreate, LeadExport, LeadHistoryPublic, LeadPublic, LeadsPublic
+from leadscore.engine import parse_timestamp, to_micros
+from leadscore.service.errors import InvalidRequest
+from leadscore.service.ingest import upsert_lead
+from leadscore.service.leads import (
+    LeadFilter,
+    erase_lead,
+    export_lead,
+    lead_detail,
+    lead_history,
+    list_leads,
+)
+from leadscore.service.scoring import score_public
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+LeadId = Annotated[str, Path(description="The lead's id", max_length=255)]
+LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "order", "limit", "cursor")
+
+
+@router.post(
+    "",
+    dependencies=[RequireIngest],
+    summary="Create a lead or update its attributes",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/LeadCreate"}}}}},
+    responses={200: {"description": "Updated"}, 201: {"description": "Created"}},
+)
+async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
+    """Attributes are merged into the lead's (null removes one). A changed attribute
+    rescores the lead at once; the response has the new score."""
+    payload = await read_json(request, ctx.settings.max_body_bytes)
+    check_keys(payload, LEAD_KEYS, "body", ("lead_id",))
+    attributes = payload.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise InvalidRequest("attributes must be an object", "attributes")
+    now = ctx.now_us()
+
+    def work(session: Session) -> tuple[bool, dict[str, Any]]:
+        result = upsert_lead(
+            session, ctx.model(session), payload["lead_id"], attributes, now, policy=ctx.policy
+        )
+        if result.change is not None:
+            score = score_public(result.change)
+        else:
+            score = lead_detail(session, result.lead_id, recent=0)
+            score = {k: score[k] for k in ("score", "stage", "groups", "grades")}
+        return result.created, {
+            "lead_id": result.lead_id, "created": result.created,
+            "changed_attributes": result.changed, **score,
+        }
+
+    created, body = await run_in_threadpool(write, ctx, work)
+    return JSONResponse(body, status_code=201 if created else 200)
+
+
+def _filters(request: Request, stage: str | None, min_score: float | None,
+             max_score: float | None, updated_since: str | None) -> LeadFilter:
+    filters = LeadFilter(stage=stage, min_score=min_score, max_score=max_score)
+    if updated_since is not None:
+        try:
+            filters.updated_since_us = to_micros(parse_timestamp(updated_since))
+        except ValueError as exc:
+            raise InvalidRequest(f"updated_since: {exc}", "updated_since") from None
+    for name, value in request.query_params.items():
+        if name in LIST_PARAMS:
+            continue
+        if name.startswith("grade_") and len(name) > 6:
+            filters.grades[name[6:]] = value
+        elif name.startswith("attr.") and len(name) > 5:
+            filters.attributes[name[5:]] = value
+        else:
+            close = difflib.get_close_matches(name, LIST_PARAMS, n=1)
+            hint = f" - did you mean '{close[0]}'?" if close else ""
+            raise InvalidRequest(
+                f"unknown filter '{name}'{hint} (filters: {', '.join(LIST_PARAMS)}, "
+                "grade_<group>, attr.<name>)", name,
+            )
+    return filters
+
+
+@router.get(
+    "",
+    dependencies=[RequireRead],
+    summary="List leads: filters, order, cursor pagination",
+    response_model=LeadsPublic,
+)
+def list_(
+    request: Request,
+    session: SessionDep,
+    stage: Annotated[str | None, Query(description="Only leads in this stage")] = None,
+    min_score: Annotated[float | None, Query(description="Score at least")] = None,
+    max_score: Annotated[float | None, Query(description="Score at most")] = None,
+    updated_since: Annotated[
+        str | None, Query(description="ISO 8601: leads whose attributes or score changed since")
+    ] = None,
+    order: Annotated[str, Query(description="score (best first) or updated (newest first)")] = "score",
+    limit: Annotated[int, Query(description="Page size, 1..1000")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> Any:
+    """Also ``grade_<group>=A`` and ``attr.<name>=value`` (text equality, case ignored)."""
+    filters = _filters(request, stage, min_score, max_score, updated_since)
+    items, next_cursor = list_leads(session, filters, order=order, limit=limit, cursor=cursor)
+    return {"leads": items, "next_cursor": next_cursor}
+
+
+@router.get("/{lead_id}", dependencies=[RequireRead], summary="One lead", response_model=LeadPublic)
+def get_lead(lead_id: LeadId, session: SessionDep, ctx: CtxDep) -> Any:
+    """Attributes, score, groups, grades, stage, explanation, recent events and history."""
+    return lead_detail(session, lead_id, recent=ctx.settings.recent_events)
+
+
+@router.get(
+    "/{lead_id}/history", dependencies=[RequireRead], summary="A lead's score history",
+    response_model=LeadHistoryPublic,
+)
+def get_history(
+    lead_id: LeadId, session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Newest first")] = 1000,
+) -> Any:
+    return lead_history(session, lead_id, limit=limit)
+
+
+@router.get(
+    "/{lead_id}/export", dependencies=[RequireAdmin],
+    summary="Everything held about one person (JSON)", response_model=LeadExport,
+)
+def export(lead_id: LeadId, session: SessionDep) -> Any:
+    return export_lead(session, lead_id)
+
+
+@router.delete(
+    "/{lead_id}", dependencies=[RequireAdmin], status_code=204,
+    summary="Erase a lead and every trace of it", response_class=Response,
+)
+def erase(lead_id: LeadId, ctx: CtxDep) -> Response:
+    write(ctx, lambda session: erase_lead(session, lead_id))
+    return Response(status_code=204)
+
+
+__all__ = ["LeadCreate", "router"]

@@ -1,0 +1,202 @@
+"""``leadscore serve``, ``keys``, ``import`` and ``rescore``: the service and its store."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.cli.common import DbOption, database_url, err, out
+from leadscore.errors import UsageError
+from leadscore.store.tables import SCOPES
+
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def serve(
+    db: DbOption = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Activate this model file at start-up (when it differs from the active one)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run time-driven rescoring in this process.")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API (OpenAPI document at /docs) and the rescoring scheduler."""
+    import uvicorn
+
+    from leadscore.api import create_app
+    from leadscore.config import get_settings
+
+    settings = get_settings().model_copy(update={
+        "database_url": database_url(db), "host": host, "port": port,
+        **({"model_file": model} if model is not None else {}),
+        **({"scheduler": False} if no_scheduler else {}),
+    })
+    app = create_app(settings)
+    err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}",
+              markup=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return url
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    scope: Annotated[str, typer.Option("--scope", help=f"One of: {', '.join(SCOPES)}.")],
+    db: DbOption = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line of stdout (only its hash is stored)."""
+    from leadscore.service.keys import create_key
+    from leadscore.store.db import Store
+
+    if scope not in SCOPES:
+        raise UsageError(f"--scope: unknown scope '{scope}'; use one of {', '.join(SCOPES)}")
+    store = Store.open(database_url(db))
+    try:
+        with store.write() as session:
+            row, token = create_key(session, name, scope, _now_us())
+    finally:
+        store.dispose()
+    err.print(f"created key {row.id} '{row.name}' (scope {row.scope}); it is shown only once:",
+              markup=False)
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None) -> None:
+    """List keys (never the keys themselves: their first characters)."""
+    from leadscore.service.keys import key_public, list_keys
+    from leadscore.store.db import Store
+
+    store = Store.open(database_url(db))
+    try:
+        with store.read() as session:
+            rows = [key_public(r) for r in list_keys(session)]
+    finally:
+        store.dispose()
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        out.print(f"{row['id']}\t{row['prefix']}…\t{row['scope']}\t{row['name']}\t{state}",
+                  markup=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id, name or prefix (from `keys list`).")],
+    db: DbOption = None,
+) -> None:
+    """Revoke a key: requests with it get 401 from then on."""
+    from leadscore.service.keys import revoke_key
+    from leadscore.store.db import Store
+
+    store = Store.open(database_url(db))
+    try:
+        with store.write() as session:
+            row = revoke_key(session, key, _now_us())
+    finally:
+        store.dispose()
+    err.print(f"revoked key {row.id} '{row.name}'", markup=False)
+
+
+def rescore(db: DbOption = None) -> None:
+    """Rescore, once, the leads whose score can have changed with time or a model change (for cron)."""
+    from leadscore.config import get_settings
+    from leadscore.service.models import ModelCache, ensure_model
+    from leadscore.service.rescore import rescore_all_pending
+    from leadscore.service.scoring import ScoringPolicy
+    from leadscore.store.db import Store
+
+    settings = get_settings()
+    store = Store.open(database_url(db))
+    try:
+        with store.write() as session:
+            ensure_model(session, None, _now_us())
+        summary = rescore_all_pending(
+            store, ModelCache(), _now_us, policy=ScoringPolicy.from_settings(settings),
+            chunk=settings.rescore_chunk,
+        )
+    finally:
+        store.dispose()
+    err.print(
+        f"rescored {summary.time + summary.model} lead(s): {summary.time} because time moved, "
+        f"{summary.model} for the active model; {summary.changed} changed", markup=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+    app.command("rescore")(rescore)
+    app.command("import")(import_command)
+
+
+def import_command(
+    leads: Annotated[
+        Path | None, typer.Option("--leads", help="Leads file (.csv, .jsonl, .ndjson, .parquet).")
+    ] = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Events file (.csv, .jsonl, .ndjson, .parquet).")
+    ] = None,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Load lead and event files into the store (deduplicated by event_id) and score them."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from leadscore.config import get_settings
+    from leadscore.service.importer import import_files
+    from leadscore.service.models import ensure_model
+    from leadscore.service.scoring import ScoringPolicy
+    from leadscore.store.db import Store
+
+    if leads is None and events is None:
+        raise UsageError("give --leads FILE, --events FILE or both")
+    settings = get_settings()
+    store = Store.open(database_url(db))
+    started = time.perf_counter()
+    try:
+        with store.write() as session:
+            ensure_model(session, None, _now_us())
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True, disable=quiet,
+        ) as bar:
+            tasks: dict[str, object] = {}
+
+            def progress(stage: str, done: int, total: int | None) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+            summary = import_files(store, leads, events, _now_us(),
+                                   policy=ScoringPolicy.from_settings(settings), progress=progress)
+    finally:
+        store.dispose()
+    seconds = time.perf_counter() - started
+    rate = summary.events_read / seconds if seconds > 0 else 0.0
+    err.print(
+        f"imported {summary.leads_read} lead(s) ({summary.leads_created} new, {summary.leads_updated} "
+        f"updated), {summary.events_stored} event(s) stored, {summary.duplicates} duplicate(s) "
+        f"skipped; scored {summary.leads_scored} lead(s) in {seconds:.1f} s "
+        f"({rate:,.0f} events/s)", markup=False,
+    )

@@ -1,0 +1,35 @@
+"""Errors of the service layer. The API maps each to an HTTP status in one table
+(:data:`leadscore.api.app.STATUS_OF`); the CLI prints them on one line."""
+
+from __future__ import annotations
+
+from leadscore.errors import LeadscoreError
+
+
+class ServiceError(LeadscoreError):
+    """A request to the service cannot be carried out; ``field`` names the part at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(ServiceError):
+    """The data sent is invalid (a wrong type, a missing field, a bad timestamp, ...)."""
+
+
+class NotFound(ServiceError):
+    """The lead (or other thing) asked for does not exist."""
+
+
+class Unauthenticated(ServiceError):
+    """No API key, or a key that is unknown or revoked."""
+
+
+class Forbidden(ServiceError):
+    """The API key is valid but its scope does not allow this."""
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is larger than the limit."""

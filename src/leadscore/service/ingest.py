@@ -1,0 +1,310 @@
+"""Taking in events and lead attributes, and scoring the leads they touch at once.
+
+Every door (``POST /v1/events``, ``/v1/leads``, ``/v1/segment``) goes through
+:func:`ingest_events` and :func:`upsert_lead`. Records are normalised by
+:mod:`leadscore.ingest.normalise`, the same rules the file readers apply.
+
+Concurrency: the leads a request touches are locked (row locks on PostgreSQL, the
+database write lock on SQLite) before their events are read, so concurrent requests for
+one lead are applied one after the other and give the score of the events sent one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from leadscore.engine import Event, iso
+from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+from leadscore.service.errors import InvalidRequest
+from leadscore.service.models import ActiveModel
+from leadscore.service.scoring import (
+    STATE_COLUMNS,
+    LeadState,
+    ScoreChange,
+    ScoringPolicy,
+    chunks,
+    load_events,
+    rescore_states,
+    score_public,
+    state_of,
+)
+from leadscore.store.queries import insert_ignoring, supports_row_locks
+from leadscore.store.tables import ID_LENGTH, events, leads
+
+MICROS = 1_000_000
+DEFAULT_TOLERANCE_US = 300 * MICROS
+
+
+@dataclass
+class IngestResult:
+    """What one request did: events stored, duplicates ignored, leads created and rescored."""
+
+    accepted: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    created: set[str] = field(default_factory=set)
+    lead_order: list[str] = field(default_factory=list)
+    changes: dict[str, ScoreChange] = field(default_factory=dict)
+    unchanged: dict[str, LeadState] = field(default_factory=dict)  # only duplicates arrived
+    stored_scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        out = []
+        for lead_id in self.lead_order:
+            change = self.changes.get(lead_id)
+            score = score_public(change) if change is not None else self.stored_scores[lead_id]
+            out.append({"lead_id": lead_id, **score, "created": lead_id in self.created})
+        return {"accepted": self.accepted, "duplicates": len(self.duplicates),
+                "duplicate_event_ids": self.duplicates, "leads": out}
+
+
+def _check_lengths(event: Event, place: str) -> None:
+    for name, value in (("lead_id", event.lead_id), ("type", event.type), ("event_id", event.event_id)):
+        if value is not None and len(value) > ID_LENGTH:
+            raise InvalidRequest(
+                f"{place}{name} is {len(value)} characters long; at most {ID_LENGTH} are allowed",
+                f"{place}{name}",
+            )
+
+
+def parse_events(
+    records: Sequence[Mapping[str, Any]],
+    now_us: int,
+    *,
+    tolerance_us: int = DEFAULT_TOLERANCE_US,
+    where: str = "events",
+) -> list[Event]:
+    """Normalise event records; the first bad one refuses the whole batch, naming the field."""
+    out: list[Event] = []
+    limit = now_us + tolerance_us
+    for index, record in enumerate(records):
+        place = f"{where}[{index}]." if where != "body" else ""
+        try:
+            event = make_event(record, default_ts=now_us)
+        except RecordError as exc:
+            column = f"{place}{exc.column or 'event'}"
+            text = str(exc)
+            if exc.column and text.startswith(f"{exc.column}: "):
+                text = text[len(exc.column) + 2 :]
+            raise InvalidRequest(f"{column}: {text}", column) from None
+        if event.ts > limit:
+            raise InvalidRequest(
+                f"{place}timestamp: {iso(event.ts)} is more than {tolerance_us // MICROS} seconds "
+                f"ahead of the server clock ({iso(now_us)}); events from the future are refused",
+                f"{place}timestamp",
+            )
+        _check_lengths(event, place)
+        out.append(event)
+    return out
+
+
+def lock_leads(
+    session: Session, lead_ids: Sequence[str], now_us: int,
+    new_attributes: Mapping[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, LeadState], set[str]]:
+    """The leads with these ids, locked for this transaction; missing ones are created
+    (with ``new_attributes[lead_id]``, default ``{}``). Returns ``(states, created ids)``."""
+    wanted = sorted(set(lead_ids))
+    states: dict[str, LeadState] = {}
+    lock = supports_row_locks(session)
+
+    def fetch(ids: Sequence[str]) -> None:
+        for part in chunks(ids):
+            query = select(*STATE_COLUMNS).where(leads.c.lead_id.in_(part)).order_by(leads.c.lead_id)
+            if lock:
+                query = query.with_for_update()
+            for row in session.execute(query):
+                state = state_of(row)
+                states[state.lead_id] = state
+
+    fetch(wanted)
+    missing = [lead_id for lead_id in wanted if lead_id not in states]
+    created: set[str] = set()
+    if missing:
+        rows = [
+            {"lead_id": lead_id, "attributes": dict((new_attributes or {}).get(lead_id, {})),
+             "created_us": now_us, "updated_us": now_us}
+            for lead_id in missing
+        ]
+        session.execute(insert_ignoring(session, leads, ["lead_id"]), rows)
+        fetch(missing)
+        created = {lead_id for lead_id in missing if states[lead_id].created_us == now_us}
+    return states, created
+
+
+def ingest_events(
+    session: Session,
+    model: ActiveModel,
+    records: Sequence[Mapping[str, Any]],
+    now_us: int,
+    *,
+    policy: ScoringPolicy = ScoringPolicy(),
+    tolerance_us: int = DEFAULT_TOLERANCE_US,
+    max_events: int = 10_000,
+    where: str = "events",
+) -> IngestResult:
+    """Store events (the first copy of an ``event_id`` wins) and rescore the leads they touch.
+
+    Raises :class:`InvalidRequest` before anything is written when any record is bad.
+    """
+    if not records:
+        raise InvalidRequest(f"{where}: the batch is empty; send at least one event", where)
+    if len(records) > max_events:
+        raise InvalidRequest(
+            f"{where}: {len(records)} events in one batch; at most {max_events} are allowed", where
+        )
+    parsed = parse_events(records, now_us, tolerance_us=tolerance_us, where=where)
+    return store_events(session, model, parsed, now_us, policy=policy)
+
+
+def store_events(
+    session: Session,
+    model: ActiveModel,
+    parsed: Sequence[Event],
+    now_us: int,
+    *,
+    policy: ScoringPolicy = ScoringPolicy(),
+    new_attributes: Mapping[str, dict[str, Any]] | None = None,
+) -> IngestResult:
+    """Store normalised events and rescore their leads (see :func:`ingest_events`)."""
+    result = IngestResult()
+    seen: set[str] = set()
+    fresh: list[Event] = []
+    for event in parsed:
+        if event.lead_id not in result.stored_scores and event.lead_id not in seen:
+            result.lead_order.append(event.lead_id)
+        seen.add(event.lead_id)
+    ids = [e.event_id for e in parsed if e.event_id is not None]
+    stored: set[str] = set()
+    for part in chunks(sorted(set(ids))):
+        stored.update(session.scalars(select(events.c.event_id).where(events.c.event_id.in_(part))))
+    batch_ids: set[str] = set()
+    for event in parsed:
+        if event.event_id is not None:
+            if event.event_id in stored or event.event_id in batch_ids:
+                result.duplicates.append(event.event_id)
+                continue
+            batch_ids.add(event.event_id)
+        fresh.append(event)
+    # a lead created here gets created_at = the moment it was first seen (capped at now)
+    first_seen: dict[str, int] = {}
+    for event in fresh:
+        first_seen[event.lead_id] = min(first_seen.get(event.lead_id, now_us), event.ts)
+    attributes = {
+        lead_id: {"created_at": iso(first_seen.get(lead_id, now_us))} for lead_id in result.lead_order
+    }
+    for lead_id, extra in (new_attributes or {}).items():
+        attributes[lead_id] = {**attributes.get(lead_id, {}), **extra}
+    states, result.created = lock_leads(session, result.lead_order, now_us, attributes)
+    if fresh:
+        session.execute(
+            events.insert(),
+            [
+                {"event_id": e.event_id, "lead_pk": states[e.lead_id].pk, "type": e.type,
+                 "ts_us": e.ts, "properties": dict(e.properties), "received_us": now_us}
+                for e in fresh
+            ],
+        )
+    result.accepted = len(fresh)
+    touched = {e.lead_id for e in fresh} | result.created
+    to_score = [states[lead_id] for lead_id in result.lead_order if lead_id in touched]
+    for lead_id in result.lead_order:
+        if lead_id not in touched:
+            state = states[lead_id]
+            result.unchanged[lead_id] = state
+    if result.unchanged:
+        rows = session.execute(
+            select(leads.c.lead_id, leads.c.score, leads.c.stage, leads.c.groups, leads.c.grades)
+            .where(leads.c.lead_id.in_(list(result.unchanged)))
+        )
+        for row in rows:
+            result.stored_scores[row.lead_id] = score_public(row)
+    if to_score:
+        detail: dict[int, str] = {}
+        for event in fresh:
+            if event.event_id is not None:
+                detail.setdefault(states[event.lead_id].pk, event.event_id)
+        by_pk = load_events(session, {s.pk: s.lead_id for s in to_score}, model.event_types)
+        changes = rescore_states(
+            session, model, to_score, now_us, "event", policy=policy, detail=detail or None,
+            events_by_pk=by_pk,
+        )
+        result.changes = {c.lead_id: c for c in changes}
+    return result
+
+
+def clean_lead_id(value: Any, where: str = "lead_id") -> str:
+    try:
+        lead_id = id_text(value, where)
+    except RecordError as exc:
+        raise InvalidRequest(str(exc), where) from None
+    assert lead_id is not None
+    if len(lead_id) > ID_LENGTH:
+        raise InvalidRequest(f"{where} is longer than {ID_LENGTH} characters", where)
+    return lead_id
+
+
+def clean_attributes(values: Mapping[str, Any], where: str = "attributes") -> dict[str, Any]:
+    """Normalised attributes (NFC, nested values as JSON text); null means "remove"."""
+    try:
+        return make_attributes(values, skip=())
+    except RecordError as exc:
+        raise InvalidRequest(f"{where}.{exc.column}: {exc}", f"{where}.{exc.column}") from None
+
+
+@dataclass
+class UpsertResult:
+    lead_id: str
+    created: bool
+    changed: list[str]  # attribute names whose value changed
+    state: LeadState
+    change: ScoreChange | None
+
+
+def upsert_lead(
+    session: Session,
+    model: ActiveModel,
+    lead_id: Any,
+    attributes: Mapping[str, Any],
+    now_us: int,
+    *,
+    policy: ScoringPolicy = ScoringPolicy(),
+    where: str = "",
+) -> UpsertResult:
+    """Create a lead or merge attributes into it (null removes one); a change rescores it."""
+    prefix = f"{where}." if where else ""
+    clean_id = clean_lead_id(lead_id, f"{prefix}lead_id")
+    given = clean_attributes(attributes, f"{prefix}attributes")
+    initial = {k: v for k, v in given.items() if v is not None}
+    initial.setdefault("created_at", iso(now_us))
+    states, created = lock_leads(session, [clean_id], now_us, {clean_id: initial})
+    state = states[clean_id]
+    if clean_id in created:
+        changed = sorted(initial)
+    else:
+        merged = dict(state.attributes)
+        for key, value in given.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        changed = sorted(k for k in set(merged) | set(state.attributes)
+                         if merged.get(k, _ABSENT) != state.attributes.get(k, _ABSENT))
+        if not changed:
+            return UpsertResult(clean_id, False, [], state, None)
+        session.execute(
+            update(leads).where(leads.c.id == state.pk).values(attributes=merged, updated_us=now_us)
+        )
+        state.attributes = merged
+    changes = rescore_states(
+        session, model, [state], now_us, "attributes", policy=policy,
+        detail=",".join(changed) or None,
+    )
+    return UpsertResult(clean_id, clean_id in created, changed, state, changes[0])
+
+
+_ABSENT = object()

@@ -1,0 +1,231 @@
+"""Reading leads (list with filters and cursor pagination, one lead, history, export)
+and erasing a lead with every trace of it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, and_, cast, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from leadscore.engine import iso
+from leadscore.service.errors import InvalidRequest, NotFound
+from leadscore.store.tables import events, leads, score_history, stage_transitions
+
+ORDERS = ("score", "updated")
+MAX_LIMIT = 1000
+
+
+def _iso(us: int | None) -> str | None:
+    return None if us is None else iso(us)
+
+
+@dataclass
+class LeadFilter:
+    """Filters of ``GET /v1/leads``; all must hold."""
+
+    stage: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    grades: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+    updated_since_us: int | None = None
+
+
+def _encode_cursor(order: str, value: Any, pk: int) -> str:
+    raw = json.dumps([order, value, pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, value, pk = json.loads(raw)
+        if kind != order or not isinstance(pk, int):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidRequest(
+            "cursor is not valid for this order (use the next_cursor of a previous page)", "cursor"
+        ) from None
+    return value, pk
+
+
+def _text_of(document: Any, key: str) -> Any:
+    """A JSON member as comparable text on both databases."""
+    return func.lower(cast(document[key].as_string(), String))
+
+
+def list_leads(
+    session: Session, filters: LeadFilter, *, order: str = "score", limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of scored leads, best score (or most recently updated) first."""
+    if order not in ORDERS:
+        raise InvalidRequest(f"order must be one of {', '.join(ORDERS)}, got '{order}'", "order")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}", "limit")
+    key = leads.c.score if order == "score" else leads.c.updated_us
+    query = select(
+        leads.c.id, leads.c.lead_id, leads.c.attributes, leads.c.score, leads.c.stage,
+        leads.c.groups, leads.c.grades, leads.c.updated_us,
+    ).where(leads.c.score.is_not(None))
+    if filters.stage is not None:
+        query = query.where(leads.c.stage == filters.stage)
+    if filters.min_score is not None:
+        query = query.where(leads.c.score >= filters.min_score)
+    if filters.max_score is not None:
+        query = query.where(leads.c.score <= filters.max_score)
+    if filters.updated_since_us is not None:
+        query = query.where(leads.c.updated_us >= filters.updated_since_us)
+    for group, grade in filters.grades.items():
+        query = query.where(_text_of(leads.c.grades, group) == grade.strip().lower())
+    for name, value in filters.attributes.items():
+        query = query.where(_text_of(leads.c.attributes, name) == value.strip().lower())
+    if cursor:
+        value, pk = _decode_cursor(cursor, order)
+        query = query.where(or_(key < value, and_(key == value, leads.c.id < pk)))
+    rows = list(session.execute(query.order_by(key.desc(), leads.c.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = _encode_cursor(order, last.score if order == "score" else last.updated_us, last.id)
+    items = [
+        {"lead_id": r.lead_id, "score": r.score, "stage": r.stage, "groups": r.groups or {},
+         "grades": r.grades or {}, "attributes": r.attributes or {}, "updated_at": _iso(r.updated_us)}
+        for r in page
+    ]
+    return items, next_cursor
+
+
+def _lead_row(session: Session, lead_id: str) -> Any:
+    row = session.execute(select(leads).where(leads.c.lead_id == lead_id)).first()
+    if row is None:
+        raise NotFound(f"no lead with lead_id '{lead_id}'", "lead_id")
+    return row
+
+
+def _event_public(row: Any) -> dict[str, Any]:
+    return {"event_id": row.event_id, "type": row.type, "timestamp": iso(row.ts_us),
+            "properties": row.properties or {}, "received_at": iso(row.received_us)}
+
+
+def _history_public(row: Any) -> dict[str, Any]:
+    return {
+        "at": iso(row.at_us), "cause": row.cause, "detail": row.detail,
+        "model_version": row.model_version_id,
+        "old_score": row.old_score, "new_score": row.new_score,
+        "old_stage": row.old_stage, "new_stage": row.new_stage,
+        "old_grades": row.old_grades, "new_grades": row.new_grades,
+    }
+
+
+def _transition_public(row: Any) -> dict[str, Any]:
+    return {"at": iso(row.at_us), "from_stage": row.from_stage, "to_stage": row.to_stage,
+            "cause": row.cause}
+
+
+def _lead_public(row: Any) -> dict[str, Any]:
+    return {
+        "lead_id": row.lead_id,
+        "attributes": row.attributes or {},
+        "score": row.score,
+        "stage": row.stage,
+        "groups": row.groups or {},
+        "grades": row.grades or {},
+        "explain": row.explanation,
+        "model_version": row.model_version_id,
+        "created_at": _iso(row.created_us),
+        "updated_at": _iso(row.updated_us),
+        "scored_at": _iso(row.scored_us),
+        "next_change_at": _iso(row.next_change_us),
+    }
+
+
+def history(session: Session, lead_pk: int, limit: int | None = None) -> list[dict[str, Any]]:
+    """A lead's score history, newest first."""
+    query = select(score_history).where(score_history.c.lead_pk == lead_pk).order_by(
+        score_history.c.id.desc()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [_history_public(r) for r in session.execute(query)]
+
+
+def lead_detail(session: Session, lead_id: str, *, recent: int = 50) -> dict[str, Any]:
+    """Everything ``GET /v1/leads/{lead_id}`` shows: score, explanation, recent events, history."""
+    row = _lead_row(session, lead_id)
+    recent_events = session.execute(
+        select(events).where(events.c.lead_pk == row.id)
+        .order_by(events.c.ts_us.desc(), events.c.id.desc()).limit(recent)
+    )
+    out = _lead_public(row)
+    out["events"] = [_event_public(e) for e in recent_events]
+    out["history"] = history(session, row.id, recent)
+    return out
+
+
+def lead_history(session: Session, lead_id: str, *, limit: int = 1000) -> dict[str, Any]:
+    row = _lead_row(session, lead_id)
+    transitions = session.execute(
+        select(stage_transitions).where(stage_transitions.c.lead_pk == row.id)
+        .order_by(stage_transitions.c.id.desc()).limit(limit)
+    )
+    return {
+        "lead_id": row.lead_id,
+        "history": history(session, row.id, limit),
+        "transitions": [_transition_public(t) for t in transitions],
+    }
+
+
+def export_lead(session: Session, lead_id: str) -> dict[str, Any]:
+    """Everything held about one person (for a data-subject access request)."""
+    row = _lead_row(session, lead_id)
+    all_events = session.execute(
+        select(events).where(events.c.lead_pk == row.id).order_by(events.c.id)
+    )
+    transitions = session.execute(
+        select(stage_transitions).where(stage_transitions.c.lead_pk == row.id)
+        .order_by(stage_transitions.c.id)
+    )
+    history_rows = session.execute(
+        select(score_history).where(score_history.c.lead_pk == row.id).order_by(score_history.c.id)
+    )
+    return {
+        "lead": _lead_public(row),
+        "events": [_event_public(e) for e in all_events],
+        "history": [_history_public(h) for h in history_rows],
+        "transitions": [_transition_public(t) for t in transitions],
+    }
+
+
+EraseListener = Callable[[Session, int, str], None]
+_erase_listeners: list[EraseListener] = []
+
+
+def on_lead_erased(listener: EraseListener) -> EraseListener:
+    """Register ``listener(session, lead_pk, lead_id)``, called before a lead's rows go
+    (tables added by later features delete their rows about the lead there)."""
+    if listener not in _erase_listeners:
+        _erase_listeners.append(listener)
+    return listener
+
+
+def erase_lead(session: Session, lead_id: str) -> None:
+    """Delete the lead, its events, history and transitions."""
+    row = _lead_row(session, lead_id)
+    for listener in list(_erase_listeners):
+        listener(session, row.id, row.lead_id)
+    for table in (events, score_history, stage_transitions):
+        session.execute(delete(table).where(table.c.lead_pk == row.id))
+    session.execute(delete(leads).where(leads.c.id == row.id))
+
+
+def stage_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(leads.c.stage, func.count()).group_by(leads.c.stage))
+    return {str(stage): int(n) for stage, n in rows}

@@ -1,0 +1,195 @@
+"""Scoring-model versions: store, activate, look up the active one.
+
+Exactly one version is active. Changing it (:func:`activate_document`) marks every lead
+as scored by an older version; :mod:`leadscore.service.rescore` then rescores them in
+the background and reports progress as a rescore job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from leadscore.batch import model_inputs
+from leadscore.model import ScoringModel, load_model, parse_model
+from leadscore.service.errors import NotFound
+from leadscore.store.tables import ModelVersionRow, leads, model_versions, rescore_jobs
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    """A parsed model version, with what it needs from the store."""
+
+    version_id: int
+    model: ScoringModel
+    event_types: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, version_id: int, model: ScoringModel) -> ActiveModel:
+        types, _ = model_inputs(model)
+        return cls(version_id, model, frozenset(types))
+
+
+class ModelCache:
+    """Parsed models by version id (a version never changes once stored)."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, ActiveModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, version_id: int) -> ActiveModel:
+        found = self._models.get(version_id)
+        if found is not None:
+            return found
+        row = session.get(ModelVersionRow, version_id)
+        if row is None:
+            raise NotFound(f"model version {version_id} does not exist")
+        active = ActiveModel.of(version_id, parse_model(row.document, fmt=row.format))
+        with self._lock:
+            self._models[version_id] = active
+        return active
+
+
+def active_version_id(session: Session) -> int | None:
+    """The id of the active model version (one indexed lookup)."""
+    return session.execute(
+        select(model_versions.c.id).where(model_versions.c.active.is_(True))
+    ).scalar_one_or_none()
+
+
+def active_model(session: Session, cache: ModelCache) -> ActiveModel:
+    """The active model; a store without one is an error (``serve`` always installs one)."""
+    version = active_version_id(session)
+    if version is None:
+        raise NotFound("no scoring model is active; start `leadscore serve` or PUT /v1/model")
+    return cache.get(session, version)
+
+
+def starter_document() -> str:
+    """The commented starter model shipped with leadscore."""
+    return resources.files("leadscore.model").joinpath("starter.yaml").read_text(encoding="utf-8")
+
+
+def checksum(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def detect_format(text: str, content_type: str | None = None) -> str:
+    """``json`` when the body is JSON (by content type, or a leading ``{``), else ``yaml``."""
+    if content_type and "json" in content_type.lower():
+        return "json"
+    return "json" if text.lstrip().startswith("{") else "yaml"
+
+
+def validate_document(text: str, fmt: str) -> ScoringModel:
+    """Parse a model document; ModelError lists every problem."""
+    return parse_model(text, fmt=fmt)
+
+
+def store_version(session: Session, text: str, fmt: str, now_us: int) -> ModelVersionRow:
+    """Validate and store a model document as a new (inactive) version."""
+    model = validate_document(text, fmt)
+    row = ModelVersionRow(
+        name=model.name, document=text, format=fmt, checksum=checksum(text),
+        created_us=now_us, activated_us=None, active=False,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def activate(session: Session, version_id: int, now_us: int) -> None:
+    """Make a version the active one (the previous one is deactivated first)."""
+    session.execute(
+        update(model_versions).where(model_versions.c.active.is_(True)).values(active=False)
+    )
+    session.execute(
+        update(model_versions)
+        .where(model_versions.c.id == version_id)
+        .values(active=True, activated_us=now_us)
+    )
+
+
+def start_rescore_job(session: Session, version_id: int, now_us: int) -> int:
+    """Record a job that rescores every lead not yet scored by ``version_id``."""
+    total = session.execute(select(func.count()).select_from(leads)).scalar_one()
+    session.execute(
+        update(rescore_jobs).where(rescore_jobs.c.status == "running")
+        .values(status="superseded", finished_us=now_us)
+    )
+    result = session.execute(
+        rescore_jobs.insert().values(
+            model_version_id=version_id, status="running" if total else "done",
+            total=total, done=0, started_us=now_us, finished_us=None if total else now_us,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+
+def activate_document(session: Session, text: str, fmt: str, now_us: int) -> ModelVersionRow:
+    """Validate, store as a new version, activate, and start a rescore job."""
+    row = store_version(session, text, fmt, now_us)
+    activate(session, row.id, now_us)
+    row.active = True
+    row.activated_us = now_us
+    start_rescore_job(session, row.id, now_us)
+    return row
+
+
+def ensure_model(session: Session, model_file: Path | None, now_us: int) -> tuple[int, bool]:
+    """At start-up: install ``model_file`` when it differs from the active version, or the
+    starter model when there is none. Returns ``(active version id, changed)``."""
+    if model_file is not None:
+        load_model(model_file)  # refuses an unreadable or invalid file, naming it
+        text = Path(model_file).read_bytes().decode("utf-8-sig")
+        fmt = "json" if str(model_file).lower().endswith(".json") else "yaml"
+    else:
+        text, fmt = starter_document(), "yaml"
+    current = active_version_id(session)
+    if current is not None:
+        row = session.get(ModelVersionRow, current)
+        if model_file is None or (row is not None and row.checksum == checksum(text)):
+            return current, False
+    row = activate_document(session, text, fmt, now_us)
+    return row.id, True
+
+
+def version_public(row: ModelVersionRow | Any, *, with_document: bool = False) -> dict[str, Any]:
+    """A version as the API shows it."""
+    from leadscore.engine.timestamps import iso
+
+    out: dict[str, Any] = {
+        "version": row.id,
+        "name": row.name,
+        "active": bool(row.active),
+        "format": row.format,
+        "checksum": row.checksum,
+        "created_at": iso(row.created_us),
+        "activated_at": iso(row.activated_us) if row.activated_us is not None else None,
+    }
+    if with_document:
+        out["document"] = row.document
+        model = parse_model(row.document, fmt=row.format)
+        out["model"] = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
+    return out
+
+
+def list_versions(session: Session) -> list[ModelVersionRow]:
+    return list(session.scalars(select(ModelVersionRow).order_by(ModelVersionRow.id.desc())))
+
+
+def get_active_row(session: Session) -> ModelVersionRow:
+    version = active_version_id(session)
+    if version is None:
+        raise NotFound("no scoring model is active")
+    row = session.get(ModelVersionRow, version)
+    assert row is not None
+    return row

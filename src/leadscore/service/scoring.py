@@ -1,0 +1,312 @@
+"""Scoring leads held in the store, and recording every change of score.
+
+:func:`record_scores` is the one function that writes a score change: it updates the
+lead's current score, appends to the score history and the stage transitions, and then
+calls every listener registered with :func:`on_score_change` *in the same transaction*
+(so that a later outbox row is written atomically with the change it announces).
+
+Semantics come only from the pure engine (:func:`leadscore.engine.score_lead`);
+:func:`leadscore.engine.changes.next_change` says when each lead must be looked at again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from leadscore.engine import Event, Lead, LeadScore, iso, score_lead
+from leadscore.engine.changes import decays, next_change
+from leadscore.service.models import ActiveModel
+from leadscore.store.tables import events, leads, score_history, stage_transitions
+
+MICROS = 1_000_000
+_CHUNK = 900  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """How time-driven changes are handled (see docs/api.md, "Time-driven rescoring")."""
+
+    decay_rescore_us: int = 3600 * MICROS
+    history_min_delta: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ScoringPolicy:
+        return cls(int(settings.decay_rescore_seconds * MICROS), float(settings.history_min_delta))
+
+
+@dataclass
+class LeadState:
+    """A lead as stored, before (re)scoring."""
+
+    pk: int
+    lead_id: str
+    attributes: dict[str, Any]
+    created_us: int
+    updated_us: int
+    score: float | None = None
+    stage: str | None = None
+    grades: dict[str, str | None] | None = None
+    recorded_score: float | None = None
+    model_version_id: int | None = None
+
+    def lead(self) -> Lead:
+        return Lead(self.lead_id, self.attributes)
+
+
+STATE_COLUMNS = (
+    leads.c.id, leads.c.lead_id, leads.c.attributes, leads.c.created_us, leads.c.updated_us,
+    leads.c.score, leads.c.stage, leads.c.grades, leads.c.recorded_score, leads.c.model_version_id,
+)
+
+
+def state_of(row: Any) -> LeadState:
+    return LeadState(*row)
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """A lead scored again: before and after. ``recorded`` when it made a history row."""
+
+    lead_pk: int
+    lead_id: str
+    at_us: int
+    cause: str  # event | attributes | time | model | import
+    detail: str | None
+    model_version_id: int
+    old_score: float | None
+    old_stage: str | None
+    old_grades: dict[str, str | None] | None
+    result: LeadScore
+    next_change_us: int | None
+    recorded: bool = False
+    changed: bool = False  # the reported score, stage or a grade changed
+
+    @property
+    def score(self) -> float:
+        return self.result.score
+
+    @property
+    def stage(self) -> str | None:
+        return self.result.stage
+
+    @property
+    def stage_changed(self) -> bool:
+        return self.old_score is not None and self.old_stage != self.result.stage or (
+            self.old_score is None and self.result.stage is not None
+        )
+
+
+ScoreListener = Callable[[Session, Sequence[ScoreChange]], None]
+_listeners: list[ScoreListener] = []
+
+
+def on_score_change(listener: ScoreListener) -> ScoreListener:
+    """Register ``listener(session, changes)``: called by :func:`record_scores` inside the
+    transaction that writes the changes (every rescored lead, changed or not; filter on
+    ``change.changed`` / ``change.stage_changed``). Usable as a decorator."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def remove_score_listener(listener: ScoreListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_states(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[LeadState]:
+    """Leads by primary key, in key order; ``lock`` takes row locks on PostgreSQL."""
+    out: list[LeadState] = []
+    for part in chunks(sorted(pks)):
+        query = select(*STATE_COLUMNS).where(leads.c.id.in_(part)).order_by(leads.c.id)
+        if lock and session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        out.extend(state_of(row) for row in session.execute(query))
+    return out
+
+
+def load_events(
+    session: Session, lead_ids: Mapping[int, str], event_types: Iterable[str] | None = None
+) -> dict[int, list[Event]]:
+    """Each lead's stored events in the order they were stored (of ``event_types`` only).
+
+    ``lead_ids`` maps the leads' keys to their ids.
+    """
+    by_pk: dict[int, list[Event]] = {pk: [] for pk in lead_ids}
+    types = sorted(event_types) if event_types is not None else None
+    if types is not None and not types:
+        return by_pk
+    for part in chunks(sorted(lead_ids)):
+        query = select(
+            events.c.lead_pk, events.c.type, events.c.ts_us, events.c.properties, events.c.event_id
+        ).where(events.c.lead_pk.in_(part))
+        if types is not None:
+            query = query.where(events.c.type.in_(types))
+        for pk, kind, ts, props, event_id in session.execute(query.order_by(events.c.lead_pk, events.c.id)):
+            by_pk[pk].append(Event(lead_ids[pk], kind, ts, props or {}, event_id))
+    return by_pk
+
+
+def _should_record(
+    old_score: float | None, old_stage: str | None, old_grades: dict[str, Any] | None,
+    recorded: float | None, result: LeadScore, cause: str, policy: ScoringPolicy,
+) -> bool:
+    if old_score is None:
+        return True
+    if result.stage != old_stage or dict(result.grades) != (old_grades or {}):
+        return True
+    if cause == "time":
+        base = recorded if recorded is not None else old_score
+        return abs(result.score - base) >= policy.history_min_delta
+    return result.score != old_score
+
+
+def score_states(
+    model: ActiveModel,
+    states: Sequence[LeadState],
+    events_by_pk: dict[int, list[Event]],
+    now_us: int,
+    cause: str,
+    *,
+    policy: ScoringPolicy = ScoringPolicy(),
+    detail: str | dict[int, str] | None = None,
+) -> list[ScoreChange]:
+    """Score leads with the engine (pure: nothing is written). ``detail`` may differ per lead."""
+    out: list[ScoreChange] = []
+    for state in states:
+        lead = state.lead()
+        lead_events = events_by_pk.get(state.pk, [])
+        result = score_lead(model.model, lead, lead_events, now_us)
+        moment = next_change(model.model, lead, lead_events, now_us)
+        if decays(model.model, result):
+            tick = now_us + policy.decay_rescore_us
+            moment = tick if moment is None else min(moment, tick)
+        changed = (
+            state.score is None or result.score != state.score or result.stage != state.stage
+            or dict(result.grades) != (state.grades or {})
+        )
+        recorded = _should_record(
+            state.score, state.stage, state.grades, state.recorded_score, result, cause, policy
+        )
+        out.append(
+            ScoreChange(
+                state.pk, state.lead_id, now_us, cause,
+                detail.get(state.pk) if isinstance(detail, dict) else detail,
+                model.version_id, state.score, state.stage, state.grades, result, moment,
+                recorded, changed,
+            )
+        )
+    return out
+
+
+def record_scores(
+    session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None
+) -> None:
+    """Write score changes: current score, history, stage transitions, then the listeners.
+
+    ``updated`` maps lead keys to their previous ``updated_us`` (kept when nothing changed).
+    """
+    if not changes:
+        return
+    rows = []
+    history = []
+    transitions = []
+    for change in changes:
+        result = change.result
+        previous = (updated or {}).get(change.lead_pk)
+        rows.append({
+            "b_id": change.lead_pk,
+            "total": result.total,
+            "score": result.score,
+            "stage": result.stage,
+            "groups": result.rounded_groups(),
+            "grades": dict(result.grades),
+            "explanation": result.explanation(),
+            "model_version_id": change.model_version_id,
+            "scored_us": change.at_us,
+            "next_change_us": change.next_change_us,
+            "updated_us": change.at_us if change.changed or previous is None else previous,
+        })
+        if change.recorded:
+            history.append({
+                "lead_pk": change.lead_pk, "at_us": change.at_us, "cause": change.cause,
+                "detail": change.detail[:1024] if change.detail else None,
+                "model_version_id": change.model_version_id,
+                "old_score": change.old_score, "new_score": result.score,
+                "old_stage": change.old_stage, "new_stage": result.stage,
+                "old_grades": change.old_grades, "new_grades": dict(result.grades),
+            })
+        if change.stage_changed:
+            transitions.append({
+                "lead_pk": change.lead_pk, "at_us": change.at_us, "from_stage": change.old_stage,
+                "to_stage": result.stage, "cause": change.cause,
+            })
+    columns: dict[str, Any] = {k: bindparam(f"p_{k}") for k in rows[0] if k != "b_id"}
+    params = [{(k if k == "b_id" else f"p_{k}"): v for k, v in r.items()} for r in rows]
+    recorded_rows = [r for r, c in zip(rows, changes, strict=True) if c.recorded]
+    session.execute(update(leads).where(leads.c.id == bindparam("b_id")).values(**columns), params)
+    if recorded_rows:
+        session.execute(
+            update(leads).where(leads.c.id == bindparam("b_id"))
+            .values(recorded_score=bindparam("p_score")),
+            [{"b_id": r["b_id"], "p_score": r["score"]} for r in recorded_rows],
+        )
+    if history:
+        session.execute(score_history.insert(), history)
+    if transitions:
+        session.execute(stage_transitions.insert(), transitions)
+    for listener in list(_listeners):
+        listener(session, changes)
+
+
+def rescore_states(
+    session: Session,
+    model: ActiveModel,
+    states: Sequence[LeadState],
+    now_us: int,
+    cause: str,
+    *,
+    policy: ScoringPolicy = ScoringPolicy(),
+    detail: str | dict[int, str] | None = None,
+    events_by_pk: dict[int, list[Event]] | None = None,
+) -> list[ScoreChange]:
+    """Load the leads' events (unless given), score them and record the changes."""
+    if events_by_pk is None:
+        events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+    changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail)
+    record_scores(session, changes, updated={s.pk: s.updated_us for s in states})
+    return changes
+
+
+def score_public(change_or_row: ScoreChange | Any) -> dict[str, Any]:
+    """``{score, stage, groups, grades}`` of a change or a stored lead row."""
+    if isinstance(change_or_row, ScoreChange):
+        result = change_or_row.result
+        return {
+            "score": result.score, "stage": result.stage,
+            "groups": result.rounded_groups(), "grades": dict(result.grades),
+        }
+    row = change_or_row
+    return {"score": row.score, "stage": row.stage, "groups": row.groups or {}, "grades": row.grades or {}}
+
+
+def moment(us: int | None) -> str | None:
+    """ISO 8601 text of epoch microseconds (None stays None)."""
+    return None if us is None else iso(us)
+
+
+__all__ = [
+    "LeadState", "ScoreChange", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
+    "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
+    "score_public", "score_states",
+]

@@ -1,0 +1,137 @@
+"""Database engines and sessions: SQLite (embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``, a busy timeout and foreign keys on.
+Write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the
+database lock instead of failing when a reader upgrades to a writer; read sessions
+start with a plain (deferred) ``BEGIN`` and never block writers (WAL).
+
+Functions here never commit on their own: :meth:`Store.write` and :meth:`Store.read`
+are the one place a transaction begins and ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadscore.errors import UsageError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_OPTION = "leadscore_read"
+
+
+def normalise_url(url: str) -> URL:
+    """A SQLAlchemy URL; ``postgresql://`` means psycopg 3. Unknown databases are refused."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises ArgumentError with a terse text
+        raise UsageError(
+            f"not a database URL: {url!r} (use sqlite:///leadscore.db or "
+            "postgresql+psycopg://user@host/dbname)"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UsageError(
+            f"unsupported database '{parsed.get_backend_name()}' in {url!r}; use sqlite or postgresql"
+        )
+    return parsed
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get(READ_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for ``url`` with the pragmas and pool this project relies on."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).expanduser().resolve().parent
+            if not folder.exists():
+                raise UsageError(f"the folder of the database file does not exist: {folder}")
+        engine = create_engine(
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+
+
+def is_sqlite(bind: Engine | Session | Any) -> bool:
+    """True when the engine or session talks to SQLite."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return bool(engine.dialect.name == "sqlite")
+
+
+class Store:
+    """An engine plus the two kinds of transaction the service uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer at a time: queue this process's writers on a lock (fair,
+        # no polling) rather than on SQLite's busy handler, which sleeps in steps.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read = sessionmaker(
+            engine.execution_options(**{READ_OPTION: True}), expire_on_commit=False, autoflush=False
+        )
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True, pool_size: int = 10) -> Store:
+        """Connect and (by default) bring the schema up to date."""
+        from leadscore.store.migrate import upgrade_database
+
+        store = cls(create_db_engine(url, pool_size=pool_size))
+        if upgrade:
+            upgrade_database(store.engine)
+        return store
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back on an exception."""
+        if self._write_lock is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        with self._write_lock, self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (never blocks writers)."""
+        with self._read() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

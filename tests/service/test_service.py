@@ -1,0 +1,205 @@
+"""The services layer on SQLite and PostgreSQL: scores equal the engine's, duplicates
+count once, concurrent writers serialise per lead, time and model changes rescore."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from leadscore.engine import Event, Lead, iso, parse_timestamp, round_score, score_lead, to_micros
+from leadscore.model import parse_model
+from leadscore.service.errors import InvalidRequest
+from leadscore.service.importer import import_files
+from leadscore.service.ingest import ingest_events, upsert_lead
+from leadscore.service.leads import erase_lead, export_lead, lead_history
+from leadscore.service.models import (
+    ActiveModel,
+    ModelCache,
+    activate_document,
+    active_model,
+    ensure_model,
+)
+from leadscore.service.rescore import rescore_all_pending
+from leadscore.service.scoring import on_score_change, remove_score_listener
+from leadscore.store.db import Store
+from leadscore.store.tables import events, leads, score_history
+
+DAY = 86_400_000_000
+NOW = to_micros(parse_timestamp("2026-05-01T12:00:00Z"))
+MODEL = """
+version: 1
+name: test
+groups: {fit: {grades: {A: 10, B: 0}}}
+rules:
+  - {id: vp, group: fit, points: 10, when: {attribute: title, contains: vp}}
+  - {id: pricing, points: 15, when: {event: page_view, where: {url: {contains: pricing}}, within_days: 7}, repeat: each}
+  - {id: silent, points: -5, when: {no_event: email_open, within_days: 30}}
+stages:
+  - {name: Hot, min_score: 25}
+  - {name: New, min_score: 0}
+"""
+
+
+def _model(store: Store, text: str = MODEL) -> ActiveModel:
+    with store.write() as session:
+        activate_document(session, text, "yaml", NOW - DAY)
+    with store.read() as session:
+        return active_model(session, ModelCache())
+
+
+def _event(i: int, lead: str = "L1", kind: str = "page_view", ts: int = NOW - DAY, **props: Any) -> dict[str, Any]:
+    return {"event_id": f"e{i}", "lead_id": lead, "type": kind, "timestamp": iso(ts),
+            "properties": props or {"url": "/pricing"}}
+
+
+def _stored_score(store: Store, lead_id: str) -> tuple[float, str]:
+    with store.read() as session:
+        row = session.execute(select(leads.c.score, leads.c.stage).where(leads.c.lead_id == lead_id)).one()
+    return row.score, row.stage
+
+
+def test_ingest_scores_like_the_engine_and_counts_duplicates_once(store: Store) -> None:
+    model = _model(store)
+    with store.write() as session:
+        result = ingest_events(session, model, [_event(1), _event(2), _event(1)], NOW)
+    assert result.public() == {
+        "accepted": 2, "duplicates": 1, "duplicate_event_ids": ["e1"],
+        "leads": [{"lead_id": "L1", "score": 30.0, "stage": "Hot", "groups": {"fit": 0.0, "default": 30.0},
+                   "grades": {"fit": "B"}, "created": True}],
+    }
+    with store.write() as session:
+        again = ingest_events(session, model, [_event(2)], NOW + 1)
+    assert again.public()["accepted"] == 0
+    assert again.public()["leads"][0]["score"] == 30.0
+    # the engine on the stored events gives the stored score
+    created_at = NOW - DAY  # first seen
+    evs = [Event.at("L1", "page_view", "2026-04-30T12:00:00Z", {"url": "/pricing"}, f"e{i}") for i in (1, 2)]
+    expected = score_lead(parse_model(MODEL), Lead("L1", {"created_at": "2026-04-30T12:00:00Z"}), evs, NOW)
+    assert _stored_score(store, "L1") == (expected.score, expected.stage)
+    assert created_at < NOW
+
+
+def test_a_bad_event_refuses_the_batch(store: Store) -> None:
+    model = _model(store)
+    bad = [_event(1), {"lead_id": "L2", "type": "x", "timestamp": "yesterday"}]
+    with pytest.raises(InvalidRequest) as info, store.write() as session:
+        ingest_events(session, model, bad, NOW)
+    assert info.value.field == "events[1].timestamp"
+    future = [{"lead_id": "L2", "type": "x", "timestamp": "2026-05-01T12:06:00Z"}]
+    with pytest.raises(InvalidRequest, match="more than 300 seconds ahead"), store.write() as session:
+        ingest_events(session, model, future, NOW)
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(leads)).scalar() == 0
+
+
+def test_concurrent_writers_give_the_sequential_score(db_url: str) -> None:
+    stores = [Store.open(db_url, pool_size=4) for _ in range(2)]  # two "processes"
+    model = _model(stores[0])
+    batches = [[_event(i * 10 + j, ts=NOW - DAY + i * 1000 + j) for j in range(3)] for i in range(8)]
+    errors: list[BaseException] = []
+
+    def send(batch: list[dict[str, Any]], store: Store) -> None:
+        try:
+            with store.write() as session:
+                ingest_events(session, model, batch, NOW)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(b, stores[i % 2])) for i, b in enumerate(batches)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    all_events = [e for b in batches for e in b]
+    evs = [Event.at(e["lead_id"], e["type"], e["timestamp"], e["properties"], e["event_id"]) for e in all_events]
+    with stores[0].read() as session:
+        created = session.execute(select(leads.c.attributes).where(leads.c.lead_id == "L1")).scalar_one()
+    expected = score_lead(parse_model(MODEL), Lead("L1", created), evs, NOW)
+    assert _stored_score(stores[0], "L1") == (expected.score, expected.stage)
+    assert expected.score == 100.0  # 24 pricing views: 15 * 24, clipped to 100
+    for s in stores:
+        s.dispose()
+
+
+def test_time_moves_scores_and_records_history(store: Store) -> None:
+    model = _model(store)
+    with store.write() as session:
+        ingest_events(session, model, [_event(1, ts=NOW - 6 * DAY)], NOW)
+        upsert_lead(session, model, "L1", {"title": "VP", "created_at": "2026-01-01T00:00:00Z"}, NOW)
+    assert _stored_score(store, "L1") == (20.0, "New")  # 10 + 15 - 5
+    with store.read() as session:
+        next_change = session.execute(select(leads.c.next_change_us)).scalar_one()
+    assert next_change == NOW - 6 * DAY + 7 * DAY + 1  # the pricing view leaves its window
+    later = next_change + 1
+    summary = rescore_all_pending(store, ModelCache(), lambda: later)
+    assert (summary.time, summary.changed) == (1, 1)
+    assert _stored_score(store, "L1") == (5.0, "New")
+    with store.read() as session:
+        history = lead_history(session, "L1")["history"]
+    assert [(h["cause"], h["old_score"], h["new_score"]) for h in history] == [
+        ("time", 20.0, 5.0), ("attributes", 15.0, 20.0), ("event", None, 15.0),
+    ]
+    assert rescore_all_pending(store, ModelCache(), lambda: later).time == 0  # nothing due
+
+
+def test_a_model_change_rescores_every_lead_and_hooks_see_it(store: Store) -> None:
+    model = _model(store)
+    with store.write() as session:
+        ingest_events(session, model, [_event(i, lead=f"L{i}") for i in range(5)], NOW)
+    seen: list[str] = []
+
+    def hook(session: Any, changes: Any) -> None:
+        seen.extend(c.cause for c in changes)
+
+    on_score_change(hook)
+    try:
+        with store.write() as session:
+            activate_document(session, MODEL.replace("points: 15", "points: 30"), "yaml", NOW)
+        summary = rescore_all_pending(store, ModelCache(), lambda: NOW + 1)
+    finally:
+        remove_score_listener(hook)
+    assert summary.model == 5 and seen == ["model"] * 5
+    assert _stored_score(store, "L3") == (30.0, "Hot")
+
+
+def test_erase_removes_every_trace(store: Store) -> None:
+    model = _model(store)
+    with store.write() as session:
+        ingest_events(session, model, [_event(1), _event(2, lead="L2")], NOW)
+    with store.read() as session:
+        export = export_lead(session, "L1")
+    assert [e["event_id"] for e in export["events"]] == ["e1"]
+    with store.write() as session:
+        erase_lead(session, "L1")
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 1
+        assert session.execute(select(func.count()).select_from(score_history)).scalar() == 1
+        assert session.execute(select(leads.c.lead_id)).scalars().all() == ["L2"]
+
+
+def test_import_loads_deduplicates_and_scores(store: Store, tmp_path: Path) -> None:
+    with store.write() as session:
+        ensure_model(session, None, NOW)
+    (tmp_path / "leads.csv").write_text(
+        "lead_id,job_title,industry,created_at\nA,VP Sales,software,2026-01-01T00:00:00Z\nB,,,\n"
+    )
+    (tmp_path / "events.csv").write_text(
+        "event_id,lead_id,type,timestamp,url\n"
+        "1,A,page_view,2026-04-30T00:00:00Z,/pricing\n1,A,page_view,2026-04-30T00:00:00Z,/pricing\n"
+        "2,C,email_open,2026-04-29T00:00:00Z,\n"
+    )
+    summary = import_files(store, tmp_path / "leads.csv", tmp_path / "events.csv", NOW)
+    assert (summary.leads_created, summary.events_stored, summary.duplicates, summary.leads_scored) == (3, 2, 1, 3)
+    again = import_files(store, None, tmp_path / "events.csv", NOW)
+    assert (again.events_stored, again.duplicates) == (0, 3)
+    with store.read() as session:
+        scores = dict(session.execute(select(leads.c.lead_id, leads.c.score)).all())
+    # fit 35 (title, industry) + the pricing view decayed over 1.5 days - 15 (no e-mail in 90 days)
+    assert scores["A"] == round_score(35 + 15 * 0.5 ** (1.5 / 30) - 15) == 34.49
+    assert scores["B"] == 0.0

@@ -1,0 +1,96 @@
+"""next_change against the engine: for models without decay, the score is the same at
+as_of and at every moment before next_change; and next_change is never needlessly None."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadscore.engine import Event, Lead, iso, score_lead
+from leadscore.engine.changes import decays, next_change
+from leadscore.model import parse_model
+
+DAY = 86_400_000_000
+AS_OF = 1_780_000_000_000_000
+TYPES = ("view", "open", "click")
+
+condition = st.one_of(
+    st.builds(lambda t, w, n: {"event": t, "within_days": w, "min_count": n},
+              st.sampled_from(TYPES), st.sampled_from([0.5, 1, 3, 7.25]), st.integers(1, 3)),
+    st.builds(lambda t, w: {"no_event": t, "within_days": w}, st.sampled_from(TYPES),
+              st.sampled_from([1, 2.5, 10])),
+    st.builds(lambda t, w: {"event": t, "within_days": w, "where": {"url": {"contains": "pricing"}}},
+              st.sampled_from(TYPES), st.sampled_from([1, 4])),
+    st.builds(lambda t: {"event": t}, st.sampled_from(TYPES)),
+)
+rule = st.one_of(
+    st.builds(lambda c, p: {"points": p, "when": c}, condition, st.sampled_from([5, -3, 10])),
+    st.builds(lambda t, w, k: {"points": 4, "when": {"event": t, "within_days": w},
+                               "repeat": "each", "max_times": k},
+              st.sampled_from(TYPES), st.sampled_from([1, 2, 6]), st.integers(1, 3)),
+    st.builds(lambda a, b: {"points": 7, "when": {"any": [a, {"not": b}]}}, condition, condition),
+)
+
+
+def _model(rules: list[dict[str, Any]]) -> Any:
+    doc = {"version": 1, "name": "p", "score": {"min": -100, "max": 100},
+           "rules": [{"id": f"r{i}", **r} for i, r in enumerate(rules)],
+           "stages": [{"name": "Hot", "min_score": 10}, {"name": "Cold", "min_score": -100}]}
+    import json
+
+    return parse_model(json.dumps(doc), fmt="json")
+
+
+events = st.lists(
+    st.builds(
+        lambda i, t, offset, url: Event("L", t, AS_OF + offset, {"url": url}, f"e{i % 12}"),
+        st.integers(0, 30), st.sampled_from(TYPES),
+        st.integers(-12 * DAY, 10 * 60_000_000), st.sampled_from(["/pricing", "/blog"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rule, min_size=1, max_size=4), events,
+       st.one_of(st.none(), st.integers(-15 * DAY, 0)), st.floats(0, 1))
+def test_score_is_constant_until_next_change(
+    rules: list[dict[str, Any]], evs: list[Event], created: int | None, where: float
+) -> None:
+    model = _model(rules)
+    lead = Lead("L", {} if created is None else {"created_at": iso(AS_OF + created)})
+    before = score_lead(model, lead, evs, AS_OF)
+    assert not decays(model, before)
+    moment = next_change(model, lead, evs, AS_OF)
+    horizon = AS_OF + 30 * DAY if moment is None else moment
+    assert horizon > AS_OF
+    for t in (horizon - 1, AS_OF + int((horizon - 1 - AS_OF) * where)):
+        later = score_lead(model, lead, evs, t)
+        assert (later.total, later.groups, later.stage) == (before.total, before.groups, before.stage)
+
+
+def test_next_change_moments() -> None:
+    model = _model([
+        {"points": 5, "when": {"event": "view", "within_days": 2}},
+        {"points": -5, "when": {"no_event": "open", "within_days": 10}},
+    ])
+    lead = Lead("L", {"created_at": iso(AS_OF - 3 * DAY)})
+    view = Event("L", "view", AS_OF - DAY)
+    # the view leaves its 2-day window one microsecond after AS_OF + 1 day
+    assert next_change(model, lead, [view], AS_OF) == AS_OF + DAY + 1
+    # silence starts to count 10 days after created_at
+    assert next_change(model, lead, [], AS_OF) == AS_OF + 7 * DAY
+    # an event stamped in the future counts from its moment
+    assert next_change(model, lead, [Event("L", "view", AS_OF + 5)], AS_OF) == AS_OF + 5
+    assert next_change(_model([{"points": 1, "when": {"event": "view"}}]), lead, [view], AS_OF) is None
+
+
+def test_decays() -> None:
+    model = parse_model(
+        "version: 1\nname: d\nrules:\n  - {id: a, points: 10, when: {event: view}, decay: {half_life_days: 3}}\n"
+    )
+    lead = Lead("L")
+    assert decays(model, score_lead(model, lead, [Event("L", "view", AS_OF - DAY)], AS_OF))
+    assert not decays(model, score_lead(model, lead, [], AS_OF))
