@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 from leadscore.engine.timestamps import MICROS_PER_DAY, iso, parse_timestamp, to_micros
@@ -174,6 +175,9 @@ def clip(value: float, low: float | None, high: float | None) -> float:
     return value
 
 
+_timestamp_of = attrgetter("ts")
+
+
 class _LeadView:
     """One lead's events, deduplicated, before as_of, indexed by type (most recent first)."""
 
@@ -181,20 +185,25 @@ class _LeadView:
         self.lead = lead
         self.as_of_us = as_of_us
         seen: set[str] = set()
-        by_type: dict[str, list[tuple[int, Event]]] = {}
-        for position, event in enumerate(events):
+        by_type: dict[str, list[Event]] = {}
+        for event in events:
             if event.event_id is not None:
                 if event.event_id in seen:
                     continue  # the first occurrence counts, later copies do not
                 seen.add(event.event_id)
             if event.ts > as_of_us:
                 continue
-            by_type.setdefault(event.type, []).append((position, event))
-        # most recent first; equal timestamps keep the later input first
-        self.by_type = {
-            kind: [e for _, e in sorted(items, key=lambda pe: (-pe[1].ts, -pe[0]))]
-            for kind, items in by_type.items()
-        }
+            bucket = by_type.get(event.type)
+            if bucket is None:
+                by_type[event.type] = [event]
+            else:
+                bucket.append(event)
+        for bucket in by_type.values():
+            # most recent first; equal timestamps keep the later input first (the sort is
+            # stable, also with reverse=True, so reversing the input first does that)
+            bucket.reverse()
+            bucket.sort(key=_timestamp_of, reverse=True)
+        self.by_type = by_type
         self._created: int | None | bool = False  # False: not looked up yet
 
     def created_us(self) -> int | None:

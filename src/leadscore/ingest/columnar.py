@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 from leadscore.engine.scoring import Event
 from leadscore.ingest.normalise import clean_value
 
+_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})  # shared by events without properties
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
 
@@ -94,6 +96,8 @@ def _first_occurrences(event_ids: pa.ChunkedArray) -> np.ndarray:
     """True for rows whose event_id is missing or seen for the first time (file order)."""
     import pandas as pd
 
+    if pc.count_distinct(event_ids).as_py() == len(event_ids) - event_ids.null_count:
+        return np.ones(len(event_ids), dtype=bool)  # no duplicates: the common case
     ids = pd.Series(event_ids.to_numpy(zero_copy_only=False), dtype=object)
     return ~(ids.duplicated(keep="first") & ids.notna()).to_numpy()
 
@@ -149,24 +153,27 @@ def read_events_table(
     if keep_properties is not None:
         wanted_props = set(keep_properties)
         props = [p for p in props if p in wanted_props]
-    columns = []
+    # properties column by column, touching only the cells that hold a value
+    properties_of: list[Mapping[str, Any]] = [_NO_PROPERTIES] * kept.num_rows
     for name in props:
         column = kept.column(name)
-        values = column.to_pylist()
+        valid = column.is_valid()
+        present = np.flatnonzero(np.asarray(valid))
+        values = pc.filter(column, valid).to_pylist()
         plain = pa.types.is_string(column.type) and pc.all(pc.string_is_ascii(column)).as_py() is not False
-        if not plain:  # numbers, NaN, nested or non-ASCII text: normalise like the row reader
-            values = [None if v is None else clean_value(v) for v in values]
-        columns.append(values)
+        for index, value in zip(present.tolist(), values, strict=True):
+            if not plain:  # numbers, NaN, nested or non-ASCII text: normalise like the row reader
+                value = clean_value(value)
+                if value is None:
+                    continue
+            bucket = properties_of[index]
+            if bucket is _NO_PROPERTIES:
+                properties_of[index] = {name: value}
+            else:
+                bucket[name] = value  # type: ignore[index]
     by_lead: dict[str, list[Event]] = {}
-    if props:
-        rows_props = (
-            {n: v for n, v in zip(props, values, strict=True) if v is not None}
-            for values in zip(*columns, strict=True)
-        )
-    else:
-        rows_props = ({} for _ in lead_ids)
     for lead_id, kind, ts_us, event_id, properties in zip(
-        lead_ids, kinds, times, event_ids, rows_props, strict=True
+        lead_ids, kinds, times, event_ids, properties_of, strict=True
     ):
         event = Event(lead_id, kind, ts_us, properties, event_id)
         bucket = by_lead.get(lead_id)
