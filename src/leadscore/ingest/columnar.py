@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ import pyarrow.compute as pc
 from leadscore.engine.scoring import Event
 from leadscore.ingest.normalise import clean_value
 
-_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})  # shared by events without properties
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
 
@@ -154,7 +152,7 @@ def read_events_table(
         wanted_props = set(keep_properties)
         props = [p for p in props if p in wanted_props]
     # properties column by column, touching only the cells that hold a value
-    properties_of: list[Mapping[str, Any]] = [_NO_PROPERTIES] * kept.num_rows
+    properties_of: list[dict[str, Any]] = [{} for _ in range(kept.num_rows)]
     for name in props:
         column = kept.column(name)
         valid = column.is_valid()
@@ -166,11 +164,7 @@ def read_events_table(
                 value = clean_value(value)
                 if value is None:
                     continue
-            bucket = properties_of[index]
-            if bucket is _NO_PROPERTIES:
-                properties_of[index] = {name: value}
-            else:
-                bucket[name] = value  # type: ignore[index]
+            properties_of[index][name] = value
     by_lead: dict[str, list[Event]] = {}
     for lead_id, kind, ts_us, event_id, properties in zip(
         lead_ids, kinds, times, event_ids, properties_of, strict=True
