@@ -393,3 +393,12 @@ def test_command_refuses_bad_options(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2
     assert err.startswith("error: ")
     assert not (tmp_path / "x" / "leads.csv").exists()
+
+
+def test_cli_defaults_match_the_generator() -> None:
+    """The CLI keeps copies of these (to start fast); they must not drift."""
+    from leadscore.cli import demo as cli_demo
+    from leadscore.demo import DEFAULT_END, FORMATS
+
+    assert DEFAULT_END.strftime("%Y-%m-%dT%H:%M:%SZ") == cli_demo._DEFAULT_END_TEXT
+    assert tuple(cli_demo.FORMATS) == tuple(FORMATS)

@@ -187,6 +187,10 @@ def test_openapi_document_lists_every_route(client: TestClient) -> None:
         "/health", "/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/{lead_id}/history",
         "/v1/leads/{lead_id}/export", "/v1/events", "/v1/segment", "/v1/model",
         "/v1/model/versions", "/v1/model/rescore", "/v1/model/preview",
+        "/v1/segments", "/v1/segments/{name}/members", "/v1/webhooks/deliveries",
+        "/v1/webhooks/outbox", "/v1/outcomes", "/v1/analytics", "/v1/analytics/scores",
+        "/v1/analytics/stages", "/v1/analytics/conversion", "/v1/analytics/velocity",
+        "/v1/analytics/sales-cycle", "/v1/analytics/webhooks",
     }
     assert {"EventIn", "EventBatch", "LeadCreate"} <= set(document["components"]["schemas"])
     assert client.get("/docs").status_code == 200

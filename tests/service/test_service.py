@@ -203,3 +203,20 @@ def test_import_loads_deduplicates_and_scores(store: Store, tmp_path: Path) -> N
     # fit 35 (title, industry) + the pricing view decayed over 1.5 days - 15 (no e-mail in 90 days)
     assert scores["A"] == round_score(35 + 15 * 0.5 ** (1.5 / 30) - 15) == 34.49
     assert scores["B"] == 0.0
+
+
+def test_import_scores_in_worker_processes_like_in_one(store: Store, tmp_path: Path) -> None:
+    from leadscore.service.importer import ImportSummary, score_all
+
+    with store.write() as session:
+        ensure_model(session, None, NOW)
+    rows = "".join(f"e{i},L{i % 7},page_view,2026-04-2{i % 9}T00:00:00Z,/pricing\n" for i in range(60))
+    (tmp_path / "events.csv").write_text("event_id,lead_id,type,timestamp,url\n" + rows)
+    import_files(store, None, tmp_path / "events.csv", NOW)
+    with store.read() as session:
+        one = dict(session.execute(select(leads.c.lead_id, leads.c.explanation)).all())
+        pks = set(session.scalars(select(leads.c.id)))
+    score_all(store, pks, NOW, ImportSummary(), workers=2)
+    with store.read() as session:
+        two = dict(session.execute(select(leads.c.lead_id, leads.c.explanation)).all())
+    assert two == one and len(one) == 7

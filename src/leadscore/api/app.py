@@ -17,10 +17,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leadscore import __version__
+from leadscore import __version__, web
 from leadscore.api.bodies import MalformedBody
 from leadscore.api.deps import AppContext
-from leadscore.api.routes import events, health, leads, model, segment
+from leadscore.api.routes import (
+    analytics,
+    events,
+    health,
+    leads,
+    model,
+    outcomes,
+    segment,
+    segments,
+    webhooks,
+)
 from leadscore.config import Settings, get_settings
 from leadscore.errors import InputError, LeadscoreError, ModelError, UsageError
 from leadscore.service.errors import (
@@ -124,9 +134,12 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         )
         app.state.ctx = AppContext(settings, db, cache, policy, worker)
         worker.start()
+        dispatcher = _start_automation(db)
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             worker.stop()
             if own_store:
                 db.dispose()
@@ -146,10 +159,26 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
     )
     _install_error_handlers(app)
-    for module in (health, leads, events, segment, model):
+    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, web):
         app.include_router(module.router)
     _document_bodies(app)
     return app
+
+
+def _start_automation(db: Store) -> Any:
+    """Triggers, segments and the outbox dispatcher (docs/automation.md); the dispatcher
+    is left out with LEADSCORE_DISPATCHER=0."""
+    from leadscore.actions import install
+    from leadscore.actions.config import DeliveryConfig
+    from leadscore.actions.dispatcher import Dispatcher
+
+    install()
+    config = DeliveryConfig.from_env()
+    if not config.enabled:
+        return None
+    dispatcher = Dispatcher(db, config)
+    dispatcher.start()
+    return dispatcher
 
 
 def _document_bodies(app: FastAPI) -> None:

@@ -7,22 +7,22 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.config import Settings
 from leadscore.service.errors import Unauthenticated
-from leadscore.service.keys import authenticate, require_scope
+from leadscore.service.keys import KeyCache, KeyInfo, require_scope
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import ScoringPolicy
 from leadscore.service.worker import Worker
-from leadscore.store.db import Store
-from leadscore.store.tables import ApiKeyRow
+from leadscore.store.db import Store, WriterBusy
 
 
 @dataclass
@@ -34,6 +34,7 @@ class AppContext:
     models: ModelCache
     policy: ScoringPolicy
     worker: Worker | None = None
+    keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
 
     @staticmethod
     def now_us() -> int:
@@ -47,7 +48,7 @@ class AppContext:
         return self.settings.future_tolerance_seconds * 1_000_000
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:  # async: no thread hop
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -83,20 +84,25 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     return None
 
 
-def current_key(
+async def current_key(
     request: Request, ctx: CtxDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKeyRow:
+) -> KeyInfo:
+    """The request's key; looked up at most every few seconds per key (see KeyCache:
+    a revoked key stops working within ``KEY_CACHE_SECONDS``). A cached key costs no
+    thread hop and no database statement; a lookup runs in the thread pool."""
     token = _token(request, credentials)
-    with ctx.store.read() as session:
-        return authenticate(session, token)
+    cached = ctx.keys.cached(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(ctx.keys.authenticate, ctx.store.read, token)
 
 
-CurrentKey = Annotated[ApiKeyRow, Depends(current_key)]
+CurrentKey = Annotated[KeyInfo, Depends(current_key)]
 
 
 def _scope(needed: str) -> Any:
-    def guard(key: CurrentKey) -> ApiKeyRow:
+    async def guard(key: CurrentKey) -> KeyInfo:
         require_scope(key, needed)
         return key
 
@@ -113,11 +119,27 @@ T = TypeVar("T")
 _RETRY_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def write(ctx: AppContext, work: Callable[[Session], T], *, attempts: int = 3) -> T:
+async def run_write(ctx: AppContext, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in a write transaction from async code.
+
+    On SQLite a write is short, CPU-bound work that holds the one write lock: when the lock
+    is free it runs right here on the event loop (a thread hop costs about a quarter of a
+    single-event request); when another thread writes (the rescoring worker, another
+    request) it waits in the thread pool so that the event loop is never blocked on the
+    lock. On PostgreSQL, where a write waits on the network, it always runs in the pool."""
+    if ctx.store.serial_writes:
+        try:
+            return write(ctx, work, wait=False)
+        except WriterBusy:
+            pass
+    return await run_in_threadpool(write, ctx, work)
+
+
+def write(ctx: AppContext, work: Callable[[Session], T], *, attempts: int = 3, wait: bool = True) -> T:
     """Run ``work`` in one write transaction; retry when PostgreSQL reports a deadlock."""
     for attempt in range(attempts):
         try:
-            with ctx.store.write() as session:
+            with ctx.store.write(wait=wait) as session:
                 return work(session)
         except DBAPIError as exc:
             state = getattr(exc.orig, "sqlstate", None)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from leadscore.cli.common import out
-from leadscore.demo import DEFAULT_END, FORMATS, WorldSummary, write_world
 from leadscore.engine.timestamps import parse_timestamp
 from leadscore.errors import UsageError
 
-_DEFAULT_END_TEXT = DEFAULT_END.strftime("%Y-%m-%dT%H:%M:%SZ")
+# Kept here (not imported) so that `leadscore --help` does not load numpy and pyarrow;
+# tests/test_demo.py checks they equal leadscore.demo.DEFAULT_END and FORMATS.
+_DEFAULT_END_TEXT = "2026-11-01T00:00:00Z"
+FORMATS = ("csv", "parquet")
 
 
 def demo_data(
@@ -33,11 +35,13 @@ def demo_data(
         as_of = parse_timestamp(end)
     except ValueError as exc:
         raise UsageError(f"--end: {exc}") from None
+    from leadscore.demo import write_world
+
     summary = write_world(out_dir, leads, seed, as_of, months, fmt)
     _print_summary(summary)
 
 
-def _print_summary(summary: WorldSummary) -> None:
+def _print_summary(summary: Any) -> None:
     table = Table(title=f"demo world (seed {summary.seed}, as of {summary.as_of:%Y-%m-%dT%H:%M:%SZ})",
                   show_header=True, header_style="bold", title_justify="left")
     table.add_column("file")

@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from leadscore.cli.common import AsOfOption, err, out, parse_as_of
 from leadscore.errors import UsageError
 from leadscore.ingest.files import file_format, write_rows
+
+if TYPE_CHECKING:  # numpy loads lazily: `leadscore --help` stays fast
+    import numpy as np
 
 LeadsOption = Annotated[Path, typer.Option("--leads", help="Leads file (.csv, .jsonl, .ndjson, .parquet).")]
 EventsOption = Annotated[
@@ -261,6 +263,8 @@ def predict(
     columns = ["lead_id", "probability", "score"] + (["factors"] if explain else [])
     write_rows(output, columns, rows, {"lead_id": "str", "probability": "float", "score": "float", "factors": "json"})
     if not quiet:
+        import numpy as np
+
         probs = np.array([r.probability for r in results])
         err.print(
             f"predicted {len(results)} leads -> {output} (mean probability {probs.mean():.3f}, "

@@ -10,7 +10,7 @@ import typer
 
 from leadscore.cli.common import DbOption, database_url, err, out
 from leadscore.errors import UsageError
-from leadscore.store.tables import SCOPES
+from leadscore.scopes import SCOPES
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 

@@ -77,6 +77,10 @@ def document_issues(model: ScoringModel) -> list[ModelIssue]:
                     f"set '{last.name}' to min_score: {model.score.min:g}",
                 )
             )
+    if model.triggers or model.segments or model.email is not None:
+        from leadscore.model.automation import automation_issues
+
+        issues.extend(automation_issues(model))
     return issues
 
 

@@ -473,6 +473,9 @@ class Stage(Strict):
     min_score: Number
 
 
+from leadscore.model.automation import EmailSettings, Segment, Trigger  # noqa: E402
+
+
 class ScoringModel(Strict):
     """A scoring model (the whole document)."""
 
@@ -488,6 +491,9 @@ class ScoringModel(Strict):
     groups: dict[str, Group] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     stages: list[Stage] | None = None
+    triggers: list[Trigger] | None = None  # docs/automation.md
+    segments: list[Segment] | None = None
+    email: EmailSettings | None = None
 
     @field_validator("version", mode="before")
     @classmethod

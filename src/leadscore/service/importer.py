@@ -1,16 +1,19 @@
 """Bulk loading of lead and event files into the store, then scoring every touched lead.
 
-The fast path: rows are normalised by the same functions as every other door
-(:mod:`leadscore.ingest`), written with Core ``executemany`` in large batches (no ORM
-objects), deduplicated by ``event_id`` (the first stored copy wins, also against events
-already in the store), and the touched leads are scored in chunks with the engine.
+The fast path: the event file is read column-wise with Arrow when it can be
+(:func:`leadscore.ingest.files.read_events`; the row reader otherwise, which names the
+first bad row), deduplicated by ``event_id`` (the first copy in the file wins, and an
+event already in the store wins over the file's), written lead by lead in key order with
+driver-level ``executemany`` (SQLite) or ``COPY`` (PostgreSQL), ``BATCH`` events per
+transaction, and the touched leads are then scored in chunks with the engine. When the
+store held no event before, the events read are scored from memory (each lead's stored
+count is checked first, in the scoring transaction) instead of being read back.
 Each batch is its own transaction: an interrupted import can be run again, and leaves
 no duplicate.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +22,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from leadscore.engine import iso
+from leadscore.engine import Event, iso
 from leadscore.errors import InputError
 from leadscore.ingest import iter_records, make_attributes
-from leadscore.ingest.normalise import RecordError, id_text, make_event
-from leadscore.service.models import ModelCache, active_model
+from leadscore.ingest.files import read_events
+from leadscore.ingest.normalise import RecordError, id_text
+from leadscore.model import parse_model
+from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import (
+    LeadState,
+    ScoreChange,
     ScoringPolicy,
     chunks,
     load_events,
@@ -34,7 +41,8 @@ from leadscore.service.scoring import (
 )
 from leadscore.store.db import Store
 from leadscore.store.queries import insert_ignoring
-from leadscore.store.tables import leads
+from leadscore.store.raw import marks, raw, to_json
+from leadscore.store.tables import ModelVersionRow, leads
 
 Progress = Callable[[str, int, int | None], None]
 BATCH = 20_000
@@ -68,42 +76,6 @@ def _create_leads(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 _EVENT_COLUMNS = ("event_id", "lead_pk", "type", "ts_us", "properties", "received_us")
-
-
-def _insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert event rows, skipping event_ids already stored: one driver-level executemany on
-    SQLite, COPY into a temporary table then one INSERT ... SELECT on PostgreSQL.
-    Returns how many were stored."""
-    tuples = [
-        (r["event_id"], r["lead_pk"], r["type"], r["ts_us"],
-         json.dumps(r["properties"], ensure_ascii=False, separators=(",", ":")), r["received_us"])
-        for r in rows
-    ]
-    columns = ", ".join(_EVENT_COLUMNS)
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        result = connection.exec_driver_sql(
-            f"INSERT OR IGNORE INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?)", tuples
-        )
-        return int(result.rowcount)
-    driver: Any = connection.connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS import_events "
-            "(event_id text, lead_pk bigint, type text, ts_us bigint, properties text, "
-            "received_us bigint) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY import_events ({columns}) FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO events ({columns}) SELECT event_id, lead_pk, type, ts_us, "
-            "properties::json, received_us FROM import_events ORDER BY ctid "
-            "ON CONFLICT (event_id) DO NOTHING"
-        )
-        stored = int(cursor.rowcount)
-        cursor.execute("TRUNCATE import_events")
-    return stored
 
 
 def import_leads(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
@@ -158,88 +130,214 @@ def import_leads(store: Store, path: str | Path, now_us: int, summary: ImportSum
     return touched
 
 
+def _store_is_empty_of_events(store: Store) -> bool:
+    with store.read() as session:
+        return not raw(session).all("SELECT 1 FROM events LIMIT 1")
+
+
 def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                  progress: Progress | None = None) -> set[int]:
-    """Store the events of a file (unknown leads are created); returns the touched keys."""
+                  progress: Progress | None = None,
+                  loaded: dict[int, list[Event]] | None = None) -> set[int]:
+    """Store the events of a file (unknown leads are created); returns the touched keys.
+
+    The file is read column-wise (Arrow) when it can be (:func:`leadscore.ingest.read_events`,
+    which falls back to the row reader, and names the first bad row). Events are written
+    lead by lead in key order, ``BATCH`` per transaction. When ``loaded`` is given and the
+    store held no event before, it receives each lead's events as stored (for scoring
+    without reading them back); it is emptied when any event was already stored.
+    """
+    if progress is not None:
+        progress("reading events", 0, None)
+    try:
+        by_lead, stats = read_events(path)
+    except InputError as exc:
+        if str(exc.message).startswith("no events in the file"):
+            return set()  # a header alone: nothing to load, as before
+        if "missing column" in str(exc):
+            raise InputError(
+                f"missing column(s) {str(exc).split('missing column(s) ', 1)[-1].split(' (')[0]}",
+                file=str(path), row=exc.row, column=exc.column,
+            ) from None
+        raise
+    summary.events_read += stats.rows
+    summary.duplicates += stats.duplicates
     touched: set[int] = set()
-    seen: set[str] = set()
+    ids = list(by_lead)
     keys: dict[str, int] = {}
-    pending: list[Any] = []
+    with store.write() as session:
+        keys.update(_lead_keys(session, ids))
+        new_rows: list[dict[str, Any]] = []
+        for lead_id in ids:
+            if lead_id not in keys:
+                first = min(e.ts for e in by_lead[lead_id])
+                new_rows.append({"lead_id": lead_id, "attributes": {"created_at": iso(min(first, now_us))},
+                                 "created_us": now_us, "updated_us": now_us})
+        if new_rows:
+            _create_leads(session, new_rows)
+            summary.leads_created += len(new_rows)
+            keys.update(_lead_keys(session, [str(r["lead_id"]) for r in new_rows]))
+    order = sorted(ids, key=keys.__getitem__)  # appends to the (lead_pk, id) index
+    complete = loaded is not None
+    batch: list[tuple[Any, ...]] = []
+    done = 0
 
     def flush() -> None:
-        if not pending:
+        nonlocal complete
+        if not batch:
             return
         with store.write() as session:
-            wanted = sorted({e.lead_id for e in pending if e.lead_id not in keys})
-            if wanted:
-                keys.update(_lead_keys(session, wanted))
-                first: dict[str, int] = {}
-                for e in pending:
-                    if e.lead_id not in keys:
-                        first[e.lead_id] = min(first.get(e.lead_id, e.ts), e.ts)
-                if first:
-                    _create_leads(session, [
-                        {"lead_id": lead_id, "attributes": {"created_at": iso(min(ts, now_us))},
-                         "created_us": now_us, "updated_us": now_us}
-                        for lead_id, ts in first.items()
-                    ])
-                    summary.leads_created += len(first)
-                    keys.update(_lead_keys(session, sorted(first)))
-            rows = []
-            for e in pending:
-                pk = keys[e.lead_id]
-                touched.add(pk)
-                rows.append({"event_id": e.event_id, "lead_pk": pk, "type": e.type, "ts_us": e.ts,
-                             "properties": dict(e.properties), "received_us": now_us})
-            stored = _insert_events(session, rows)
-            summary.events_stored += stored
-            summary.duplicates += len(rows) - stored
-        pending.clear()
+            stored = _insert_event_rows(session, batch)
+        summary.events_stored += stored
+        summary.duplicates += len(batch) - stored
+        if stored != len(batch):
+            complete = False
+        batch.clear()
+        if progress is not None:
+            progress("loading events", done, stats.rows)
 
-    checked = False
-    for row, record in iter_records(path):
-        if not checked:
-            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
-            if missing:
-                raise InputError(f"missing column(s) {', '.join(missing)}", file=str(path), row=row,
-                                 column=missing[0])
-            checked = True
-        try:
-            event = make_event(record)
-        except RecordError as exc:
-            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
-        summary.events_read += 1
-        if event.event_id is not None:
-            if event.event_id in seen:
-                summary.duplicates += 1
-                continue
-            seen.add(event.event_id)
-        pending.append(event)
-        if len(pending) >= BATCH:
+    for lead_id in order:
+        pk = keys[lead_id]
+        touched.add(pk)
+        lead_events = by_lead[lead_id]
+        for e in lead_events:
+            batch.append((e.event_id, pk, e.type, e.ts, to_json(e.properties), now_us))
+        done += len(lead_events)
+        if loaded is not None:
+            loaded[pk] = lead_events
+        if len(batch) >= BATCH:
             flush()
-            if progress is not None:
-                progress("loading events", summary.events_read, None)
     flush()
-    if progress is not None:
-        progress("loading events", summary.events_read, summary.events_read)
+    if loaded is not None and not complete:
+        loaded.clear()
     return touched
 
 
+def _insert_event_rows(session: Session, rows: list[tuple[Any, ...]]) -> int:
+    """Insert (event_id, lead_pk, type, ts_us, properties JSON, received_us) rows, skipping
+    event_ids already stored; returns how many were stored."""
+    columns = ", ".join(_EVENT_COLUMNS)
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        result = connection.exec_driver_sql(
+            f"INSERT OR IGNORE INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+        return int(result.rowcount)
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_events "
+            "(event_id text, lead_pk bigint, type text, ts_us bigint, properties text, "
+            "received_us bigint) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY import_events ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO events ({columns}) SELECT event_id, lead_pk, type, ts_us, "
+            "properties::json, received_us FROM import_events ORDER BY ctid "
+            "ON CONFLICT (event_id) DO NOTHING"
+        )
+        stored = int(cursor.rowcount)
+        cursor.execute("TRUNCATE import_events")
+    return stored
+
+
+# scoring in worker processes: each parses the model once (one ScoringModel per version)
+_WORKER_MODELS: dict[int, ActiveModel] = {}
+
+
+def _worker_score(
+    version_id: int, document: str, fmt: str, states: list[LeadState],
+    by_pk: dict[int, list[Event]], now_us: int, policy: ScoringPolicy,
+) -> list[ScoreChange]:
+    model = _WORKER_MODELS.get(version_id)
+    if model is None:
+        model = ActiveModel.of(version_id, parse_model(document, fmt=fmt))
+        _WORKER_MODELS[version_id] = model
+    return score_states(model, states, by_pk, now_us, "import", policy=policy)
+
+
+def _pool(workers: int) -> Any:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
 def score_all(store: Store, pks: set[int], now_us: int, summary: ImportSummary, *,
-              policy: ScoringPolicy = ScoringPolicy(), progress: Progress | None = None) -> None:
-    """Score the touched leads in chunks (cause ``import``)."""
+              policy: ScoringPolicy = ScoringPolicy(), progress: Progress | None = None,
+              loaded: dict[int, list[Event]] | None = None, workers: int | None = None) -> None:
+    """Score the touched leads in chunks (cause ``import``). ``loaded`` holds events known
+    to be exactly a lead's stored ones (checked by count in the scoring transaction:
+    a lead that received other events meanwhile is read from the store).
+
+    ``workers`` > 1 runs the engine in that many processes (this one included); the
+    changes are recorded here, in the chunk's transaction, so listeners see them as usual.
+    Off by default: on the 2 shared CPUs measured it was slower (pickling the events)."""
     ordered = sorted(pks)
     cache = ModelCache()
-    for start in range(0, len(ordered), SCORE_CHUNK):
-        with store.write() as session:
-            model = active_model(session, cache)
-            states = load_states(session, ordered[start : start + SCORE_CHUNK])
-            by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
-            changes = score_states(model, states, by_pk, now_us, "import", policy=policy)
-            record_scores(session, changes, updated={s.pk: s.updated_us for s in states})
-        summary.leads_scored += len(states)
-        if progress is not None:
-            progress("scoring", summary.leads_scored, len(ordered))
+    loaded = loaded or {}
+    if workers is None:
+        workers = 1  # measured: on 2 shared CPUs the pickling cost more than it saved
+    pool = _pool(workers - 1) if workers > 1 else None
+    chunk = SCORE_CHUNK * max(1, workers)
+    try:
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start : start + chunk]
+            with store.write() as session:
+                model = active_model(session, cache)
+                states = load_states(session, part, lock=True)
+                by_pk = _events_for(session, model, states, loaded)
+                if pool is None:
+                    changes = score_states(model, states, by_pk, now_us, "import", policy=policy)
+                else:
+                    changes = _score_parallel(session, pool, workers, model, states, by_pk, now_us, policy)
+                record_scores(session, changes, updated={s.pk: s.updated_us for s in states})
+            summary.leads_scored += len(states)
+            if progress is not None:
+                progress("scoring", summary.leads_scored, len(ordered))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _events_for(session: Session, model: ActiveModel, states: list[LeadState],
+                loaded: dict[int, list[Event]]) -> dict[int, list[Event]]:
+    known = [s.pk for s in states if s.pk in loaded]
+    by_pk: dict[int, list[Event]] = {}
+    if known:
+        counts: dict[int, int] = {}
+        for piece in chunks(known):
+            counts.update(raw(session).all(
+                f"SELECT lead_pk, count(*) FROM events WHERE lead_pk IN ({marks(len(piece))}) "
+                "GROUP BY lead_pk", list(piece)))
+        types = model.event_types
+        for pk in known:
+            if counts.get(pk, 0) == len(loaded[pk]):
+                by_pk[pk] = [e for e in loaded[pk] if e.type in types]
+    others = {s.pk: s.lead_id for s in states if s.pk not in by_pk}
+    if others:
+        by_pk.update(load_events(session, others, model.event_types))
+    return by_pk
+
+
+def _score_parallel(session: Session, pool: Any, workers: int, model: ActiveModel,
+                    states: list[LeadState], by_pk: dict[int, list[Event]], now_us: int,
+                    policy: ScoringPolicy) -> list[ScoreChange]:
+    row = session.get(ModelVersionRow, model.version_id)
+    assert row is not None
+    size = -(-len(states) // workers)
+    parts = [states[i : i + size] for i in range(0, len(states), size)]
+    futures = [
+        pool.submit(_worker_score, model.version_id, row.document, row.format, p,
+                    {s.pk: by_pk[s.pk] for s in p}, now_us, policy)
+        for p in parts[1:]
+    ]
+    changes = score_states(model, parts[0], by_pk, now_us, "import", policy=policy)
+    for future in futures:
+        changes.extend(future.result())
+    return changes
 
 
 def analyze(store: Store) -> None:
@@ -260,8 +358,10 @@ def import_files(store: Store, leads_path: str | Path | None, events_path: str |
     if leads_path is not None:
         touched |= import_leads(store, leads_path, now_us, summary, progress)
         analyze(store)
+    loaded: dict[int, list[Event]] | None = None
     if events_path is not None:
-        touched |= import_events(store, events_path, now_us, summary, progress)
+        loaded = {} if _store_is_empty_of_events(store) else None
+        touched |= import_events(store, events_path, now_us, summary, progress, loaded)
         analyze(store)
-    score_all(store, touched, now_us, summary, policy=policy, progress=progress)
+    score_all(store, touched, now_us, summary, policy=policy, progress=progress, loaded=loaded)
     return summary

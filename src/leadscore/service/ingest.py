@@ -23,7 +23,7 @@ from leadscore.ingest.normalise import RecordError, id_text, make_attributes, ma
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import (
-    STATE_COLUMNS,
+    _STATE_SQL,
     LeadState,
     ScoreChange,
     ScoringPolicy,
@@ -31,10 +31,10 @@ from leadscore.service.scoring import (
     load_events,
     rescore_states,
     score_public,
-    state_of,
+    state_from_raw,
 )
-from leadscore.store.queries import insert_ignoring, supports_row_locks
-from leadscore.store.tables import ID_LENGTH, events, leads
+from leadscore.store.raw import marks, raw, to_json
+from leadscore.store.tables import ID_LENGTH, leads
 
 MICROS = 1_000_000
 DEFAULT_TOLERANCE_US = 300 * MICROS
@@ -110,29 +110,31 @@ def lock_leads(
     (with ``new_attributes[lead_id]``, default ``{}``). Returns ``(states, created ids)``."""
     wanted = sorted(set(lead_ids))
     states: dict[str, LeadState] = {}
-    lock = supports_row_locks(session)
+    db = raw(session)
+    suffix = " ORDER BY lead_id FOR UPDATE" if db.postgresql else ""
 
     def fetch(ids: Sequence[str]) -> None:
         for part in chunks(ids):
-            query = select(*STATE_COLUMNS).where(leads.c.lead_id.in_(part)).order_by(leads.c.lead_id)
-            if lock:
-                query = query.with_for_update()
-            for row in session.execute(query):
-                state = state_of(row)
+            for row in db.all(f"{_STATE_SQL} WHERE lead_id IN ({marks(len(part))}){suffix}", part):
+                state = state_from_raw(row)
                 states[state.lead_id] = state
 
     fetch(wanted)
     missing = [lead_id for lead_id in wanted if lead_id not in states]
     created: set[str] = set()
     if missing:
-        rows = [
-            {"lead_id": lead_id, "attributes": dict((new_attributes or {}).get(lead_id, {})),
-             "created_us": now_us, "updated_us": now_us}
-            for lead_id in missing
-        ]
-        session.execute(insert_ignoring(session, leads, ["lead_id"]), rows)
+        attributes = new_attributes or {}
+        # RETURNING names the leads this transaction created (a concurrent creator wins the
+        # conflict, and its events must then be read)
+        for part in chunks(missing, 200):
+            params: list[Any] = []
+            for lead_id in part:
+                params += [lead_id, to_json(dict(attributes.get(lead_id, {}))), now_us, now_us]
+            values = ", ".join(["(?, {jsonb}, ?, ?)"] * len(part))
+            created.update(row[0] for row in db.all(
+                "INSERT INTO leads (lead_id, attributes, created_us, updated_us) "
+                f"VALUES {values} ON CONFLICT (lead_id) DO NOTHING RETURNING lead_id", params))
         fetch(missing)
-        created = {lead_id for lead_id in missing if states[lead_id].created_us == now_us}
     return states, created
 
 
@@ -180,8 +182,10 @@ def store_events(
         seen.add(event.lead_id)
     ids = [e.event_id for e in parsed if e.event_id is not None]
     stored: set[str] = set()
+    db = raw(session)
     for part in chunks(sorted(set(ids))):
-        stored.update(session.scalars(select(events.c.event_id).where(events.c.event_id.in_(part))))
+        stored.update(row[0] for row in db.all(
+            f"SELECT event_id FROM events WHERE event_id IN ({marks(len(part))})", part))
     batch_ids: set[str] = set()
     for event in parsed:
         if event.event_id is not None:
@@ -201,13 +205,11 @@ def store_events(
         attributes[lead_id] = {**attributes.get(lead_id, {}), **extra}
     states, result.created = lock_leads(session, result.lead_order, now_us, attributes)
     if fresh:
-        session.execute(
-            events.insert(),
-            [
-                {"event_id": e.event_id, "lead_pk": states[e.lead_id].pk, "type": e.type,
-                 "ts_us": e.ts, "properties": dict(e.properties), "received_us": now_us}
-                for e in fresh
-            ],
+        db.many(
+            "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
+            "VALUES (?, ?, ?, ?, {json}, ?)",
+            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, to_json(dict(e.properties)), now_us)
+             for e in fresh],
         )
     result.accepted = len(fresh)
     touched = {e.lead_id for e in fresh} | result.created
@@ -228,7 +230,18 @@ def store_events(
         for event in fresh:
             if event.event_id is not None:
                 detail.setdefault(states[event.lead_id].pk, event.event_id)
-        by_pk = load_events(session, {s.pk: s.lead_id for s in to_score}, model.event_types)
+        # a lead created here has no other events than those of this request
+        old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
+        by_pk = load_events(session, old, model.event_types) if old else {}
+        if len(old) < len(to_score):
+            types = model.event_types
+            pks = {s.lead_id: s.pk for s in to_score if s.lead_id in result.created}
+            for created_pk in pks.values():
+                by_pk[created_pk] = []
+            for event in fresh:  # in the order they were stored
+                found = pks.get(event.lead_id)
+                if found is not None and event.type in types:
+                    by_pk[found].append(event)
         changes = rescore_states(
             session, model, to_score, now_us, "event", policy=policy, detail=detail or None,
             events_by_pk=by_pk,

@@ -2,6 +2,11 @@
 
 A fast hash is right here: the keys have 256 bits of randomness, so there is nothing
 to brute-force, and every request checks one.
+
+The service remembers a key it looked up for :data:`KEY_CACHE_SECONDS` (5 s)
+(:class:`KeyCache`): a key revoked with ``leadscore keys revoke`` (another process) stops
+working at most that long after the revocation; an unknown key is never remembered, so a
+new key works at once.
 """
 
 from __future__ import annotations
@@ -9,6 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -58,7 +67,64 @@ def authenticate(session: Session, token: str | None) -> ApiKeyRow:
     return row
 
 
-def require_scope(key: ApiKeyRow, needed: str) -> None:
+KEY_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request needs of its key (detached from any session)."""
+
+    id: int
+    name: str
+    scope: str
+
+
+class KeyCache:
+    """Keys looked up by hash, remembered for ``ttl`` seconds (revocation is seen within
+    that time: the entry expires and the next request reads the key row again)."""
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._keys: dict[str, tuple[float, KeyInfo]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, open_session: Callable[[], object], token: str | None) -> KeyInfo:
+        """The key of ``token``: from the cache when fresh, else read in ``open_session()``
+        (a context manager giving a Session). Raises Unauthenticated like :func:`authenticate`."""
+        if not token:
+            return self._lookup(open_session, token)
+        digest = hash_key(token)
+        hit = self._keys.get(digest)
+        now = self.clock()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        info = self._lookup(open_session, token)
+        with self._lock:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[digest] = (now + self.ttl, info)
+        return info
+
+    def cached(self, token: str | None) -> KeyInfo | None:
+        """The key of ``token`` when remembered and fresh (no I/O), else None."""
+        if not token:
+            return None
+        hit = self._keys.get(hash_key(token))
+        return hit[1] if hit is not None and hit[0] > self.clock() else None
+
+    def forget(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+    @staticmethod
+    def _lookup(open_session: Callable[[], object], token: str | None) -> KeyInfo:
+        with open_session() as session:  # type: ignore[attr-defined]
+            row = authenticate(session, token)
+            return KeyInfo(row.id, row.name, row.scope)
+
+
+def require_scope(key: ApiKeyRow | KeyInfo, needed: str) -> None:
     """Forbidden unless the key's scope allows ``needed`` (ingest, read or admin)."""
     if needed not in ALLOWED.get(key.scope, set()):
         raise Forbidden(

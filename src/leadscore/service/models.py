@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from leadscore.batch import model_inputs
 from leadscore.model import ScoringModel, load_model, parse_model
 from leadscore.service.errors import NotFound
+from leadscore.store.raw import raw
 from leadscore.store.tables import ModelVersionRow, leads, model_versions, rescore_jobs
 
 
@@ -59,10 +60,11 @@ class ModelCache:
 
 
 def active_version_id(session: Session) -> int | None:
-    """The id of the active model version (one indexed lookup)."""
-    return session.execute(
-        select(model_versions.c.id).where(model_versions.c.active.is_(True))
-    ).scalar_one_or_none()
+    """The id of the active model version (one indexed lookup, on the partial index)."""
+    rows = raw(session).all("SELECT id FROM model_versions WHERE active")
+    if len(rows) > 1:  # pragma: no cover - the unique partial index forbids it
+        raise RuntimeError("more than one active model version")
+    return int(rows[0][0]) if rows else None
 
 
 def active_model(session: Session, cache: ModelCache) -> ActiveModel:

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso, score_lead
 from leadscore.engine.changes import decays, next_change
 from leadscore.service.models import ActiveModel
-from leadscore.store.tables import events, leads, score_history, stage_transitions
+from leadscore.store.raw import from_json, marks, raw, to_json
+from leadscore.store.tables import leads
 
 MICROS = 1_000_000
 _CHUNK = 900  # ids per IN (...) list
@@ -124,14 +124,27 @@ def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+_STATE_SQL = (
+    "SELECT id, lead_id, attributes, created_us, updated_us, score, stage, grades, "
+    "recorded_score, model_version_id FROM leads"
+)
+
+
+def state_from_raw(row: Sequence[Any]) -> LeadState:
+    """A LeadState of a driver-level row of :data:`_STATE_SQL`."""
+    pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version = row
+    return LeadState(pk, lead_id, from_json(attributes) or {}, created, updated, score, stage,
+                     from_json(grades), recorded, version)
+
+
 def load_states(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[LeadState]:
     """Leads by primary key, in key order; ``lock`` takes row locks on PostgreSQL."""
     out: list[LeadState] = []
+    db = raw(session)
+    suffix = " FOR UPDATE" if lock and db.postgresql else ""
     for part in chunks(sorted(pks)):
-        query = select(*STATE_COLUMNS).where(leads.c.id.in_(part)).order_by(leads.c.id)
-        if lock and session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        out.extend(state_of(row) for row in session.execute(query))
+        rows = db.all(f"{_STATE_SQL} WHERE id IN ({marks(len(part))}) ORDER BY id{suffix}", part)
+        out.extend(state_from_raw(row) for row in rows)
     return out
 
 
@@ -146,14 +159,17 @@ def load_events(
     types = sorted(event_types) if event_types is not None else None
     if types is not None and not types:
         return by_pk
+    db = raw(session)
+    type_filter = f" AND type IN ({marks(len(types))})" if types is not None else ""
     for part in chunks(sorted(lead_ids)):
-        query = select(
-            events.c.lead_pk, events.c.type, events.c.ts_us, events.c.properties, events.c.event_id
-        ).where(events.c.lead_pk.in_(part))
-        if types is not None:
-            query = query.where(events.c.type.in_(types))
-        for pk, kind, ts, props, event_id in session.execute(query.order_by(events.c.lead_pk, events.c.id)):
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, props or {}, event_id))
+        params = [*part, *(types or ())]
+        rows = db.all(
+            "SELECT lead_pk, type, ts_us, properties, event_id FROM events "
+            f"WHERE lead_pk IN ({marks(len(part))}){type_filter} ORDER BY lead_pk, id",
+            params,
+        )
+        for pk, kind, ts, props, event_id in rows:
+            by_pk[pk].append(Event(lead_ids[pk], kind, ts, from_json(props) or {}, event_id))
     return by_pk
 
 
@@ -251,20 +267,37 @@ def record_scores(
                 "lead_pk": change.lead_pk, "at_us": change.at_us, "from_stage": change.old_stage,
                 "to_stage": result.stage, "cause": change.cause,
             })
-    columns: dict[str, Any] = {k: bindparam(f"p_{k}") for k in rows[0] if k != "b_id"}
-    params = [{(k if k == "b_id" else f"p_{k}"): v for k, v in r.items()} for r in rows]
+    db = raw(session)
+    plain = [r for r, c in zip(rows, changes, strict=True) if not c.recorded]
     recorded_rows = [r for r, c in zip(rows, changes, strict=True) if c.recorded]
-    session.execute(update(leads).where(leads.c.id == bindparam("b_id")).values(**columns), params)
-    if recorded_rows:
-        session.execute(
-            update(leads).where(leads.c.id == bindparam("b_id"))
-            .values(recorded_score=bindparam("p_score")),
-            [{"b_id": r["b_id"], "p_score": r["score"]} for r in recorded_rows],
+    for group, extra in ((plain, ""), (recorded_rows, ", recorded_score = ?")):
+        db.many(
+            "UPDATE leads SET total = ?, score = ?, stage = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
+            "explanation = {jsonb}, model_version_id = ?, scored_us = ?, next_change_us = ?, "
+            f"updated_us = ?{extra} WHERE id = ?",
+            [
+                (r["total"], r["score"], r["stage"], to_json(r["groups"]), to_json(r["grades"]),
+                 to_json(r["explanation"]), r["model_version_id"], r["scored_us"],
+                 r["next_change_us"], r["updated_us"], *((r["score"],) if extra else ()), r["b_id"])
+                for r in group
+            ],
         )
-    if history:
-        session.execute(score_history.insert(), history)
-    if transitions:
-        session.execute(stage_transitions.insert(), transitions)
+    db.many(
+        "INSERT INTO score_history (lead_pk, at_us, cause, detail, model_version_id, old_score, "
+        "new_score, old_stage, new_stage, old_grades, new_grades) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {json}, {json})",
+        [
+            (h["lead_pk"], h["at_us"], h["cause"], h["detail"], h["model_version_id"],
+             h["old_score"], h["new_score"], h["old_stage"], h["new_stage"],
+             to_json(h["old_grades"]), to_json(h["new_grades"]))
+            for h in history
+        ],
+    )
+    db.many(
+        "INSERT INTO stage_transitions (lead_pk, at_us, from_stage, to_stage, cause) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(t["lead_pk"], t["at_us"], t["from_stage"], t["to_stage"], t["cause"]) for t in transitions],
+    )
     for listener in list(_listeners):
         listener(session, changes)
 

@@ -1,0 +1,3 @@
+"""The store: tables, engines and migrations."""
+
+from leadscore.store import tables_automation as _tables_automation  # noqa: F401 - complete metadata

@@ -90,6 +90,10 @@ def is_sqlite(bind: Engine | Session | Any) -> bool:
     return bool(engine.dialect.name == "sqlite")
 
 
+class WriterBusy(RuntimeError):
+    """``Store.write(wait=False)`` found the write lock taken."""
+
+
 class Store:
     """An engine plus the two kinds of transaction the service uses."""
 
@@ -118,14 +122,27 @@ class Store:
         return str(self.engine.dialect.name)
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction: committed when the block ends, rolled back on an exception."""
+    def write(self, *, wait: bool = True) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back on an exception.
+
+        ``wait=False`` (SQLite) raises :class:`WriterBusy` at once, before anything is
+        done, when another thread of this process is writing."""
         if self._write_lock is None:
             with self._write() as session, session.begin():
                 yield session
             return
-        with self._write_lock, self._write() as session, session.begin():
-            yield session
+        if not self._write_lock.acquire(blocking=wait):
+            raise WriterBusy("another writer holds the database")
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            self._write_lock.release()
+
+    @property
+    def serial_writes(self) -> bool:
+        """True when this process's writers queue on one lock (SQLite)."""
+        return self._write_lock is not None
 
     @contextmanager
     def read(self) -> Iterator[Session]:

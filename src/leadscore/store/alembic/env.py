@@ -6,6 +6,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from leadscore.store import (
+    tables_analytics,  # noqa: F401 - the outcomes table joins Base.metadata
+    tables_automation,  # noqa: F401 - its tables join Base.metadata
+)
 from leadscore.store.db import create_db_engine
 from leadscore.store.tables import Base
 
