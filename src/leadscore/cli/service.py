@@ -120,12 +120,14 @@ def keys_revoke(
 
 def rescore(db: DbOption = None) -> None:
     """Rescore, once, the leads whose score can have changed with time or a model change (for cron)."""
+    from leadscore.actions import install
     from leadscore.config import get_settings
     from leadscore.service.models import ModelCache, ensure_model
     from leadscore.service.rescore import rescore_all_pending
     from leadscore.service.scoring import ScoringPolicy
     from leadscore.store.db import Store
 
+    install()  # score changes fire the model's triggers (outbox rows, sent by the dispatcher)
     settings = get_settings()
     store = Store.open(database_url(db))
     try:
@@ -159,6 +161,13 @@ def import_command(
     ] = None,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    triggers: Annotated[
+        bool,
+        typer.Option(
+            "--triggers/--no-triggers",
+            help="Fire the model's triggers for the score changes (off for a historical backfill).",
+        ),
+    ] = True,
 ) -> None:
     """Load lead and event files into the store (deduplicated by event_id) and score them."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -171,6 +180,10 @@ def import_command(
 
     if leads is None and events is None:
         raise UsageError("give --leads FILE, --events FILE or both")
+    if triggers:
+        from leadscore.actions import install
+
+        install()
     settings = get_settings()
     store = Store.open(database_url(db))
     started = time.perf_counter()
