@@ -15,17 +15,19 @@ from typing import Any
 
 from leadscore.engine.scoring import Event, Lead, LeadScore, round_score, score_lead
 from leadscore.engine.timestamps import to_micros
+from leadscore.errors import UsageError
 from leadscore.ingest.files import read_events, read_leads, write_csv, write_rows
 from leadscore.model.schema import (
     AbsenceCondition,
-    AllCondition,
-    AnyCondition,
     EventCondition,
     NotCondition,
     ScoringModel,
 )
+from leadscore.sql.dialects import UnsupportedOnEngine
 
-ENGINES = ("python",)
+ENGINES = ("python", "duckdb", "spark")
+# the default: duckdb, or python where only it can (``--explain``, a model DuckDB cannot run)
+AUTO = "auto"
 
 
 @dataclass
@@ -41,9 +43,10 @@ class BatchSummary:
     output: str | None = None
     engine: str = "python"
     top: list[dict[str, Any]] = field(default_factory=list)  # best-scored rows, for display
+    notes: list[str] = field(default_factory=list)  # e.g. why another engine than asked ran
 
     def warnings(self) -> list[str]:
-        out = []
+        out = list(self.notes)
         if self.unknown_lead_events:
             out.append(
                 f"{self.unknown_lead_events} event(s) belong to {self.unknown_leads} lead(s) "
@@ -131,8 +134,52 @@ def score_files(
     explain: bool = False,
     progress: Callable[[str, int, int | None], None] | None = None,
     top: int = 0,
+    engine: str = "python",
+    master: str | None = None,
 ) -> BatchSummary:
-    """Score the leads of a file and write one row per lead (stdout CSV when no output)."""
+    """Score the leads of a file and write one row per lead (stdout CSV when no output).
+
+    ``engine``: ``python`` (the per-lead engine), ``duckdb``, ``spark`` (``master``: the
+    Spark master URL, default ``local[*]``) or ``auto`` (duckdb; python for ``explain``
+    and for models that only the python engine computes exactly). ``explain`` always
+    uses the python engine: explanations list the events each rule counted.
+    """
+    if engine not in (*ENGINES, AUTO):
+        raise UsageError(f"--engine: unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    if master is not None and engine != "spark":
+        raise UsageError("--master is only for --engine spark")
+    notes: list[str] = []
+    if explain and engine in ("duckdb", "spark"):
+        notes.append(f"--explain: explanations come from the python engine (not {engine})")
+    if engine in ("duckdb", "spark", AUTO) and not explain:
+        target = "duckdb" if engine == AUTO else engine
+        try:
+            from leadscore.sql import compile_model
+
+            compile_model(model, target, as_of_us=to_micros(as_of))  # refuses before any reading
+            return _score_files_sql(model, leads_path, events_path, as_of, output, progress=progress,
+                                    top=top, engine=target, master=master)
+        except UnsupportedOnEngine as exc:
+            if engine != AUTO:
+                raise
+            notes.append(f"using the python engine: {exc.one_line()}")
+    summary = _score_files_python(model, leads_path, events_path, as_of, output, explain=explain,
+                                  progress=progress, top=top)
+    summary.notes = notes
+    return summary
+
+
+def _score_files_python(
+    model: ScoringModel,
+    leads_path: str | Path,
+    events_path: str | Path | None,
+    as_of: datetime,
+    output: str | Path | None,
+    *,
+    explain: bool,
+    progress: Callable[[str, int, int | None], None] | None,
+    top: int,
+) -> BatchSummary:
     summary = BatchSummary(output=str(output) if output else None)
 
     def report(stage: str) -> Callable[[int], None] | None:
@@ -169,6 +216,53 @@ def score_files(
         write_csv(sys.stdout, columns, rows)
     else:
         write_rows(output, columns, rows, output_types(model))
+    return summary
+
+
+def _score_files_sql(
+    model: ScoringModel,
+    leads_path: str | Path,
+    events_path: str | Path | None,
+    as_of: datetime,
+    output: str | Path | None,
+    *,
+    progress: Callable[[str, int, int | None], None] | None,
+    top: int,
+    engine: str,
+    master: str | None,
+) -> BatchSummary:
+    """Score with a compiled engine (duckdb, spark); same output, same summary."""
+    import numpy as np
+
+    from leadscore.sql.results import write_scored
+
+    as_of_us = to_micros(as_of)
+    if engine == "spark":
+        from leadscore.sql.spark_engine import score_files_spark
+
+        scored, attributes = score_files_spark(model, leads_path, events_path, as_of_us, master=master,
+                                               progress=progress)
+    else:
+        from leadscore.sql.duckdb_engine import score_files_duckdb
+
+        scored, attributes = score_files_duckdb(model, leads_path, events_path, as_of_us, progress=progress)
+    stats = scored.stats
+    summary = BatchSummary(
+        leads=stats["leads"], events_read=stats["events_read"], duplicate_events=stats["duplicate_events"],
+        unknown_lead_events=stats["unknown_lead_events"], unknown_leads=stats["unknown_leads"],
+        output=str(output) if output else None, engine=engine,
+    )
+    stages = scored.table.column("stage").to_pylist()
+    for stage in stages:
+        key = stage or ""
+        summary.stage_counts[key] = summary.stage_counts.get(key, 0) + 1
+    columns = output_columns(model, explain=False)
+    if top:
+        scores = scored.table.column("score").to_numpy()
+        best = [int(i) for i in np.argsort(-scores, kind="stable")[:top]]
+        rows = scored.table.take(best).to_pylist()
+        summary.top = [{**r, "attributes": a} for r, a in zip(rows, attributes(best), strict=True)]
+    write_scored(output, scored, columns)
     return summary
 
 

@@ -6,10 +6,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from leadscore.batch import ENGINES, score_files
+from leadscore.batch import AUTO, ENGINES, score_files
 from leadscore.cli.common import AsOfOption, err, parse_as_of
 from leadscore.errors import UsageError
 from leadscore.model import load_model
@@ -17,9 +24,13 @@ from leadscore.model import load_model
 
 def score(
     model: Annotated[Path, typer.Option("--model", help="Scoring model (.yaml, .yml or .json).")],
-    leads: Annotated[Path, typer.Option("--leads", help="Leads file (.csv, .jsonl, .ndjson, .parquet).")],
+    leads: Annotated[
+        str,
+        typer.Option("--leads", help="Leads file (.csv, .jsonl, .ndjson, .parquet); with --engine spark any "
+                     "path Spark reads (hdfs://, s3a://)."),
+    ],
     events: Annotated[
-        Path | None, typer.Option("--events", help="Events file (.csv, .jsonl, .ndjson, .parquet).")
+        str | None, typer.Option("--events", help="Events file (.csv, .jsonl, .ndjson, .parquet).")
     ] = None,
     as_of: AsOfOption = None,
     output: Annotated[
@@ -28,16 +39,29 @@ def score(
     ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add an 'explain' column (JSON).")] = False,
     engine: Annotated[
-        str, typer.Option("--engine", help=f"Scoring engine: {', '.join(ENGINES)}.")
-    ] = "python",
+        str,
+        typer.Option(
+            "--engine",
+            help=f"Scoring engine: {', '.join(ENGINES)} (default: duckdb; python with --explain "
+            "or when the model needs it).",
+            show_default=False,
+        ),
+    ] = AUTO,
+    master: Annotated[
+        str | None,
+        typer.Option("--master", help="Spark master URL for --engine spark (default: local[*]).",
+                     show_default=False),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary or progress on stderr.")] = False,
     top: Annotated[
         int, typer.Option("--top", help="Show the N best-scored leads on stderr (with --output).")
     ] = 0,
 ) -> None:
     """Score every lead of a file with a scoring model; one output row per lead."""
-    if engine not in ENGINES:
+    if engine not in (*ENGINES, AUTO):
         raise UsageError(f"--engine: unknown engine '{engine}'; choose one of {', '.join(ENGINES)}")
+    if master is not None and engine != "spark":
+        raise UsageError("--master is only for --engine spark")
     scoring_model = load_model(model)
     moment = parse_as_of(as_of)
     show = not quiet and err.is_terminal
@@ -45,7 +69,7 @@ def score(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True, disable=not show,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int | None) -> None:
             if stage not in tasks:
@@ -54,7 +78,7 @@ def score(
 
         summary = score_files(
             scoring_model, leads, events, moment, output, explain=explain, progress=progress,
-            top=top if output is not None and not quiet else 0,
+            top=top if output is not None and not quiet else 0, engine=engine, master=master,
         )
     for warning in summary.warnings():
         err.print(f"warning: {warning}", markup=False)

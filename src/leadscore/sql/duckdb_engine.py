@@ -1,0 +1,463 @@
+"""The DuckDB engine: score files with one compiled query, in the process, in parallel.
+
+``score_files_duckdb`` reads the leads and events files with DuckDB (Parquet is read
+in place; CSV and JSONL are loaded once to keep their row order), stages them into the
+table shape of :mod:`leadscore.sql.compiler`, checks every row the way the python
+reader does, and runs the compiled model. Results come back exact and are rounded in
+Python (:mod:`leadscore.sql.results`).
+
+Bad input: when a check finds a problem (or DuckDB cannot read a file), the python
+reader is run on that file to report the very same error (file, row, column).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from leadscore.engine.timestamps import parse_timestamp, to_micros
+from leadscore.errors import InputError
+from leadscore.ingest.files import file_format, read_events, read_leads
+from leadscore.ingest.normalise import EVENT_FIELDS, make_attributes
+from leadscore.ingest.normalise import nfc as nfc_text
+from leadscore.model.schema import ScoringModel
+from leadscore.sql.compiler import attribute_column, compile_model, model_columns, property_column
+from leadscore.sql.dialects import PYTHON_REGEX_FUNCTION
+from leadscore.sql.results import ScoredTable
+from leadscore.sql.sources import (
+    PYTHON_TIMESTAMP_FUNCTION,
+    FileSource,
+    csv_reader,
+    fn,
+    is_blank,
+    json_path,
+    json_text,
+    lit,
+    table_function,
+    typed_text,
+)
+
+Progress = Callable[[str, int, int | None], None]
+
+
+def _python_search(value: str, pattern: str) -> bool:
+    return re.search(pattern, value) is not None
+
+
+def _python_timestamp(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return to_micros(parse_timestamp(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The Python functions compiled DuckDB queries may call (regex on non-ASCII text,
+    timestamps in rare ISO 8601 shapes)."""
+    con.create_function(PYTHON_REGEX_FUNCTION, _python_search, ["VARCHAR", "VARCHAR"], "BOOLEAN",
+                        side_effects=False)
+    con.create_function(PYTHON_TIMESTAMP_FUNCTION, _python_timestamp, ["VARCHAR"], "BIGINT",
+                        side_effects=False, null_handling="special")  # type: ignore[call-overload]
+
+
+DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB's own buffers; beyond it, staged rows spill to disk
+
+
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection set up for scoring (UTC, leadscore's functions).
+
+    ``memory_limit`` (default ``$LEADSCORE_DUCKDB_MEMORY``, else 2GB) caps DuckDB's
+    buffers; what does not fit spills to a temporary folder removed with the connection."""
+    import shutil
+    import tempfile
+    import weakref
+
+    spill = tempfile.mkdtemp(prefix="leadscore-duckdb-")
+    config: dict[str, Any] = {
+        "memory_limit": memory_limit or os.environ.get("LEADSCORE_DUCKDB_MEMORY", DEFAULT_MEMORY_LIMIT),
+        "temp_directory": spill,
+    }
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(":memory:", config=config)
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+    _run(con, "SET TimeZone = 'UTC'")
+    _run(con, "SET enable_progress_bar = false")
+    register_functions(con)
+    return con
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation:
+    """Run a statement; the result is complete when this returns."""
+    return con.sql(sql)
+
+
+def _sql(expression: exp.Expr) -> str:
+    return expression.sql(dialect="duckdb")
+
+
+class _Reader:
+    """Opens files as :class:`FileSource`s; problems are reported by the python reader."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def open(self, path: Path, name: str, python_check: Callable[[], Any]) -> FileSource:
+        fmt = file_format(path)
+        if not path.exists() or path.is_dir() or path.stat().st_size == 0:
+            python_check()
+        try:
+            return self._open(path, name, fmt)
+        except (duckdb.Error, UnicodeDecodeError, csv.Error) as exc:
+            python_check()
+            raise InputError(f"DuckDB cannot read the file: {exc}; try --engine python", file=str(path)) from None
+
+    def _open(self, path: Path, name: str, fmt: str) -> FileSource:
+        table = exp.to_identifier(name, quoted=True)
+        if fmt == "parquet":
+            reader = table_function("read_parquet", path, file_row_number=True)
+            _run(self.con, _sql(exp.Create(this=exp.Table(this=table), kind="VIEW",
+                                             expression=exp.select("*").from_(reader))))
+            position = "file_row_number"
+        elif fmt == "csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                header = next(csv.reader(handle), [])
+            names = [h.strip() for h in header]
+            if not names or len(set(names)) != len(names) or not all(names):
+                raise duckdb.InvalidInputException("bad header")
+            self._load(table, exp.select("*").from_(csv_reader(path, names)))
+            position = "rowid"
+        else:
+            reader = table_function("read_json_objects", path, format="newline_delimited")
+            self._load(table, exp.select(exp.alias_(exp.cast(exp.column("json"), "VARCHAR"), "json")).from_(reader))
+            position = "rowid"
+        described = _run(self.con, f"DESCRIBE {_sql(table)}").fetchall()
+        columns = {row[0]: str(row[1]) for row in described}
+        return FileSource(path, fmt, name, columns, position)
+
+    def _load(self, table: exp.Identifier, query: exp.Select) -> None:
+        _run(self.con, _sql(exp.Create(this=exp.Table(this=table), kind="TABLE", expression=query,
+                                         properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
+
+
+def _position(source: FileSource) -> exp.Expr:
+    return exp.column(source.position, table="s")
+
+
+def _lead_text(source: FileSource, name: str, where: str) -> exp.Expr:
+    """An attribute's text form; JSONL leads may nest attributes in an ``attributes`` object."""
+    if source.fmt != "jsonl":
+        return source.text(name, where)
+    doc = source.json_document()
+    nested_path = '$."attributes".' + json_path(name)[2:]
+    nested = exp.and_(
+        exp.EQ(this=fn("json_type", doc.copy(), lit('$."attributes"')), expression=lit("OBJECT")),
+        fn("json_exists", doc.copy(), lit(nested_path)),
+    )
+    return exp.case().when(nested, json_text(doc, nested_path)).else_(source.text(name, where))
+
+
+def _leads_view(con: duckdb.DuckDBPyConnection, source: FileSource, attributes: tuple[str, ...]) -> None:
+    lead_id, bad_id = source.id_text("lead_id")
+    created: exp.Expr
+    present: exp.Expr
+    blank: exp.Expr
+    if source.fmt == "jsonl":
+        created_text = _lead_text(source, "created_at", "created_at")
+        created = fn(PYTHON_TIMESTAMP_FUNCTION, created_text.copy())
+        present = exp.not_(exp.Is(this=created_text.copy(), expression=exp.null()))
+        blank = is_blank(created_text)
+    else:
+        created, present, blank = source.timestamp("created_at")
+    # two levels, so that each costly value is computed once and only tested above
+    inner = exp.select(
+        exp.alias_(lead_id, "lead_id"), exp.alias_(created, "created_raw"), exp.alias_(present, "created_present"),
+        exp.alias_(blank, "created_blank"),
+        *[exp.alias_(_lead_text(source, a, f"attribute '{a}'"), attribute_column(a), quoted=True)
+          for a in attributes],
+        exp.alias_(_position(source), "pos"), exp.alias_(bad_id, "bad_id"),
+    ).from_(exp.to_table(source.relation, quoted=True).as_("s"))
+
+    def col(name: str) -> exp.Expr:
+        return exp.column(name, table="i", quoted=True)
+
+    bad_created = exp.and_(col("created_present"), exp.not_(col("created_blank")),
+                           exp.Is(this=col("created_raw"), expression=exp.null()))
+    created_us = exp.case().when(col("created_blank"), exp.cast(exp.null(), "BIGINT")).else_(col("created_raw"))
+    query = exp.select(
+        col("lead_id"), exp.alias_(created_us, "created_us"), *[col(attribute_column(a)) for a in attributes],
+        col("pos"),
+        exp.alias_(exp.or_(col("bad_id"), exp.Is(this=col("lead_id"), expression=exp.null()), bad_created), "bad"),
+    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("i"))))
+    _run(con, _sql(exp.Create(this=exp.to_table("ls_in_leads"), kind="TABLE", expression=query,
+                              properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
+
+
+def _nested_property(source: FileSource, name: str, where: str) -> tuple[exp.Expr, exp.Expr]:
+    """(a property from the ``properties`` object, a condition that holds when that object is bad)."""
+    path = json_path(name)
+    if source.fmt == "jsonl":
+        doc = source.json_document()
+        kind = fn("json_type", doc.copy(), lit('$."properties"'))
+        as_text = fn("json_extract_string", doc.copy(), lit('$."properties"'))
+        from_text = json_text(as_text.copy(), path)
+        value = (
+            exp.case()
+            .when(exp.EQ(this=kind.copy(), expression=lit("OBJECT")), json_text(doc.copy(), '$."properties".' + path[2:]))
+            .when(exp.EQ(this=kind.copy(), expression=lit("VARCHAR")), from_text)
+            .else_(exp.cast(exp.null(), "VARCHAR"))
+        )
+        return value, _bad_json_object(kind, as_text)
+    if "properties" not in source.columns:
+        return exp.cast(exp.null(), "VARCHAR"), exp.false()
+    column, kind_name = source.column("properties"), source.columns["properties"]
+    upper = kind_name.upper()
+    if upper == "VARCHAR" or upper == "JSON":
+        kind = exp.case().when(exp.Is(this=column.copy(), expression=exp.null()), lit("NULL")).else_(lit("VARCHAR"))
+        return json_text(column.copy(), path), _bad_json_object(kind, column.copy())
+    if upper.startswith("STRUCT"):
+        fields = dict(con_fields(kind_name))
+        if name not in fields:
+            return exp.cast(exp.null(), "VARCHAR"), exp.false()
+        return typed_text(fn("struct_extract", column, lit(name)), fields[name], where), exp.false()
+    if upper.startswith("MAP"):
+        value_type = kind_name[kind_name.index(",") + 1: kind_name.rindex(")")].strip()
+        element = exp.Bracket(this=column, expressions=[lit(name)])
+        return typed_text(element, value_type, where), exp.false()
+    return exp.cast(exp.null(), "VARCHAR"), exp.not_(exp.Is(this=column.copy(), expression=exp.null()))
+
+
+def con_fields(struct_type: str) -> list[tuple[str, str]]:
+    """Field names and types of a DuckDB ``STRUCT(a VARCHAR, "b c" INTEGER)`` type name."""
+    inner = struct_type[struct_type.index("(") + 1: struct_type.rindex(")")]
+    fields: list[tuple[str, str]] = []
+    depth, start, parts = 0, 0, []
+    for index, char in enumerate(inner):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(inner[start:index])
+            start = index + 1
+    parts.append(inner[start:])
+    for part in parts:
+        part = part.strip()
+        if part.startswith('"'):
+            end = part.index('"', 1)
+            fields.append((part[1:end], part[end + 1:].strip()))
+        else:
+            name, _, kind = part.partition(" ")
+            fields.append((name, kind.strip()))
+    return fields
+
+
+def _bad_json_object(kind: exp.Expr, text: exp.Expr) -> exp.Expr:
+    """A ``properties`` value that is not an object nor a text holding one (nor blank)."""
+    is_text = exp.EQ(this=kind.copy(), expression=lit("VARCHAR"))
+    blank = exp.EQ(this=exp.Trim(this=text.copy()), expression=lit(""))
+    valid_object = exp.and_(fn("json_valid", text.copy()),
+                            exp.EQ(this=fn("json_type", text.copy()), expression=lit("OBJECT")))
+    bad_text = exp.and_(is_text, exp.not_(blank), exp.not_(exp.Coalesce(this=valid_object, expressions=[exp.false()])))
+    bad_kind = exp.not_(exp.In(this=exp.Coalesce(this=kind.copy(), expressions=[lit("NULL")]),
+                               expressions=[lit("OBJECT"), lit("VARCHAR"), lit("NULL")]))
+    return exp.or_(bad_text, bad_kind)
+
+
+def _events_table(con: duckdb.DuckDBPyConnection, source: FileSource, properties: tuple[str, ...],
+                  types: tuple[str, ...]) -> None:
+    """Every event row staged once (timestamps parsed once): ``ls_in_events``.
+
+    Timestamps DuckDB cannot parse like Python are kept as text in ``ts_text`` and
+    parsed by Python afterwards, only for those rows."""
+    lead_id, bad_lead = source.id_text("lead_id")
+    event_id, bad_event_id = source.id_text("event_id")
+    kind, bad_type = source.event_type()
+    if source.fmt != "jsonl" and source.columns.get("type", "").upper() == "VARCHAR":
+        # the model's own types are already clean: only other values need stripping
+        clean_types = [lit(t) for t in types if t == nfc_text(t.strip())]
+        if clean_types:
+            raw_type = source.column("type")
+            kind = exp.case().when(exp.In(this=raw_type, expressions=clean_types), raw_type.copy()).else_(kind)
+            bad_type = exp.and_(exp.not_(exp.In(this=raw_type.copy(), expressions=[c.copy() for c in clean_types])),
+                                bad_type)
+    ts, present, _ = source.timestamp("timestamp", python=False)
+    raw_ts = (source.column("timestamp") if source.fmt != "jsonl" else
+              fn("json_extract_string", source.json_document(), lit('$."timestamp"')))
+    ts_is_text = source.has("timestamp") and source.raw_type("timestamp").upper() in ("VARCHAR", "JSON")
+    bad_nested: exp.Expr = exp.false()
+    props = []
+    for name in properties:
+        nested, bad_nested = _nested_property(source, name, f"property '{name}'")
+        top = source.text(name, f"property '{name}'") if name not in EVENT_FIELDS else exp.cast(exp.null(), "VARCHAR")
+        props.append(exp.alias_(exp.Coalesce(this=top, expressions=[nested]), property_column(name), quoted=True))
+    if not properties:
+        _, bad_nested = _nested_property(source, "-", "properties")
+    # two levels, so that each costly value is computed once and only tested above
+    inner = exp.select(
+        exp.alias_(lead_id, "lead_id"), exp.alias_(kind, "type"), exp.alias_(ts, "ts_us"),
+        exp.alias_(event_id, "event_id"), exp.alias_(_position(source), "seq"), *props,
+        exp.alias_(exp.or_(bad_lead, bad_type, bad_event_id, bad_nested), "bad_raw"),
+        exp.alias_(present, "ts_present"),
+        exp.alias_(raw_ts if ts_is_text else exp.cast(exp.null(), "VARCHAR"), "ts_raw"),
+    ).from_(exp.to_table(source.relation, quoted=True).as_("s"))
+    i = "i"
+    bad = exp.or_(exp.column("bad_raw", table=i), exp.Is(this=exp.column("lead_id", table=i), expression=exp.null()))
+    ts_missing = exp.Is(this=exp.column("ts_us", table=i), expression=exp.null())
+    text_for_python = exp.case().when(exp.and_(ts_missing, exp.column("ts_present", table=i)),
+                                      exp.column("ts_raw", table=i))
+    names = ["lead_id", "type", "ts_us", "event_id", "seq", *[property_column(p) for p in properties]]
+    query = exp.select(
+        *[exp.column(n, table=i, quoted=True) for n in names],
+        exp.alias_(bad, "bad"), exp.alias_(text_for_python, "ts_text"),
+    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(i))))
+    _run(con, _sql(exp.Create(this=exp.to_table("ls_in_events"), kind="TABLE", expression=query,
+                              properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
+    _run(con, f"UPDATE ls_in_events SET ts_us = {PYTHON_TIMESTAMP_FUNCTION}(ts_text) WHERE ts_text IS NOT NULL")
+
+
+def _check_leads(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    count, bad, distinct = _run(con,
+        "SELECT count(*), count(*) FILTER (WHERE bad), count(DISTINCT lead_id) FROM ls_in_leads"
+    ).fetchall()[0]
+    if count == 0 or bad or distinct != count:
+        read_leads(path)  # raises the python reader's error
+        raise InputError("the DuckDB engine rejects this file but the python engine does not; "
+                         "use --engine python", file=str(path))
+    return int(count)
+
+
+_BAD_EVENTS = "SELECT count(*), count(*) FILTER (WHERE bad OR ts_us IS NULL) FROM ls_in_events"
+_EVENT_HASHES = "SELECT hash(event_id) AS h FROM ls_in_events WHERE event_id IS NOT NULL"
+# events sharing an event_id whose hash is shared: the first (lowest seq) counts
+_FIRSTS = """
+CREATE TEMP TABLE ls_firsts AS
+SELECT event_id, min(seq) AS first_seq, count(*) AS copies FROM ls_in_events
+WHERE event_id IS NOT NULL AND hash(event_id) IN (SELECT h FROM ls_shared_hashes)
+GROUP BY event_id HAVING count(*) > 1
+"""
+_DEDUPED = """
+CREATE TEMP VIEW ls_in_events_once AS
+SELECT e.* FROM ls_in_events AS e LEFT JOIN ls_firsts AS f ON f.event_id = e.event_id
+WHERE f.first_seq IS NULL OR e.seq = f.first_seq
+"""
+_UNKNOWN = """
+SELECT count(*), count(DISTINCT e.lead_id) FROM ls_in_events_once AS e
+WHERE NOT EXISTS (SELECT 1 FROM ls_in_leads AS l WHERE l.lead_id = e.lead_id)
+"""
+
+
+def _check_events(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
+    """Validate every row, drop duplicate event ids, count what the summary reports.
+
+    Duplicates are found without a hash table of every id: the ids' 64-bit hashes are
+    sorted in NumPy, and only ids whose hash occurs twice are grouped exactly."""
+    import numpy as np
+
+    rows, bad = _run(con, _BAD_EVENTS).fetchall()[0]
+    if rows == 0 or bad:
+        read_events(path)  # raises the python reader's error
+        raise InputError("the DuckDB engine rejects this file but the python engine does not; "
+                         "use --engine python", file=str(path))
+    hashes = _run(con, _EVENT_HASHES).fetchnumpy()["h"]
+    hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
+    shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    con.register("ls_shared_hashes_arrow", {"h": shared})
+    _run(con, "CREATE TEMP TABLE ls_shared_hashes AS SELECT CAST(h AS UBIGINT) AS h FROM ls_shared_hashes_arrow")
+    con.unregister("ls_shared_hashes_arrow")
+    _run(con, _FIRSTS)
+    _run(con, _DEDUPED)
+    duplicates = _run(con, "SELECT coalesce(sum(copies - 1), 0) FROM ls_firsts").fetchall()[0][0]
+    unknown, unknown_leads = _run(con, _UNKNOWN).fetchall()[0]
+    return {"events_read": int(rows), "duplicate_events": int(duplicates),
+            "unknown_lead_events": int(unknown), "unknown_leads": int(unknown_leads)}
+
+
+def score_files_duckdb(
+    model: ScoringModel,
+    leads_path: str | Path,
+    events_path: str | Path | None,
+    as_of_us: int,
+    *,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> tuple[ScoredTable, Callable[[list[int]], list[dict[str, Any]]]]:
+    """Score the leads of a file; returns the rounded table (leads order) and a function
+    giving the attributes of leads by position (for ``--top``)."""
+    columns = model_columns(model)
+    con = connect(threads or _threads(), memory_limit)
+    reader = _Reader(con)
+    leads_path = Path(leads_path)
+    if progress:
+        progress("reading leads", 0, None)
+    leads = reader.open(leads_path, "ls_leads_file", lambda: read_leads(leads_path))
+    _leads_view(con, leads, columns.attributes)
+    n_leads = _check_leads(con, leads_path)
+    stats = {"leads": n_leads, "events_read": 0, "duplicate_events": 0,
+             "unknown_lead_events": 0, "unknown_leads": 0}
+    events_table = "ls_no_events"
+    if events_path is not None:
+        events_path = Path(events_path)
+        if progress:
+            progress("reading events", 0, None)
+        events = reader.open(events_path, "ls_events_file", lambda: read_events(events_path))
+        _events_table(con, events, columns.properties, columns.event_types)
+        stats.update(_check_events(con, events_path))
+        events_table = "ls_in_events_once"
+    else:
+        names = ", ".join(f'CAST(NULL AS VARCHAR) AS "{property_column(p)}"' for p in columns.properties)
+        _run(con, "CREATE TEMP VIEW ls_no_events AS SELECT CAST(NULL AS VARCHAR) AS lead_id, "
+                    "CAST(NULL AS VARCHAR) AS type, CAST(NULL AS BIGINT) AS ts_us, "
+                    "CAST(NULL AS VARCHAR) AS event_id, CAST(NULL AS BIGINT) AS seq"
+                    + (", " + names if names else "") + " WHERE false")
+    if progress:
+        progress("scoring", 0, n_leads)
+    query = compile_model(model, "duckdb", leads="ls_in_leads", events=events_table, as_of_us=as_of_us,
+                          carry=("pos",), dedupe=False)
+    query = query.order_by(exp.column("pos", table="t"))
+    exact = con.sql(_sql(query)).to_arrow_table()
+    groups = model.group_names()
+    output = ["lead_id", "score", "stage", *[f"score_{g}" for g in groups],
+              *[f"grade_{g}" for g in model.graded_groups()]]
+    scored = ScoredTable.from_exact(exact, output, ["score", *[f"score_{g}" for g in groups]])
+    scored.stats = stats
+
+    def attributes(positions: list[int]) -> list[dict[str, Any]]:
+        return _lead_attributes(con, leads, positions)
+
+    return scored, attributes
+
+
+def _lead_attributes(con: duckdb.DuckDBPyConnection, source: FileSource, positions: list[int]) -> list[dict[str, Any]]:
+    """The attributes of leads by file position, as the python reader gives them."""
+    if not positions:
+        return []
+    wanted = exp.In(this=exp.column(source.position, table="s"), expressions=[lit(p) for p in positions])
+    query = exp.select(exp.Star(), exp.alias_(exp.column(source.position, table="s"), "ls_pos")).from_(
+        exp.to_table(source.relation, quoted=True).as_("s")).where(wanted)
+    relation = _run(con, _sql(query))
+    names = list(relation.columns)
+    found: dict[int, dict[str, Any]] = {}
+    for row in relation.fetchall():
+        record = dict(zip(names, row, strict=True))
+        pos = int(record.pop("ls_pos"))
+        record.pop(source.position, None)
+        if source.fmt == "jsonl":
+            record = dict(json.loads(record["json"]))
+        found[pos] = make_attributes(record)
+    return [found.get(p, {}) for p in positions]
+
+
+def _threads() -> int:
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,145 @@
+"""Scores from a set-based engine, rounded and written exactly as the python engine writes them.
+
+The SQL engines return exact doubles; rounding happens here, in Python, the way
+:func:`leadscore.engine.round_score` does it (2 decimals, halves away from zero, on the
+exact binary value), but for whole columns at once. Output files are byte-identical to
+the python engine's (:func:`leadscore.ingest.files.write_rows`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leadscore.engine.scoring import round_score
+from leadscore.ingest.files import atomic_path, file_format
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def round_scores(values: FloatArray) -> FloatArray:
+    """``round_score`` of every value: exact, vectorised.
+
+    ``x * 100`` is rounded once in floating point; only values whose scaled fraction lies
+    within 1e-6 of one half could round the other way on the exact binary value, and
+    those few go through :class:`~decimal.Decimal` like the python engine.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scaled = values * 100.0
+    magnitude = np.abs(scaled)
+    cents = np.floor(magnitude + 0.5)
+    fraction = magnitude - np.floor(magnitude)
+    unsure = (np.abs(fraction - 0.5) < 1e-6) | (magnitude >= 2.0**30) | ~np.isfinite(values)
+    out = np.copysign(cents, values) / 100.0
+    # Decimal(-0.001) rounds to -0.00: keep the sign of the original value
+    out = np.where(out == 0, np.copysign(0.0, values), out)
+    for index in np.flatnonzero(unsure):
+        out[index] = round_score(float(values[index]))
+    return out
+
+
+def format_2dp(rounded: FloatArray) -> pa.Array:
+    """``f"{value:.2f}"`` for values already rounded to 2 decimals (``-0.00`` included)."""
+    cents = np.rint(np.abs(rounded) * 100.0).astype(np.int64)
+    units = pa.array(cents // 100).cast(pa.string())
+    hundredths = pc.utf8_lpad(pa.array(cents % 100).cast(pa.string()), width=2, padding="0")
+    signs = pa.array(np.where(np.signbit(rounded), "-", ""))
+    return pc.binary_join_element_wise(signs, units, ".", hundredths, "")
+
+
+@dataclass
+class ScoredTable:
+    """Rounded results in leads order: ``lead_id``, ``score``, ``stage``, ``score_<g>``, ``grade_<g>``."""
+
+    table: pa.Table
+    float_columns: tuple[str, ...]
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_exact(cls, table: pa.Table, columns: Sequence[str], float_columns: Sequence[str]) -> ScoredTable:
+        arrays = []
+        for name in columns:
+            column = table.column(name)
+            if name in float_columns:
+                exact = column.to_numpy(zero_copy_only=False).astype(np.float64)
+                arrays.append(pa.array(round_scores(exact), type=pa.float64()))
+            else:
+                arrays.append(column.cast(pa.string()))
+        return cls(pa.Table.from_arrays(arrays, names=list(columns)), tuple(float_columns))
+
+    def rows(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+
+_NEEDS_QUOTES = '[,"\\r\\n]'
+
+
+def _csv_text(scored: ScoredTable, columns: Sequence[str]) -> str:
+    """The CSV the python engine's ``write_csv`` writes, built column-wise."""
+    cells: list[pa.Array] = []
+    special = np.zeros(scored.table.num_rows, dtype=bool)
+    for name in columns:
+        column = scored.table.column(name).combine_chunks()
+        if name in scored.float_columns:
+            cells.append(format_2dp(column.to_numpy(zero_copy_only=False)))
+        else:
+            text = pc.fill_null(column, "")
+            special |= np.asarray(pc.match_substring_regex(text, _NEEDS_QUOTES).to_numpy(zero_copy_only=False))
+            cells.append(text)
+    lines = pc.binary_join_element_wise(*cells, ",")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    if not special.any():
+        body = "\n".join(lines.to_pylist())
+        return buffer.getvalue() + body + ("\n" if body or scored.table.num_rows else "")
+    texts = lines.to_pylist()
+    rows = scored.table.select(list(columns)).to_pylist()
+    for index, line in enumerate(texts):
+        if special[index]:
+            row = rows[index]
+            writer.writerow([
+                "" if row[c] is None else f"{row[c]:.2f}" if c in scored.float_columns else row[c]
+                for c in columns
+            ])
+        else:
+            buffer.write(line + "\n")
+    return buffer.getvalue()
+
+
+def write_scored(output: str | Path | None, scored: ScoredTable, columns: Sequence[str],
+                 stdout: TextIO | None = None) -> None:
+    """Write like :func:`leadscore.ingest.files.write_rows` (stdout CSV when no output)."""
+    if output is None:
+        (stdout or sys.stdout).write(_csv_text(scored, columns))
+        return
+    fmt = file_format(output)
+    with atomic_path(output) as tmp:
+        if fmt == "csv":
+            tmp.write_text(_csv_text(scored, columns), encoding="utf-8", newline="")
+        elif fmt == "jsonl":
+            with tmp.open("w", encoding="utf-8") as handle:
+                for row in scored.table.select(list(columns)).to_pylist():
+                    handle.write(json.dumps(row, ensure_ascii=False))
+                    handle.write("\n")
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(scored.table.select(list(columns)), tmp)
+
+
+def exact_decimal(value: float) -> Decimal:
+    """The exact binary value (for tests and diagnostics)."""
+    return Decimal(value)
