@@ -7,7 +7,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,31 +28,6 @@ os.environ.setdefault("LS_TEST_HOOK_SECRET", SECRET)
 # Backoff scaled down so that outages of a few seconds are retried quickly in tests
 FAST = DeliveryConfig(poll_seconds=0.05, workers=4, lease_seconds=10, backoff_seconds=0.05,
                       backoff_max_seconds=0.4, smtp_timeout_seconds=5)
-
-
-def _schema_url(base: str, schema: str) -> str:
-    joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}options=-csearch_path%3D{schema}"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'auto.db'}"
-        return
-    import psycopg
-
-    base = request.getfixturevalue("postgres_url")
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    schema = f"a_{worker}_{uuid.uuid4().hex[:10]}"
-    conninfo = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield _schema_url(base, schema)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture
