@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +20,8 @@ from leadscore.ingest.files import read_events, read_leads, write_csv, write_row
 from leadscore.model.schema import (
     AbsenceCondition,
     EventCondition,
-    NotCondition,
     ScoringModel,
+    walk_conditions,
 )
 from leadscore.sql.dialects import UnsupportedOnEngine
 
@@ -57,20 +57,12 @@ class BatchSummary:
         return out
 
 
-def _conditions(condition: Any) -> Iterable[Any]:
-    yield condition
-    for child in getattr(condition, "all", None) or getattr(condition, "any", None) or ():
-        yield from _conditions(child)
-    if isinstance(condition, NotCondition):
-        yield from _conditions(condition.not_)
-
-
 def model_inputs(model: ScoringModel) -> tuple[set[str], set[str]]:
     """The event types and event properties a model can look at."""
     types: set[str] = set()
     properties: set[str] = set()
     for rule in model.rules:
-        for condition in _conditions(rule.when):
+        for condition in walk_conditions(rule.when):
             if isinstance(condition, (EventCondition, AbsenceCondition)):
                 types.update(condition.types)
                 properties.update((condition.where or {}).keys())

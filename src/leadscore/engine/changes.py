@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from leadscore.engine.scoring import Event, Lead, LeadScore
@@ -29,24 +29,16 @@ from leadscore.engine.values import test_value
 from leadscore.model.schema import (
     AbsenceCondition,
     EventCondition,
-    NotCondition,
     ScoringModel,
+    walk_conditions,
 )
-
-
-def _conditions(condition: Any) -> Iterator[Any]:
-    yield condition
-    for child in getattr(condition, "all", None) or getattr(condition, "any", None) or ():
-        yield from _conditions(child)
-    if isinstance(condition, NotCondition):
-        yield from _conditions(condition.not_)
 
 
 def event_conditions(model: ScoringModel) -> list[EventCondition | AbsenceCondition]:
     """Every event and absence condition of a model, nested ones included."""
     found: list[EventCondition | AbsenceCondition] = []
     for rule in model.rules:
-        for condition in _conditions(rule.when):
+        for condition in walk_conditions(rule.when):
             if isinstance(condition, (EventCondition, AbsenceCondition)):
                 found.append(condition)
     return found

@@ -27,6 +27,7 @@ from leadscore.model.schema import (
     Predicate,
     Rule,
     ScoringModel,
+    walk_conditions,
 )
 
 MAX_EVENTS_IN_EXPLANATION = 20
@@ -283,16 +284,6 @@ def _compile_condition(condition: Any) -> Test:
     raise TypeError(f"unknown condition {type(condition).__name__}")  # pragma: no cover
 
 
-def _attributes_used(condition: Any, into: list[str]) -> list[str]:
-    if isinstance(condition, AttributeCondition) and condition.attribute not in into:
-        into.append(condition.attribute)
-    for child in getattr(condition, "all", None) or getattr(condition, "any", None) or ():
-        _attributes_used(child, into)
-    if isinstance(condition, NotCondition):
-        _attributes_used(condition.not_, into)
-    return into
-
-
 @dataclass(frozen=True, slots=True)
 class _RulePlan:
     rule: Rule
@@ -305,7 +296,9 @@ class _RulePlan:
 
 
 def _plan_rule(rule: Rule) -> _RulePlan:
-    attributes = tuple(_attributes_used(rule.when, []))
+    attributes = tuple(
+        dict.fromkeys(c.attribute for c in walk_conditions(rule.when) if isinstance(c, AttributeCondition))
+    )
     if isinstance(rule.when, EventCondition):
         cond = rule.when
         return _RulePlan(

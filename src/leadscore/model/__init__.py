@@ -15,6 +15,7 @@ from leadscore.model.schema import (
     Rule,
     ScoringModel,
     Stage,
+    walk_conditions,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "load_model",
     "model_json_schema",
     "parse_model",
+    "walk_conditions",
 ]

@@ -11,6 +11,7 @@ import difflib
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -247,6 +248,14 @@ class PropertyFilter(Predicate):
     """``{OP: VALUE}`` inside an event condition's ``where``."""
 
 
+def _check_event_types(value: str | list[str]) -> str | list[str]:
+    """An event type, or a non-empty list of them; none may be blank."""
+    types = [value] if isinstance(value, str) else value
+    if not types or any(not t.strip() for t in types):
+        raise PydanticCustomError("event_type", "needs at least one non-empty event type")
+    return value
+
+
 class EventCondition(Strict):
     """``{event: TYPE or [TYPES], where, within_days, min_count}``: matching events exist."""
 
@@ -257,13 +266,7 @@ class EventCondition(Strict):
     within_days: Annotated[float, Field(ge=0), BeforeValidator(_number)] | None = None
     min_count: Integer = Field(1, ge=1)
 
-    @field_validator("event")
-    @classmethod
-    def _types_given(cls, value: str | list[str]) -> str | list[str]:
-        types = [value] if isinstance(value, str) else value
-        if not types or any(not t.strip() for t in types):
-            raise PydanticCustomError("event_type", "needs at least one non-empty event type")
-        return value
+    _types_given = field_validator("event")(_check_event_types)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -278,13 +281,7 @@ class AbsenceCondition(Strict):
     where: dict[str, PropertyFilter] | None = None
     within_days: Number = Field(gt=0)
 
-    @field_validator("no_event")
-    @classmethod
-    def _types_given(cls, value: str | list[str]) -> str | list[str]:
-        types = [value] if isinstance(value, str) else value
-        if not types or any(not t.strip() for t in types):
-            raise PydanticCustomError("event_type", "needs at least one non-empty event type")
-        return value
+    _types_given = field_validator("no_event")(_check_event_types)
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -371,6 +368,19 @@ Condition = Annotated[
 AllCondition.model_rebuild()
 AnyCondition.model_rebuild()
 NotCondition.model_rebuild()
+
+
+def walk_conditions(condition: Any) -> Iterator[Any]:
+    """Every condition in a tree, the condition itself first (pre-order, children in order)."""
+    yield condition
+    if isinstance(condition, AllCondition):
+        for child in condition.all:
+            yield from walk_conditions(child)
+    elif isinstance(condition, AnyCondition):
+        for child in condition.any:
+            yield from walk_conditions(child)
+    elif isinstance(condition, NotCondition):
+        yield from walk_conditions(condition.not_)
 
 
 class Decay(Strict):

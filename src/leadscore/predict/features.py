@@ -22,7 +22,7 @@ words) are fixed by ``fit``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from leadscore.engine.timestamps import MICROS_PER_DAY
 from leadscore.engine.values import test_value as value_holds
 from leadscore.engine.values import text_form
 from leadscore.model.loading import parse_model
-from leadscore.model.schema import AbsenceCondition, EventCondition, NotCondition, ScoringModel
+from leadscore.model.schema import AbsenceCondition, EventCondition, ScoringModel, walk_conditions
 from leadscore.predict.data import NAT, LeadData
 
 OTHER = "(other)"
@@ -169,20 +169,12 @@ def _words_of(values: pd.Series) -> list[set[str]]:
     return [set(WORD.findall(v.lower())) if isinstance(v, str) else set() for v in values]
 
 
-def _conditions(condition: Any) -> Iterable[Any]:
-    yield condition
-    for child in getattr(condition, "all", None) or getattr(condition, "any", None) or ():
-        yield from _conditions(child)
-    if isinstance(condition, NotCondition):
-        yield from _conditions(condition.not_)
-
-
 def rule_event_counts(model: ScoringModel) -> list[EventCount]:
     """Every distinct event condition of a rule model, labelled by its rule."""
     found: list[EventCount] = []
     seen: set[tuple[Any, ...]] = set()
     for rule in model.rules:
-        conditions = [c for c in _conditions(rule.when) if isinstance(c, (EventCondition, AbsenceCondition))]
+        conditions = [c for c in walk_conditions(rule.when) if isinstance(c, (EventCondition, AbsenceCondition))]
         for index, condition in enumerate(conditions):
             where = tuple((prop, f.op, f.value if not isinstance(f.value, list) else tuple(f.value))
                           for prop, f in sorted((condition.where or {}).items()))

@@ -44,6 +44,7 @@ from leadscore.model.schema import (
     NotCondition,
     Rule,
     ScoringModel,
+    walk_conditions,
 )
 from leadscore.sql.dialects import Dialect, UnsupportedOnEngine, double, get_dialect
 from leadscore.sql.operators import predicate, within_lower_bound
@@ -72,18 +73,6 @@ class ModelColumns:
     needs_created: bool
 
 
-def _walk(condition: Any) -> Any:
-    yield condition
-    if isinstance(condition, AllCondition):
-        for child in condition.all:
-            yield from _walk(child)
-    elif isinstance(condition, AnyCondition):
-        for child in condition.any:
-            yield from _walk(child)
-    elif isinstance(condition, NotCondition):
-        yield from _walk(condition.not_)
-
-
 def model_columns(model: ScoringModel) -> ModelColumns:
     """The columns :func:`compile_model` reads for this model, in first-use order."""
     attributes: dict[str, None] = {}
@@ -91,7 +80,7 @@ def model_columns(model: ScoringModel) -> ModelColumns:
     types: dict[str, None] = {}
     needs_created = False
     for rule in model.rules:
-        for condition in _walk(rule.when):
+        for condition in walk_conditions(rule.when):
             if isinstance(condition, AttributeCondition) and condition.attribute != "lead_id":
                 attributes[condition.attribute] = None
             elif isinstance(condition, (EventCondition, AbsenceCondition)):
