@@ -30,6 +30,17 @@ FAST = DeliveryConfig(poll_seconds=0.05, workers=4, lease_seconds=10, backoff_se
                       backoff_max_seconds=0.4, smtp_timeout_seconds=5)
 
 
+def count_rows(world: Any, table: Any, **where: Any) -> int:
+    """Rows of an automation table in a test world's store, filtered by column equality."""
+    from sqlalchemy import func, select
+
+    with world.store.read() as session:
+        query = select(func.count()).select_from(table)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        return int(session.execute(query).scalar_one())
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'auto.db'}"

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import func, select
-from tests.actions.conftest import Receiver, model_text, open_world, wait_for
+from tests.actions.conftest import Receiver, count_rows, model_text, open_world, wait_for
 
 from leadscore.actions.config import DeliveryConfig
 from leadscore.actions.dispatcher import Dispatcher
@@ -18,14 +17,6 @@ from leadscore.store.tables_automation import deliveries, outbox
 OUTAGE_SECONDS = 60
 PATIENT = DeliveryConfig(poll_seconds=0.2, workers=4, lease_seconds=30, backoff_seconds=1.0,
                          backoff_max_seconds=8.0, smtp_timeout_seconds=5)
-
-
-def _count(world, table, **where) -> int:  # type: ignore[no-untyped-def]
-    with world.store.read() as session:
-        query = select(func.count()).select_from(table)
-        for name, value in where.items():
-            query = query.where(table.c[name] == value)
-        return int(session.execute(query).scalar_one())
 
 
 def test_sixty_second_outage_loses_nothing_and_duplicates_nothing(sqlite_url) -> None:
@@ -40,11 +31,11 @@ def test_sixty_second_outage_loses_nothing_and_duplicates_nothing(sqlite_url) ->
         for i in range(10):
             world.pricing(f"L{i}")
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))
-        failed_attempts = _count(world, deliveries, ok=False)
+        failed_attempts = count_rows(world, deliveries, ok=False)
         assert failed_attempts >= 10 * 3  # each was tried several times while down
-        assert _count(world, outbox, status="delivered") == 0
+        assert count_rows(world, outbox, status="delivered") == 0
         up = Receiver(port=address).start()
-        assert wait_for(lambda: _count(world, outbox, status="delivered") == 10, timeout=40)
+        assert wait_for(lambda: count_rows(world, outbox, status="delivered") == 10, timeout=40)
     finally:
         dispatcher.stop()
     assert len(up.unique) == 10  # exactly once per idempotency key

@@ -6,7 +6,15 @@ import time
 
 import pytest
 from sqlalchemy import func, select
-from tests.actions.conftest import FAST, SECRET, Receiver, model_text, open_world, wait_for
+from tests.actions.conftest import (
+    FAST,
+    SECRET,
+    Receiver,
+    count_rows,
+    model_text,
+    open_world,
+    wait_for,
+)
 
 from leadscore.actions import outbox
 from leadscore.actions.dispatcher import Dispatcher
@@ -18,11 +26,7 @@ from leadscore.store.tables_automation import outbox as outbox_table
 
 
 def _count(world, table=outbox_table, **where) -> int:  # type: ignore[no-untyped-def]
-    with world.store.read() as session:
-        query = select(func.count()).select_from(table)
-        for name, value in where.items():
-            query = query.where(table.c[name] == value)
-        return int(session.execute(query).scalar_one())
+    return count_rows(world, table, **where)
 
 
 def test_stage_entered_writes_an_outbox_row_in_the_scoring_transaction(db_url, receiver) -> None:
