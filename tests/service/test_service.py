@@ -160,7 +160,7 @@ def test_a_model_change_rescores_every_lead_and_hooks_see_it(store: Store) -> No
     on_score_change(hook)
     try:
         with store.write() as session:
-            activate_document(session, MODEL.replace("points: 15", "points: 30"), "yaml", NOW)
+            activate_document(session, MODEL.replace("points: 15", "points: 30"), "yaml", NOW, inline_limit=0)
         summary = rescore_all_pending(store, ModelCache(), lambda: NOW + 1)
     finally:
         remove_score_listener(hook)

@@ -1,8 +1,10 @@
 """Scoring-model versions: store, activate, look up the active one.
 
-Exactly one version is active. Changing it (:func:`activate_document`) marks every lead
-as scored by an older version; :mod:`leadscore.service.rescore` then rescores them in
-the background and reports progress as a rescore job.
+Exactly one version is active. Changing it (:func:`activate_document`) stores the new
+version and starts a rescore job; :mod:`leadscore.service.rescore` scores every lead with
+it in the background and then, in one transaction, activates it and applies the scores:
+readers see the old model's scores or the new one's, never a mix. A store without leads
+(or without an active model) activates the new version at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from leadscore.batch import model_inputs
 from leadscore.model import ScoringModel, load_model, parse_model
 from leadscore.service.errors import NotFound
+from leadscore.store.db import READ_OPTION
 from leadscore.store.raw import raw
 from leadscore.store.tables import ModelVersionRow, leads, model_versions, rescore_jobs
 
@@ -67,8 +70,26 @@ def active_version_id(session: Session) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
+# Writers that score take this PostgreSQL advisory lock shared; applying a model change
+# takes it exclusively, so that no transaction scores with the old model after the switch.
+MODEL_SWITCH_LOCK = 7_461_002
+
+
+def lock_model_switch(session: Session, *, exclusive: bool) -> None:
+    """Take the model-switch lock for this transaction (PostgreSQL; SQLite writers are serial)."""
+    db = raw(session)
+    if db.postgresql:
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        db.execute(f"SELECT {function}(?)", [MODEL_SWITCH_LOCK])
+
+
 def active_model(session: Session, cache: ModelCache) -> ActiveModel:
-    """The active model; a store without one is an error (``serve`` always installs one)."""
+    """The active model; a store without one is an error (``serve`` always installs one).
+
+    In a write transaction on PostgreSQL, the model-switch lock is taken (shared) first:
+    the model read here stays the active one until the transaction ends."""
+    if not session.connection().get_execution_options().get(READ_OPTION):
+        lock_model_switch(session, exclusive=False)
     version = active_version_id(session)
     if version is None:
         raise NotFound("no scoring model is active; start `leadscore serve` or PUT /v1/model")
@@ -127,6 +148,7 @@ def start_rescore_job(session: Session, version_id: int, now_us: int) -> int:
         update(rescore_jobs).where(rescore_jobs.c.status == "running")
         .values(status="superseded", finished_us=now_us)
     )
+    raw(session).execute("DELETE FROM pending_scores")  # what a superseded job prepared
     result = session.execute(
         rescore_jobs.insert().values(
             model_version_id=version_id, status="running" if total else "done",
@@ -136,13 +158,36 @@ def start_rescore_job(session: Session, version_id: int, now_us: int) -> int:
     return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
-def activate_document(session: Session, text: str, fmt: str, now_us: int) -> ModelVersionRow:
-    """Validate, store as a new version, activate, and start a rescore job."""
+# a model change over at most this many leads is applied in the caller's transaction
+INLINE_SWITCH_LEADS = 500
+
+
+def activate_document(
+    session: Session, text: str, fmt: str, now_us: int, *, policy: Any = None,
+    inline_limit: int = INLINE_SWITCH_LEADS,
+) -> ModelVersionRow:
+    """Validate, store as a new version and start a rescore job for it.
+
+    The version becomes active when every lead has been scored with it: in this
+    transaction when the store holds at most ``inline_limit`` leads (or none, or no model
+    is active yet), else in the background (:func:`leadscore.service.rescore.rescore_stale`).
+    ``policy`` is the :class:`~leadscore.service.scoring.ScoringPolicy` of the inline case."""
     row = store_version(session, text, fmt, now_us)
-    activate(session, row.id, now_us)
+    job_id = start_rescore_job(session, row.id, now_us)
+    count = session.execute(
+        select(func.count()).select_from(select(leads.c.id).limit(inline_limit + 1).subquery())
+    ).scalar_one()
+    if count == 0 or active_version_id(session) is None:
+        activate(session, row.id, now_us)
+    elif count <= inline_limit:
+        from leadscore.service.rescore import apply_pending  # rescore builds on this module
+
+        job = session.execute(select(rescore_jobs).where(rescore_jobs.c.id == job_id)).one()
+        apply_pending(session, ModelCache(), job, now_us, **({"policy": policy} if policy else {}))
+    else:
+        return row
     row.active = True
     row.activated_us = now_us
-    start_rescore_job(session, row.id, now_us)
     return row
 
 

@@ -1,21 +1,47 @@
 """Rescoring without new events: leads whose score can have changed with time, and every
 lead after a model change. Work is done in chunks, each its own transaction, so that
-ingestion is never blocked for long."""
+ingestion is never blocked for long.
+
+A model change is atomic for readers: the new version's scores are prepared in
+``pending_scores`` while the old version stays active, then one transaction activates
+the new version and applies them (:func:`apply_pending`). Killed at any moment, the
+store shows the old model's scores or the new model's, never a mix; the next run
+resumes the job."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadscore.service.models import ActiveModel, ModelCache, active_model
-from leadscore.service.scoring import ScoreChange, ScoringPolicy, load_states, rescore_states
+from leadscore.service.models import (
+    ActiveModel,
+    ModelCache,
+    activate,
+    active_model,
+    active_version_id,
+    lock_model_switch,
+)
+from leadscore.service.scoring import (
+    ScoreChange,
+    ScoringPolicy,
+    change_from_json,
+    change_to_json,
+    chunks,
+    load_events,
+    load_states,
+    record_scores,
+    rescore_states,
+    score_states,
+)
 from leadscore.store.db import Store
+from leadscore.store.raw import raw
 from leadscore.store.tables import leads, rescore_jobs
+from leadscore.store.tables_rescore import pending_scores
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], int]
@@ -79,35 +105,143 @@ def running_job(session: Session) -> Any:
     ).first()
 
 
+def _unprepared(session: Session, job_id: int, version_id: int, after_pk: int, limit: int | None) -> list[int]:
+    """Keys (above ``after_pk``, in order) of leads not scored by ``version_id`` and without a
+    pending score of the job."""
+    query = (
+        select(leads.c.id)
+        .where(leads.c.id > after_pk)
+        .where(or_(leads.c.model_version_id.is_(None), leads.c.model_version_id != version_id))
+        .where(~exists().where(pending_scores.c.job_id == job_id, pending_scores.c.lead_pk == leads.c.id))
+        .order_by(leads.c.id)
+    )
+    return list(session.scalars(query if limit is None else query.limit(limit)))
+
+
+def prepare_chunk(
+    session: Session, model: ActiveModel, job_id: int, pks: Sequence[int], now_us: int,
+    *, policy: ScoringPolicy = ScoringPolicy(),
+) -> int:
+    """Score these leads with the job's (not yet active) model into ``pending_scores``."""
+    states = load_states(session, pks)
+    events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+    changes = score_states(model, states, events_by_pk, now_us, "model", policy=policy,
+                           detail=f"model version {model.version_id}")
+    updated = {s.pk: s.updated_us for s in states}
+    raw(session).many(
+        "INSERT INTO pending_scores (job_id, lead_pk, change) VALUES (?, ?, ?)",
+        [(job_id, c.lead_pk, change_to_json(c, updated[c.lead_pk])) for c in changes],
+    )
+    return len(changes)
+
+
+def apply_pending(
+    session: Session, cache: ModelCache, job: Any, now_us: int,
+    *, policy: ScoringPolicy = ScoringPolicy(), chunk: int = 500,
+) -> list[int]:
+    """The switch, in the caller's transaction: score what is not prepared yet, activate the
+    job's version, and write every pending score (history, transitions and listeners as
+    for any change, stamped ``now_us``). Returns the keys of the leads rescored."""
+    lock_model_switch(session, exclusive=True)
+    model = cache.get(session, job.model_version_id)
+    missing = _unprepared(session, job.id, model.version_id, 0, None)
+    for part in chunks(missing, chunk):
+        prepare_chunk(session, model, job.id, part, now_us, policy=policy)
+    activate(session, model.version_id, now_us)
+    done: list[int] = []
+    after = -1
+    while True:
+        rows = session.execute(
+            select(pending_scores.c.lead_pk, pending_scores.c.change)
+            .where(pending_scores.c.job_id == job.id, pending_scores.c.lead_pk > after)
+            .order_by(pending_scores.c.lead_pk).limit(chunk)
+        ).all()
+        if not rows:
+            break
+        after = rows[-1][0]
+        decoded = [change_from_json(text) for _, text in rows]
+        changes = [replace(c, at_us=now_us) for c, _ in decoded]
+        record_scores(session, changes, updated={c.lead_pk: u for c, u in decoded})
+        done.extend(c.lead_pk for c in changes)
+    session.execute(delete(pending_scores).where(pending_scores.c.job_id == job.id))
+    session.execute(
+        update(rescore_jobs).where(rescore_jobs.c.id == job.id)
+        .values(status="done", finished_us=now_us, total=len(done), done=len(done))
+    )
+    return done
+
+
 def rescore_stale(
     store: Store, cache: ModelCache, clock: Clock, *, policy: ScoringPolicy = ScoringPolicy(),
     chunk: int = 500, summary: RescoreSummary | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RescoreSummary:
-    """Rescore the leads not scored by the active model; advance the running job's progress."""
+    """Carry out the running rescore job (a model change): score every lead with the job's
+    version into ``pending_scores``, chunk by chunk (the active model keeps scoring what
+    arrives meanwhile; a lead scored again loses its pending score), then switch in one
+    transaction (:func:`apply_pending`). Interrupted, it resumes where it stopped."""
     summary = summary or RescoreSummary()
+    with store.read() as session:
+        job = running_job(session)
+        active = active_version_id(session)
+    if job is None:
+        return summary
+    if job.model_version_id == active:  # the first model of a store: no old scores to keep
+        return _rescore_active(store, cache, clock, job, policy=policy, chunk=chunk,
+                               summary=summary, should_stop=should_stop)
+    for _ in range(2):  # a second pass catches leads scored again or created meanwhile
+        after = 0
+        while True:
+            if should_stop and should_stop():
+                return summary
+            with store.write() as session:
+                current = running_job(session)
+                if current is None or current.id != job.id:
+                    return summary  # superseded by a newer model change
+                model = cache.get(session, job.model_version_id)
+                pks = _unprepared(session, job.id, model.version_id, after, chunk)
+                if not pks:
+                    break
+                prepare_chunk(session, model, job.id, pks, clock(), policy=policy)
+                session.execute(
+                    update(rescore_jobs).where(rescore_jobs.c.id == job.id)
+                    .values(done=case((rescore_jobs.c.done + len(pks) > rescore_jobs.c.total, rescore_jobs.c.total),
+                                      else_=rescore_jobs.c.done + len(pks)))
+                )
+                after = pks[-1]
+    with store.write() as session:
+        current = running_job(session)
+        if current is None or current.id != job.id:
+            return summary
+        done = apply_pending(session, cache, current, clock(), policy=policy, chunk=chunk)
+    summary.model += len(done)
+    return summary
+
+
+def _rescore_active(
+    store: Store, cache: ModelCache, clock: Clock, job: Any, *, policy: ScoringPolicy,
+    chunk: int, summary: RescoreSummary, should_stop: Callable[[], bool] | None,
+) -> RescoreSummary:
+    """Score the leads not yet scored by the active version (a store's first model)."""
     while not (should_stop and should_stop()):
         now = clock()
         with store.write() as session:
             model = active_model(session, cache)
-            job = running_job(session)
             pks = stale_leads(session, model.version_id, chunk)
             if not pks:
-                if job is not None:
-                    session.execute(
-                        update(rescore_jobs).where(rescore_jobs.c.id == job.id)
-                        .values(status="done", finished_us=now, done=rescore_jobs.c.total)
-                    )
+                session.execute(
+                    update(rescore_jobs).where(rescore_jobs.c.id == job.id, rescore_jobs.c.status == "running")
+                    .values(status="done", finished_us=now, done=rescore_jobs.c.total)
+                )
                 return summary
             changes = rescore_pks(
                 session, model, pks, now, "model", policy=policy,
                 detail=f"model version {model.version_id}",
             )
-            if job is not None:
-                session.execute(
-                    update(rescore_jobs).where(rescore_jobs.c.id == job.id)
-                    .values(done=rescore_jobs.c.done + len(pks))
-                )
+            session.execute(
+                update(rescore_jobs).where(rescore_jobs.c.id == job.id)
+                .values(done=rescore_jobs.c.done + len(pks))
+            )
         summary.model += len(changes)
         summary.changed += sum(1 for c in changes if c.changed)
     return summary

@@ -11,6 +11,7 @@ Semantics come only from the pure engine (:func:`leadscore.engine.score_lead`);
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso, score_lead
 from leadscore.engine.changes import decays, next_change
+from leadscore.engine.scoring import Contribution, CountedEvent
 from leadscore.service.models import ActiveModel
 from leadscore.store.raw import from_json, marks, raw, to_json
 from leadscore.store.tables import leads
@@ -268,6 +270,10 @@ def record_scores(
                 "to_stage": result.stage, "cause": change.cause,
             })
     db = raw(session)
+    # a lead scored again no longer has the pending score a model change computed for it
+    # earlier (service/rescore.py recomputes it before the change is applied)
+    for part in chunks([c.lead_pk for c in changes]):
+        db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
     plain = [r for r, c in zip(rows, changes, strict=True) if not c.recorded]
     recorded_rows = [r for r, c in zip(rows, changes, strict=True) if c.recorded]
     for group, extra in ((plain, ""), (recorded_rows, ", recorded_score = ?")):
@@ -321,6 +327,43 @@ def rescore_states(
     return changes
 
 
+def change_to_json(change: ScoreChange, updated_us: int) -> str:
+    """A score change as JSON text (exact numbers), with the lead's ``updated_us`` before it;
+    :func:`change_from_json` gives both back."""
+    r = change.result
+    return json.dumps({
+        "lead_pk": change.lead_pk, "lead_id": change.lead_id, "at": change.at_us,
+        "cause": change.cause, "detail": change.detail, "version": change.model_version_id,
+        "old": [change.old_score, change.old_stage, change.old_grades], "next": change.next_change_us,
+        "recorded": change.recorded, "changed": change.changed, "updated": updated_us,
+        "total": r.total, "groups": r.groups, "raw_groups": r.raw_groups, "grades": r.grades,
+        "stage": r.stage,
+        "rules": [
+            [c.rule_id, c.label, c.group, c.points, dict(c.attributes),
+             [[e.event_id, e.type, e.ts, e.age_days, e.factor] for e in c.events]]
+            for c in r.contributions
+        ],
+    }, ensure_ascii=False, allow_nan=False)
+
+
+def change_from_json(text: str) -> tuple[ScoreChange, int]:
+    """The change and the lead's previous ``updated_us`` of :func:`change_to_json`'s text."""
+    d = json.loads(text)
+    result = LeadScore(
+        d["lead_id"], d["total"], d["groups"], d["raw_groups"], d["grades"], d["stage"],
+        tuple(
+            Contribution(rule, label, group, points, tuple(CountedEvent(*e) for e in counted), attributes)
+            for rule, label, group, points, attributes, counted in d["rules"]
+        ),
+    )
+    old_score, old_stage, old_grades = d["old"]
+    change = ScoreChange(
+        d["lead_pk"], d["lead_id"], d["at"], d["cause"], d["detail"], d["version"], old_score,
+        old_stage, old_grades, result, d["next"], d["recorded"], d["changed"],
+    )
+    return change, int(d["updated"])
+
+
 def score_public(change_or_row: ScoreChange | Any) -> dict[str, Any]:
     """``{score, stage, groups, grades}`` of a change or a stored lead row."""
     if isinstance(change_or_row, ScoreChange):
@@ -339,7 +382,7 @@ def moment(us: int | None) -> str | None:
 
 
 __all__ = [
-    "LeadState", "ScoreChange", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
+    "LeadState", "ScoreChange", "change_from_json", "change_to_json", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
     "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
     "score_public", "score_states",
 ]

@@ -1,3 +1,4 @@
 """The store: tables, engines and migrations."""
 
 from leadscore.store import tables_automation as _tables_automation  # noqa: F401 - complete metadata
+from leadscore.store import tables_rescore as _tables_rescore  # noqa: F401 - complete metadata
