@@ -368,3 +368,23 @@ def test_engine_gives_what_the_spec_gives(scenario: Any, shift: int) -> None:
         if group.grades:
             assert result.grades[name] == next(
                 (g for g, t in group.grades.items() if t <= groups[name]), None)
+
+
+def _decimal_round(value: float) -> float:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return float(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@given(st.one_of(
+    st.floats(min_value=-1e15, max_value=1e15, allow_nan=False),
+    st.integers(-10**9, 10**9).map(lambda n: n / 8),  # every exact half lies here
+    st.integers(-10**9, 10**9).map(lambda n: n / 200),
+    st.integers(-10**9, 10**9).map(lambda n: math.nextafter(n / 8, math.inf)),
+    st.integers(-10**9, 10**9).map(lambda n: math.nextafter(n / 8, -math.inf)),
+    st.integers(-10**6, 10**6).map(lambda n: (2 * n + 1) * 0.005),
+))
+@settings(max_examples=3000, deadline=None)
+def test_round_score_is_half_up_on_the_exact_binary_value(value: float) -> None:
+    got, expected = round_score(value), _decimal_round(value)
+    assert got == expected and math.copysign(1, got) == math.copysign(1, expected), value
