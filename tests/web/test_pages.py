@@ -193,7 +193,7 @@ def test_analytics_and_segments_pages(sign_in: SignIn) -> None:
     text = text_of(client.get("/analytics").text)
     assert "Lead → opportunity 33.3 %" in text
     assert "Opportunity → customer 100.0 %" in text
-    assert "No segment has members yet." in text_of(client.get("/segments").text)
+    assert "The active model (web-test) defines no segment yet." in text_of(client.get("/segments").text)
 
 
 def test_static_files_are_vendored_and_nothing_else_is_served(app_client: TestClient) -> None:

@@ -1,17 +1,21 @@
-"""Browsing leads for the dashboard: filters, text search, sorting, numbered pages.
+"""Browsing leads for the dashboard: filters, text search, sorting, keyset pages.
 
 The API's cursor-paginated list lives in :mod:`leadscore.service.leads`; the dashboard
-also needs a total, page numbers, a text search and the segment and owner filters of the
-automation feature (used when its tables exist).
+also needs a total, a text search and the segment and owner filters of the automation
+feature (used when its tables exist). Pages are keyset pages (no OFFSET): a cursor holds
+the sort value and id of the row next to the page, so the last page of 100k leads costs
+what the first one does.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Text, cast, exists, func, or_, select
+from sqlalchemy import String, Text, cast, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -41,8 +45,11 @@ class Browse:
     owner: str = ""
     q: str = ""
     sort: str = "score"
-    page: int = 1
     per_page: int = 50
+    after: str = ""  # cursor: the page after this row
+    before: str = ""  # cursor: the page before this row
+    last: bool = False  # the last page
+    start: int = 1  # rank of the page's first lead (carried by the pager links, for display)
 
 
 def _attr(name: str) -> Any:
@@ -101,33 +108,93 @@ def _countable(f: Browse) -> bool:
     return not (f.grade or f.segment or f.owner or f.q.strip())
 
 
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque, URL-safe cursor of a row's sort key."""
+    raw = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, size: int, field: str) -> list[Any]:
+    """The sort key of a cursor; InvalidRequest naming the parameter when it is not one."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        values = None
+    if not isinstance(values, list) or len(values) != size or any(
+            not isinstance(v, int | float | str) or isinstance(v, bool) for v in values):
+        raise InvalidRequest(f"{field} is not a page cursor of this list (sort changed?); "
+                             "start again from the first page", field)
+    return values
+
+
+def _key_columns(sort: str) -> list[Any]:
+    column, _ = SORTS[sort]
+    return [column] if column is leads.c.lead_id else [column, leads.c.id]  # lead_id is unique
+
+
 def browse_leads(session: Session, f: Browse) -> dict[str, Any]:
-    """One page of leads with the total that match, best score first by default."""
+    """One keyset page of leads, best score first by default, with the total that match
+    (when counting is cheap) and the cursors of the pages around it."""
     if f.sort not in SORTS:
         raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}, got '{f.sort}'", "sort")
     if f.per_page not in PER_PAGE:
         raise InvalidRequest(f"per_page must be one of {PER_PAGE}, got {f.per_page}", "per_page")
-    column, descending = SORTS[f.sort]
+    _, descending = SORTS[f.sort]
+    columns = _key_columns(f.sort)
+    key = tuple_(*columns) if len(columns) > 1 else columns[0]
     total: int | None = None
-    page = max(1, f.page)
     if _countable(f):
         count = select(func.count()).select_from(leads)
         total = int(session.execute(_filtered(session, count, f, scored=not f.stage)).scalar_one())
-        page = min(page, max(1, -(-total // f.per_page)))
-    order = (column.desc(), leads.c.id.desc()) if descending else (column.asc(), leads.c.id.asc())
+    backward = bool(f.before) or f.last
+    forward_order = [c.desc() for c in columns] if descending else [c.asc() for c in columns]
+    backward_order = [c.asc() for c in columns] if descending else [c.desc() for c in columns]
     query = _filtered(session, select(
         leads.c.lead_id, leads.c.attributes, leads.c.score, leads.c.stage, leads.c.grades, leads.c.updated_us,
-    ), f).order_by(*order).limit(f.per_page + 1).offset((page - 1) * f.per_page)
+        leads.c.created_us, leads.c.id,
+    ), f)
+    if f.before and not f.last:
+        values = decode_cursor(f.before, len(columns), "before")
+        bound = tuple_(*values) if len(values) > 1 else values[0]
+        query = query.where(key > bound if descending else key < bound)
+    elif f.after and not f.last:
+        values = decode_cursor(f.after, len(columns), "after")
+        bound = tuple_(*values) if len(values) > 1 else values[0]
+        query = query.where(key < bound if descending else key > bound)
+    query = query.order_by(*(backward_order if backward else forward_order)).limit(f.per_page + 1)
     rows = list(session.execute(query))
-    more = len(rows) > f.per_page
+    extra = len(rows) > f.per_page
+    rows = rows[: f.per_page]
+    if backward:
+        rows.reverse()
+    has_prev = extra if backward else bool(f.after)
+    has_next = bool(f.before) and not f.last if backward else extra
+    start = max(1, f.start)
+    if f.last and total is not None:
+        start = max(1, total - len(rows) + 1)
+    elif backward and not has_prev or not (f.after or f.before):
+        start = 1
+
+    def cursor(row: Any) -> str:
+        return encode_cursor([getattr(row, c.name) for c in columns])
+
     items = [
         {"lead_id": r.lead_id, "name": (r.attributes or {}).get("name"),
          "company": (r.attributes or {}).get("company"), "score": r.score, "stage": r.stage,
          "grades": r.grades or {}, "updated_at": iso(r.updated_us)}
-        for r in rows[: f.per_page]
+        for r in rows
     ]
-    pages = max(1, -(-total // f.per_page)) if total is not None else (page + 1 if more else page)
-    return {"items": items, "total": total, "page": page, "pages": pages, "per_page": f.per_page, "more": more}
+    return {
+        "items": items, "total": total, "per_page": f.per_page, "start": start,
+        "end": start + len(items) - 1,
+        "prev": cursor(rows[0]) if rows and has_prev else None,
+        "prev_start": max(1, start - f.per_page),
+        "next": cursor(rows[-1]) if rows and has_next else None,
+        "next_start": start + len(items),
+        "first": has_prev,
+        "last": has_next and total is not None,
+        "more": has_next,
+    }
 
 
 def filter_choices(session: Session, grade_groups: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ durations of won leads are read row by row (one integer each, for the median).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,19 +15,18 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     MetaData,
-    String,
     Table,
     and_,
     case,
     cast,
-    exists,
     func,
     inspect,
+    literal_column,
     or_,
     select,
+    union,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from leadscore.analytics.helpers import (
     DAY_US,
@@ -54,22 +53,40 @@ _MONTH_OF: dict[str, Callable[[Any], Any]] = {
 TRUE_TEXTS = ("true", "1", "yes")
 
 
-# dialect -> the moment a lead was created (microseconds): its ``created_at`` attribute (set by
-# imports and the demo world) when present, else when the store created it
-_CREATED_US: dict[str, Callable[[], Any]] = {
-    "sqlite": lambda: func.coalesce(
-        cast(func.strftime("%s", leads.c.attributes["created_at"].as_string()), Integer) * 1_000_000,
-        leads.c.created_us),
-    "postgresql": lambda: func.coalesce(
-        cast(func.extract("epoch", cast(leads.c.attributes["created_at"].as_string(), TIMESTAMP(timezone=True)))
-             * 1_000_000, BigInteger),
-        leads.c.created_us),
+# The JSON attributes the funnel reads, as literal SQL: the same text is indexed by
+# migration 0007 (an expression index is only used when the query spells the expression
+# exactly as the index, constants included; SQLAlchemy would send the JSON path as a bound
+# parameter). ``CREATED_US_SQLITE``: when a lead was created (microseconds), its
+# ``created_at`` attribute (set by imports and the demo world) when present, else when the
+# store created it.
+ATTRIBUTE_SQL: dict[str, Callable[[str], str]] = {
+    "sqlite": lambda name: f"json_extract(leads.attributes, '$.\"{name}\"')",
+    "postgresql": lambda name: f"(leads.attributes ->> '{name}')",
 }
+CREATED_US_SQLITE = ("coalesce(CAST(strftime('%s', json_extract(leads.attributes, '$.\"created_at\"')) AS INTEGER)"
+                     " * 1000000, leads.created_us)")
+WON_TEXTS_SQL = "(" + ", ".join(f"'{t}'" for t in TRUE_TEXTS) + ")"
+
+
+def _dialect(session: Session) -> str:
+    name = str(session.get_bind().dialect.name)
+    if name not in ATTRIBUTE_SQL:
+        raise NotImplementedError(f"no analytics SQL for dialect '{name}'")
+    return name
+
+
+def _attribute(session: Session, name: str) -> Any:
+    return literal_column(ATTRIBUTE_SQL[_dialect(session)](name))
 
 
 def created_us(session: Session) -> Any:
     """SQL: when each lead was created (its ``created_at`` attribute, else its row's creation)."""
-    return _CREATED_US[session.get_bind().dialect.name]()
+    if _dialect(session) == "sqlite":
+        return literal_column(CREATED_US_SQLITE)
+    return func.coalesce(
+        cast(func.extract("epoch", cast(_attribute(session, "created_at"), TIMESTAMP(timezone=True)))
+             * 1_000_000, BigInteger),
+        leads.c.created_us)
 
 
 def _month_col(session: Session, column: Any) -> Any:
@@ -80,27 +97,34 @@ def _month_col(session: Session, column: Any) -> Any:
     return month_of_column(column)
 
 
-def _attr_text(name: str) -> Any:
-    return func.lower(cast(leads.c.attributes[name].as_string(), String))
+def _attribute_won_ids(session: Session) -> list[Any]:
+    """Queries of the ids of leads marked as won by their attributes (``converted: true``, a
+    ``won_at``); each is one index range (migration 0007) instead of a scan of every lead."""
+    converted: Any = literal_column(f"lower({ATTRIBUTE_SQL[_dialect(session)]('converted')}) IN {WON_TEXTS_SQL}")
+    return [select(leads.c.id).where(converted),
+            select(leads.c.id).where(_attribute(session, "won_at").is_not(None))]
 
 
-def _attribute_won() -> ColumnElement[bool]:
-    """A lead marked as won by its attributes (``converted: true`` or a ``won_at``)."""
-    return or_(_attr_text("converted").in_(TRUE_TEXTS), leads.c.attributes["won_at"].as_string().is_not(None))
+def _outcome_ids(kind: str) -> Any:
+    return select(outcomes.c.lead_pk.label("id")).where(outcomes.c.outcome == kind)
 
 
-def _has_outcome(kind: str) -> ColumnElement[bool]:
-    return exists().where(and_(outcomes.c.lead_pk == leads.c.id, outcomes.c.outcome == kind))
+def won_ids(session: Session) -> Any:
+    """Ids of the leads that became customers: an outcome, or the attributes say so."""
+    return union(_outcome_ids("customer"), *_attribute_won_ids(session))
 
 
-def won_condition() -> ColumnElement[bool]:
-    """A lead that became a customer: an outcome, or the attributes say so."""
-    return or_(_has_outcome("customer"), _attribute_won())
+def opportunity_ids(session: Session) -> Any:
+    """Ids of the leads that reached the opportunity stage (every customer did)."""
+    return union(_outcome_ids("opportunity"), _outcome_ids("customer"), *_attribute_won_ids(session))
 
 
-def opportunity_condition() -> ColumnElement[bool]:
-    """A lead that reached the opportunity stage (every customer did)."""
-    return or_(_has_outcome("opportunity"), won_condition())
+def _band(session: Session, low: float, high: float, bands: int) -> Any:
+    """SQL: the score band of each lead, rounded down (PostgreSQL's CAST rounds to nearest;
+    SQLite's truncates, the same for the scores at or above ``low`` that stay unclamped)."""
+    width = (high - low) / bands or 1.0
+    position = (leads.c.score - low) / width
+    return cast(func.floor(position) if _dialect(session) == "postgresql" else position, Integer)
 
 
 def lead_count(session: Session) -> int:
@@ -109,8 +133,7 @@ def lead_count(session: Session) -> int:
 
 def score_distribution(session: Session, low: float = 0.0, high: float = 100.0, bands: int = 10) -> list[dict[str, Any]]:
     """How many scored leads fall in each of ``bands`` equal score bands."""
-    width = (high - low) / bands or 1.0
-    index = cast((leads.c.score - low) / width, Integer)
+    index = _band(session, low, high, bands)
     rows = session.execute(
         select(index.label("band"), func.count()).where(leads.c.score.is_not(None)).group_by(index)
     )
@@ -120,67 +143,91 @@ def score_distribution(session: Session, low: float = 0.0, high: float = 100.0, 
     return [{"from": a, "to": b, "leads": n} for (a, b), n in zip(band_edges(low, high, bands), counts, strict=True)]
 
 
+Cell = tuple[int | None, str | None]  # score band (None: not scored), stage
+
+
 @dataclass(frozen=True)
 class Facts:
-    """Leads counted by score band, stage, outcome and recency, in one scan of the table."""
+    """Leads counted by score band and stage: all of them, the customers, and the leads that
+    reached the opportunity stage (customers included); and the leads created recently."""
 
     low: float
     high: float
     bands: int
-    rows: list[tuple[int | None, str | None, bool, bool, bool, int]]  # band, stage, won, opp, recent, n
+    leads: dict[Cell, int]
+    customers: dict[Cell, int]
+    opportunities: dict[Cell, int]
+    recent: int
 
     def by_band(self, bands: int) -> list[dict[str, Any]]:
         """Leads, customers and conversion per band (``bands`` must divide the facts' bands)."""
         step = self.bands // bands
         totals = [[0, 0] for _ in range(bands)]
-        for band, _, won, _, _, n in self.rows:
+        for (band, stage), n in self.leads.items():
             if band is None:
                 continue
             i = min(bands - 1, max(0, band // step))
             totals[i][0] += n
-            totals[i][1] += n if won else 0
+            totals[i][1] += self.customers.get((band, stage), 0)
         return [{"from": a, "to": b, "leads": n, "customers": w, "conversion": rate(w, n)}
                 for (a, b), (n, w) in zip(band_edges(self.low, self.high, bands), totals, strict=True)]
 
     def by_stage(self) -> list[dict[str, Any]]:
         totals: dict[str | None, list[int]] = {}
-        for _, stage, won, _, _, n in self.rows:
+        for (band, stage), n in self.leads.items():
             entry = totals.setdefault(stage, [0, 0])
             entry[0] += n
-            entry[1] += n if won else 0
+            entry[1] += self.customers.get((band, stage), 0)
         return [{"stage": stage, "leads": n, "customers": w, "conversion": rate(w, n)}
                 for stage, (n, w) in sorted(totals.items(), key=lambda kv: -kv[1][0])]
 
     def funnel(self) -> dict[str, Any]:
-        total = sum(r[5] for r in self.rows)
-        n_won = sum(r[5] for r in self.rows if r[2])
-        n_opp = sum(r[5] for r in self.rows if r[2] or r[3])
+        total = sum(self.leads.values())
+        n_won = sum(self.customers.values())
+        n_opp = sum(self.opportunities.values())
         return {"leads": total, "opportunities": n_opp, "customers": n_won,
                 "lead_to_opportunity": rate(n_opp, total), "opportunity_to_customer": rate(n_won, n_opp),
                 "lead_to_customer": rate(n_won, total)}
 
     def created_recently(self) -> int:
-        return sum(r[5] for r in self.rows if r[4])
+        return self.recent
+
+
+def created_between(session: Session, since_us: int, until_us: int) -> int:
+    """Leads created from ``since_us`` to ``until_us`` (one index range on SQLite)."""
+    created = created_us(session)
+    return int(session.execute(
+        select(func.count()).select_from(leads).where(created >= since_us, created <= until_us)
+    ).scalar_one())
 
 
 def lead_facts(session: Session, now_us: int, low: float = 0.0, high: float = 100.0, bands: int = 10,
                days: int = 30) -> Facts:
-    """One aggregate over the leads: band x stage x customer x opportunity x created in the
-    last ``days`` days (the leads table is read once)."""
-    width = (high - low) / bands or 1.0
-    band = cast((leads.c.score - low) / width, Integer)
-    created = created_us(session)
-    since = now_us - days * DAY_US
-    won = case((won_condition(), 1), else_=0)
-    opp = case((_has_outcome("opportunity"), 1), else_=0)
-    recent = case((and_(created >= since, created <= now_us), 1), else_=0)
-    rows = session.execute(
-        select(band, leads.c.stage, won, opp, recent, func.count()).group_by(band, leads.c.stage, won, opp, recent)
+    """Band x stage counts of every lead, of the customers and of the opportunities, in one
+    statement: the leads (read from the (stage, score) index) joined to the set of won ids
+    (outcome and attribute indexes, read once) and to the opportunity outcomes; and the
+    leads created in the last ``days`` days (an index range on SQLite)."""
+    band = _band(session, low, high, bands)
+    won = won_ids(session).cte("won_leads")
+    opportunity = outcomes.alias("opportunity")
+    query = (
+        select(band, leads.c.stage, func.count(), func.count(won.c.id),
+               func.count(case((or_(won.c.id.is_not(None), opportunity.c.id.is_not(None)), 1))))
+        .select_from(leads.outerjoin(won, won.c.id == leads.c.id)
+                     .outerjoin(opportunity, and_(opportunity.c.lead_pk == leads.c.id,
+                                                  opportunity.c.outcome == "opportunity")))
+        .group_by(band, leads.c.stage)
     )
-    return Facts(low, high, bands, [
-        (None if b is None else min(bands - 1, max(0, int(b))), stage, bool(w), bool(o), bool(r), int(n))
-        for b, stage, w, o, r, n in rows
-    ])
+    every: dict[Cell, int] = {}
+    customers: dict[Cell, int] = {}
+    opportunities: dict[Cell, int] = {}
+    for b, stage, n, n_won, n_opp in session.execute(query):
+        key = (None if b is None else min(bands - 1, max(0, int(b))), stage)
+        for target, value in ((every, n), (customers, n_won), (opportunities, n_opp)):
+            if value:
+                target[key] = target.get(key, 0) + int(value)
+    return Facts(low, high, bands, every, customers, opportunities,
+                 created_between(session, now_us - days * DAY_US, now_us))
 
 
 def conversion_by_band(session: Session, low: float = 0.0, high: float = 100.0, bands: int = 5) -> list[dict[str, Any]]:
@@ -205,15 +252,13 @@ def won_moments(session: Session) -> list[tuple[int, int]]:
         .join(outcomes, outcomes.c.lead_pk == leads.c.id).where(outcomes.c.outcome == "customer")
     )
     out: dict[int, tuple[int, int]] = {pk: (created, at) for pk, created, at in recorded}
-    by_attributes = session.execute(
-        select(leads.c.id, created_us(session), leads.c.attributes["won_at"].as_string())
-        .where(leads.c.attributes["won_at"].as_string().is_not(None))
-    )
-    for pk, created, won_at in by_attributes:
+    won_at = _attribute(session, "won_at")
+    by_attributes = session.execute(select(leads.c.id, created_us(session), won_at).where(won_at.is_not(None)))
+    for pk, created, won in by_attributes:
         if pk in out:
             continue
         try:
-            out[pk] = (created, to_micros(parse_timestamp(str(won_at))))
+            out[pk] = (created, to_micros(parse_timestamp(str(won))))
         except ValueError:
             continue
     return list(out.values())
@@ -233,13 +278,7 @@ def conversion_last_days(session: Session, now_us: int, days: int = 30, *, facts
                          moments: list[tuple[int, int]] | None = None) -> dict[str, Any]:
     """Leads created and customers won in the last ``days`` days, and their ratio."""
     since = now_us - days * DAY_US
-    if facts is None:
-        created_at = created_us(session)
-        created = int(session.execute(
-            select(func.count()).select_from(leads).where(created_at >= since, created_at <= now_us)
-        ).scalar_one())
-    else:
-        created = facts.created_recently()
+    created = created_between(session, since, now_us) if facts is None else facts.created_recently()
     moments = won_moments(session) if moments is None else moments
     won = sum(1 for _, at in moments if since <= at <= now_us)
     return {"days": days, "leads_created": created, "customers_won": won, "conversion": rate(won, created)}
@@ -255,7 +294,7 @@ def monthly_qualified(session: Session, stages: list[str] | None) -> dict[str, i
     with no stages, every lead counts as qualified when it was created."""
     if not stages:
         month = _month_col(session, created_us(session))
-        rows = session.execute(select(month, func.count()).group_by(month))
+        rows = session.execute(select(month, func.count()).select_from(leads).group_by(month))
         return fill_months({m: int(n) for m, n in rows if m})
     first = (
         select(stage_transitions.c.lead_pk, func.min(stage_transitions.c.at_us).label("at_us"))
@@ -332,3 +371,25 @@ def segment_sizes(session: Session) -> list[dict[str, Any]] | None:
         .group_by(table.c.segment).order_by(table.c.segment)
     )
     return [{"segment": name, "leads": int(n)} for name, n in rows]
+
+
+def segment_activity(session: Session, now_us: int, days: Sequence[int] = (7, 30)) -> dict[str, dict[str, int]] | None:
+    """Per segment: members now, and leads that entered and left in each of the last
+    ``days`` windows (``entered_7``, ``left_7``, ...); the size ``d`` days ago is
+    ``now - entered_d + left_d``. None when the segments feature's table does not exist."""
+    table = existing_table(session, "segment_members")
+    if table is None:
+        return None
+    columns: list[Any] = [func.sum(case((table.c.left_us.is_(None), 1), else_=0))]
+    for d in days:
+        since = now_us - d * DAY_US
+        columns.append(func.sum(case((table.c.entered_us >= since, 1), else_=0)))
+        columns.append(func.sum(case((table.c.left_us >= since, 1), else_=0)))
+    out: dict[str, dict[str, int]] = {}
+    for name, *counts in session.execute(select(table.c.segment, *columns).group_by(table.c.segment)):
+        entry = {"now": int(counts[0] or 0)}
+        for i, d in enumerate(days):
+            entry[f"entered_{d}"] = int(counts[1 + 2 * i] or 0)
+            entry[f"left_{d}"] = int(counts[2 + 2 * i] or 0)
+        out[str(name)] = entry
+    return out

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from leadscore.web import analytics, auth, leads, model, static
+from leadscore.web import analytics, auth, leads, model, segments, static
 
 router = APIRouter(include_in_schema=False)
-for _module in (static, auth, leads, model, analytics):
+for _module in (static, auth, leads, model, segments, analytics):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -1,4 +1,4 @@
-"""The analytics page and the segments page."""
+"""The analytics page."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from leadscore.analytics.funnel import segment_sizes
 from leadscore.analytics.summary import SummaryCache, analytics_summary
 from leadscore.model import ScoringModel
 from leadscore.service.errors import NotFound
@@ -43,13 +42,3 @@ def analytics_page(request: Request) -> Response:
     request.app.state.analytics_cache = cache
     summary = cache.get(version, compute) if not request.query_params.get("fresh") else cache.store(version, compute())
     return render(viewer, "analytics.html", {"title": "Analytics", "a": summary, "charts": analytics_charts(summary)})
-
-
-@router.get("/segments")
-def segments_page(request: Request) -> Response:
-    viewer = require(request, "read")
-    if isinstance(viewer, Response):
-        return viewer
-    with viewer.ctx.store.read() as session:
-        sizes = segment_sizes(session)
-    return render(viewer, "segments.html", {"title": "Segments", "segments": sizes})

@@ -29,6 +29,7 @@ from leadscore.web.security import (
     WebSession,
     key_print,
     new_session,
+    signing_secret,
 )
 
 HERE = Path(__file__).parent
@@ -96,9 +97,12 @@ class Viewer:
 
 
 def signer(request: Request) -> Signer:
+    """The app's signer; its secret comes from the environment or the store (read once)."""
     state = request.app.state
     if getattr(state, "web_signer", None) is None:
-        state.web_signer = Signer()
+        ctx: AppContext = state.ctx
+        with ctx.store.write() as session:
+            state.web_signer = Signer(signing_secret(session, ctx.now_us()))
     found: Signer = state.web_signer
     return found
 

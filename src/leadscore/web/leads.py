@@ -47,21 +47,24 @@ def leads_page(request: Request) -> Response:
     if isinstance(viewer, Response):
         return viewer
     q = request.query_params
+    per_page = _int(q.get("per_page"), 50)
     browse = Browse(
         stage=q.get("stage", ""), segment=q.get("segment", ""), grade=q.get("grade", ""),
         owner=q.get("owner", ""), q=q.get("q", "")[:200], sort=q.get("sort", "score") if q.get("sort") in SORTS
-        else "score", page=_int(q.get("page"), 1),
-        per_page=_int(q.get("per_page"), 50) if _int(q.get("per_page"), 50) in PER_PAGE else 50,
+        else "score", per_page=per_page if per_page in PER_PAGE else 50,
+        after=q.get("after", "")[:2000], before=q.get("before", "")[:2000], last=q.get("last") == "1",
+        start=_int(q.get("start"), 1),
     )
     error = None
     with viewer.ctx.store.read() as session:
         try:
             result = browse_leads(session, browse)
         except InvalidRequest as exc:
-            error, browse.grade = exc.message, ""
+            # drop what was wrong (a grade, or a stale page cursor) and show the rest
+            error, browse.grade, browse.after, browse.before, browse.last = exc.message, "", "", "", False
             result = browse_leads(session, browse)
         choices = filter_choices(session, _grade_groups(viewer, session))
-    params = {k: v for k, v in vars(browse).items() if v and k not in ("page",)}
+    params = {k: v for k, v in vars(browse).items() if v and k not in ("after", "before", "last", "start")}
     context = {"title": "Leads", "result": result, "filters": browse, "choices": choices, "params": params,
                "sorts": SORT_LABELS, "per_pages": PER_PAGE, "error": error}
     template = "_leads_table.html" if is_htmx(request) and request.headers.get("hx-target") == "leads" else "leads.html"

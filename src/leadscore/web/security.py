@@ -8,9 +8,10 @@ carries a CSRF token, the HMAC of that nonce; htmx requests send it in ``X-CSRF-
 Visitors who are not signed in get a session without a key, so the sign-in form is
 protected too; signing in issues a new nonce (no session fixation).
 
-The signing secret is ``LEADSCORE_SESSION_SECRET`` when set (needed for several
-processes behind a load balancer); otherwise a random one per process, which signs
-everyone out at a restart.
+The signing secret is ``LEADSCORE_SESSION_SECRET`` when set; otherwise one drawn at
+random by the first process that needs it and kept in the store (table ``settings_kv``),
+so a restart keeps everyone signed in and several processes over one database accept
+each other's cookies.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from leadscore.store.tables_analytics import settings_kv
+
 COOKIE = "ls_session"
 MAX_AGE_S = 12 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+SECRET_ENV = "LEADSCORE_SESSION_SECRET"
+SECRET_SETTING = "web.session_secret"
 
 
 def _b64(data: bytes) -> str:
@@ -56,7 +65,7 @@ class Signer:
     """Signs and checks session cookies and CSRF tokens with one secret."""
 
     def __init__(self, secret: bytes | None = None) -> None:
-        env = os.environ.get("LEADSCORE_SESSION_SECRET")
+        env = os.environ.get(SECRET_ENV)
         self.secret = secret or (env.encode() if env else secrets.token_bytes(32))
 
     def _mac(self, purpose: str, payload: bytes) -> str:
@@ -107,3 +116,30 @@ def new_session(key_id: int | None = None, key_hash: str | None = None) -> WebSe
         nonce=secrets.token_urlsafe(16), key_id=key_id,
         key_print=key_print(key_hash) if key_hash else None, issued_s=int(time.time()),
     )
+
+
+def stored_secret(session: Session, now_us: int) -> bytes:
+    """The session secret kept in the store, created at the first call.
+
+    Concurrent first calls (several workers starting together) insert with "on conflict
+    do nothing" and then all read the one row that won, so they agree."""
+    query = select(settings_kv.c.value).where(settings_kv.c.name == SECRET_SETTING)
+    found = session.execute(query).scalar_one_or_none()
+    if found is None:
+        dialect = session.get_bind().dialect.name
+        values = {"name": SECRET_SETTING, "value": secrets.token_urlsafe(32), "created_us": now_us}
+        if dialect == "sqlite":
+            session.execute(sqlite.insert(settings_kv).values(values).on_conflict_do_nothing(index_elements=["name"]))
+        elif dialect == "postgresql":
+            session.execute(
+                postgresql.insert(settings_kv).values(values).on_conflict_do_nothing(index_elements=["name"]))
+        else:
+            raise NotImplementedError(f"no insert-if-absent for dialect '{dialect}'; set {SECRET_ENV}")
+        found = session.execute(query).scalar_one()
+    return str(found).encode()
+
+
+def signing_secret(write_session: Session, now_us: int) -> bytes:
+    """``LEADSCORE_SESSION_SECRET`` when set, else the secret kept in the store."""
+    env = os.environ.get(SECRET_ENV)
+    return env.encode() if env else stored_secret(write_session, now_us)

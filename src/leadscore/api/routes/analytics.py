@@ -55,11 +55,13 @@ def stages(ctx: CtxDep, session: SessionDep,
 def conversion(ctx: CtxDep, session: SessionDep,
                bands: Annotated[int, Query(ge=1, le=20, description="Number of score bands")] = 5) -> Any:
     low, high, _ = model_bounds(_model(ctx, session))
+    now = ctx.now_us()
+    facts = funnel.lead_facts(session, now, low, high, bands, 30)  # one set of aggregates for all four
     return {
-        "funnel": funnel.funnel_rates(session),
-        "by_band": funnel.conversion_by_band(session, low, high, bands),
-        "by_stage": funnel.conversion_by_stage(session),
-        "last_30_days": funnel.conversion_last_days(session, ctx.now_us(), 30),
+        "funnel": facts.funnel(),
+        "by_band": facts.by_band(bands),
+        "by_stage": facts.by_stage(),
+        "last_30_days": funnel.conversion_last_days(session, now, 30, facts=facts),
     }
 
 
