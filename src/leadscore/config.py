@@ -47,6 +47,23 @@ class Settings(BaseSettings):
     )
     rescore_chunk: int = Field(default=500, description="Leads rescored per transaction in background jobs.")
     recent_events: int = Field(default=50, description="Events shown in GET /v1/leads/{lead_id}.")
+    # security limits (docs/security.md); a rate of 0 turns rate limiting off
+    rate_limit_per_second: float = Field(
+        default=1000.0, ge=0, description="Requests per second allowed per API key (token bucket); 0 = no limit."
+    )
+    rate_limit_burst: int = Field(
+        default=2000, ge=0, description="Requests a key may make at once before the per-second rate applies."
+    )
+    max_attributes: int = Field(
+        default=200, ge=1, description="Most attributes in one lead update, or properties in one event."
+    )
+    max_key_length: int = Field(default=128, ge=1, description="Longest attribute or property name (characters).")
+    max_value_bytes: int = Field(
+        default=8192, ge=1, description="Longest text value of an attribute or property (UTF-8 bytes, after NFC)."
+    )
+    max_nesting_depth: int = Field(
+        default=8, ge=1, description="Deepest nesting of objects and lists in attributes or properties."
+    )
 
 
 def get_settings() -> Settings:

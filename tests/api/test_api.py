@@ -190,7 +190,7 @@ def test_openapi_document_lists_every_route(client: TestClient) -> None:
         "/v1/segments", "/v1/segments/{name}/members", "/v1/webhooks/deliveries",
         "/v1/webhooks/outbox", "/v1/outcomes", "/v1/analytics", "/v1/analytics/scores",
         "/v1/analytics/stages", "/v1/analytics/conversion", "/v1/analytics/velocity",
-        "/v1/analytics/sales-cycle", "/v1/analytics/webhooks",
+        "/v1/analytics/sales-cycle", "/v1/analytics/webhooks", "/v1/keys", "/v1/keys/{key_id}",
     }
     assert {"EventIn", "EventBatch", "LeadCreate"} <= set(document["components"]["schemas"])
     assert client.get("/docs").status_code == 200

@@ -15,7 +15,6 @@ after dropping a national trunk ``0``; without a default it is left out, never g
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.actions.emails import ADDRESS, truthy
 from leadscore.errors import UsageError
+from leadscore.ingest.files import CsvWriter, atomic_path
 from leadscore.store.tables import leads
 from leadscore.store.tables_automation import segment_members
 
@@ -122,8 +122,8 @@ def audience_rows(session: Session, segment: str, options: AudienceOptions,
 def export_audience(session: Session, segment: str, out: Path, options: AudienceOptions) -> AudienceSummary:
     """Write the CSV (columns ``email``, ``phone``: the platforms' upload headers)."""
     summary = AudienceSummary()
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+    with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:  # all or nothing
+        writer = CsvWriter(handle)  # hex digests, but never trust a cell: formula-safe
         writer.writerow(["email", "phone"])
         for row in audience_rows(session, segment, options, summary):
             writer.writerow(row)

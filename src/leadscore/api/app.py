@@ -24,6 +24,7 @@ from leadscore.api.routes import (
     analytics,
     events,
     health,
+    keys,
     leads,
     model,
     outcomes,
@@ -38,6 +39,7 @@ from leadscore.service.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceError,
     Unauthenticated,
 )
@@ -56,6 +58,7 @@ STATUS_OF: list[tuple[type[Exception], int, str]] = [
     (Unauthenticated, 401, "unauthenticated"),
     (Forbidden, 403, "forbidden"),
     (PayloadTooLarge, 413, "payload_too_large"),
+    (RateLimited, 429, "rate_limited"),
     (ModelError, 422, "invalid_model"),
     (InputError, 422, "invalid_input"),
     (UsageError, 400, "bad_request"),
@@ -76,6 +79,8 @@ def error_response(exc: LeadscoreError) -> JSONResponse:
     elif isinstance(exc, InputError):
         body["message"], body["field"] = exc.message, exc.column
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -153,13 +158,20 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         docs_url="/docs",
         redoc_url=None,
         responses={
+            400: {"model": _error_model(), "description": "Malformed request (a body that is not JSON, ...)"},
             401: {"model": _error_model(), "description": "Missing, unknown or revoked API key"},
             403: {"model": _error_model(), "description": "The key's scope does not allow this"},
+            413: {"model": _error_model(), "description": "The request body is too large"},
             422: {"model": _error_model(), "description": "Invalid data"},
+            429: {"model": _error_model(), "description": "Over the key's rate limit; see Retry-After",
+                  "headers": {"Retry-After": {"description": "Seconds to wait",
+                                              "schema": {"type": "integer", "minimum": 1}}}},
+            503: {"model": _error_model(), "description": "The database is unavailable or busy; "
+                  "see Retry-After"},
         },
     )
     _install_error_handlers(app)
-    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, web):
+    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys, web):
         app.include_router(module.router)
     _document_bodies(app)
     return app

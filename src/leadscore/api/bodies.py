@@ -6,10 +6,14 @@ Field paths in messages are those of the body (``events[3].timestamp``).
 from __future__ import annotations
 
 import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
+from leadscore.config import Settings
 from leadscore.service.errors import InvalidRequest, PayloadTooLarge
 
 EVENT_KEYS = ("event_id", "lead_id", "type", "timestamp", "properties")
@@ -110,3 +114,114 @@ def _check_types(record: dict[str, Any], where: str) -> None:
     kind = record.get("type")
     if not isinstance(kind, str):
         raise InvalidRequest(f"{field('type')} must be a text, got {_kind(kind)}", field("type"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits on attributes and properties (settings ``max_attributes``,
+    ``max_key_length``, ``max_value_bytes``, ``max_nesting_depth``; docs/security.md)."""
+
+    attributes: int = 200
+    key_length: int = 128
+    value_bytes: int = 8192
+    depth: int = 8
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(settings.max_attributes, settings.max_key_length, settings.max_value_bytes,
+                   settings.max_nesting_depth)
+
+
+def _nfc(text: str) -> str:
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _child(where: str, key: str) -> str:
+    return key if where == "body" else f"{where}.{key}"
+
+
+def check_values(values: Mapping[str, Any], where: str, limits: Limits, what: str) -> None:
+    """InvalidRequest (422, with the field path) when the attributes or properties
+    ``values`` break a limit: too many names, a name too long, or equal to another one
+    once Unicode-normalised (NFC), a text value too long (in UTF-8 bytes, after NFC), or
+    objects and lists nested too deep. ``values`` itself is depth 1."""
+    if len(values) > limits.attributes:
+        raise InvalidRequest(
+            f"{where} has {len(values)} {what}; at most {limits.attributes} are allowed", where
+        )
+    _check_mapping(values, where, limits, 1)
+
+
+def _check_mapping(values: Mapping[Any, Any], where: str, limits: Limits, depth: int) -> None:
+    seen: dict[str, str] = {}
+    for key, value in values.items():
+        name = _nfc(str(key))
+        place = _child(where, name)
+        if len(name) > limits.key_length:
+            raise InvalidRequest(
+                f"{where}: the name '{name[:40]}…' is {len(name)} characters long; at most "
+                f"{limits.key_length} are allowed", place,
+            )
+        if name in seen:
+            raise InvalidRequest(
+                f"{where}: the names {seen[name]!r} and {str(key)!r} are the same text once "
+                "Unicode-normalised (NFC); send one of them", place,
+            )
+        seen[name] = str(key)
+        _check_value(value, place, limits, depth)
+
+
+def _check_value(value: Any, where: str, limits: Limits, depth: int) -> None:
+    if isinstance(value, str):
+        size = len(_nfc(value).encode("utf-8"))
+        if size > limits.value_bytes:
+            raise InvalidRequest(
+                f"{where} is {size} bytes of UTF-8 text; at most {limits.value_bytes} are allowed", where
+            )
+    elif isinstance(value, (dict, list)):
+        if depth + 1 > limits.depth:
+            raise InvalidRequest(
+                f"{where}: objects and lists nested {depth + 1} deep; at most {limits.depth} levels "
+                "are allowed", where,
+            )
+        if len(value) > limits.attributes:
+            raise InvalidRequest(
+                f"{where} has {len(value)} items; at most {limits.attributes} are allowed", where
+            )
+        if isinstance(value, dict):
+            _check_mapping(value, where, limits, depth + 1)
+        else:
+            for index, item in enumerate(value):
+                _check_value(item, f"{where}[{index}]", limits, depth + 1)
+
+
+def check_event_limits(records: list[dict[str, Any]], where: str, limits: Limits) -> None:
+    """Limits of each event's ``type`` (a name: ``key_length``) and ``properties``."""
+    for index, record in enumerate(records):
+        place = f"events[{index}]" if where == "events" else "body"
+        kind = record.get("type")
+        if isinstance(kind, str) and len(_nfc(kind.strip())) > limits.key_length:
+            raise InvalidRequest(
+                f"{_child(place, 'type')} is {len(kind.strip())} characters long; at most "
+                f"{limits.key_length} are allowed", _child(place, "type"),
+            )
+        properties = record.get("properties")
+        if isinstance(properties, dict):
+            check_values(properties, _child(place, "properties"), limits, "properties")
+
+
+def check_segment_limits(payload: Any, limits: Limits) -> None:
+    """Limits of the ``traits`` and ``properties`` of a Segment message or batch."""
+    if not isinstance(payload, dict):
+        return
+    batch = payload.get("batch")
+    messages = list(enumerate(batch)) if isinstance(batch, list) else [(None, payload)]
+    for index, message in messages:
+        if not isinstance(message, dict):
+            continue
+        place = "body" if index is None else f"batch[{index}]"
+        for name in ("traits", "properties"):
+            values = message.get(name)
+            if isinstance(values, dict):
+                check_values(values, _child(place, name), limits,
+                             "traits" if name == "traits" else "properties")

@@ -8,6 +8,7 @@ import binascii
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -16,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from leadscore.api.bodies import Limits
 from leadscore.config import Settings
 from leadscore.service.errors import Unauthenticated
-from leadscore.service.keys import KeyCache, KeyInfo, require_scope
+from leadscore.service.keys import KeyCache, KeyInfo, RateLimiter, require_scope
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import ScoringPolicy
 from leadscore.service.worker import Worker
@@ -35,6 +37,11 @@ class AppContext:
     policy: ScoringPolicy
     worker: Worker | None = None
     keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
+    limiter: RateLimiter | None = None  # per-key token buckets; from the settings when None
+
+    def __post_init__(self) -> None:
+        if self.limiter is None:
+            self.limiter = RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
 
     @staticmethod
     def now_us() -> int:
@@ -42,6 +49,11 @@ class AppContext:
 
     def model(self, session: Session) -> ActiveModel:
         return active_model(session, self.models)
+
+    @cached_property
+    def limits(self) -> Limits:
+        """Input limits on attributes and properties, from the settings."""
+        return Limits.from_settings(self.settings)
 
     @property
     def tolerance_us(self) -> int:
@@ -90,12 +102,17 @@ async def current_key(
 ) -> KeyInfo:
     """The request's key; looked up at most every few seconds per key (see KeyCache:
     a revoked key stops working within ``KEY_CACHE_SECONDS``). A cached key costs no
-    thread hop and no database statement; a lookup runs in the thread pool."""
+    thread hop and no database statement; a lookup runs in the thread pool.
+
+    Each request then takes a token of the key's rate limit (429 with Retry-After when
+    there is none: settings ``rate_limit_per_second``/``rate_limit_burst``)."""
     token = _token(request, credentials)
-    cached = ctx.keys.cached(token)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(ctx.keys.authenticate, ctx.store.read, token)
+    key = ctx.keys.cached(token)
+    if key is None:
+        key = await run_in_threadpool(ctx.keys.authenticate, ctx.store.read, token)
+    if ctx.limiter is not None:
+        ctx.limiter.check(key)
+    return key
 
 
 CurrentKey = Annotated[KeyInfo, Depends(current_key)]

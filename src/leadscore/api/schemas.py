@@ -177,3 +177,27 @@ class SegmentPublic(BaseModel):
     identified: int
     ignored: int
     leads: list[LeadScorePublic]
+
+
+class KeyPublic(BaseModel):
+    """An API key as listed: never the key itself, only its first characters."""
+
+    id: int
+    name: str
+    scope: str
+    prefix: str
+    created_at: str
+    revoked_at: str | None
+
+
+class KeysPublic(BaseModel):
+    keys: list[KeyPublic]
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key: shown in this response only, never again")
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic, "description": "No such lead, segment, key or model"}
+}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -306,6 +307,41 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def safe_cell(text: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (CSV/formula injection): text that
+    starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``,
+    except a plain number such as ``-3.5`` (a value, not a formula)."""
+    if text and text[0] in FORMULA_STARTS and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def safe_row(values: Iterable[Any]) -> list[Any]:
+    """``values`` with every text cell passed through :func:`safe_cell` (numbers as they are)."""
+    return [safe_cell(v) if isinstance(v, str) else v for v in values]
+
+
+class CsvWriter:
+    """``csv.writer`` with ``\\n`` line ends that never breaks a row: a cell holding a
+    carriage return is quoted too (the csv module quotes only the line terminator's
+    characters), and every text cell goes through :func:`safe_cell`."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._plain = csv.writer(handle, lineterminator="\n")
+        self._quoted = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def writerow(self, values: Iterable[Any]) -> None:
+        row = safe_row(values)
+        if any(isinstance(v, str) and "\r" in v for v in row):
+            self._quoted.writerow(row)
+        else:
+            self._plain.writerow(row)
+
+
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -313,14 +349,17 @@ def _csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.2f}"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+        return safe_cell(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return safe_cell(str(value))
 
 
 def write_csv(handle: TextIO, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write rows as CSV (floats with 2 decimals, None empty, JSON for nested values)."""
-    writer = csv.writer(handle, lineterminator="\n")
+    """Write rows as CSV (floats with 2 decimals, None empty, JSON for nested values; text
+    that a spreadsheet would run as a formula is neutralised: :func:`safe_cell`)."""
+    writer = CsvWriter(handle)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_csv_cell(row.get(c)) for c in columns])

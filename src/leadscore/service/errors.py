@@ -33,3 +33,12 @@ class Forbidden(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     """The request body is larger than the limit."""
+
+
+class RateLimited(ServiceError):
+    """The API key made more requests than its rate limit allows; ``retry_after`` is the
+    wait, in whole seconds (at least 1), before the next request can succeed."""
+
+    def __init__(self, message: str, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = max(1, int(retry_after))

@@ -4,18 +4,24 @@ A fast hash is right here: the keys have 256 bits of randomness, so there is not
 to brute-force, and every request checks one.
 
 The service remembers a key it looked up for :data:`KEY_CACHE_SECONDS` (5 s)
-(:class:`KeyCache`): a key revoked with ``leadscore keys revoke`` (another process) stops
-working at most that long after the revocation; an unknown key is never remembered, so a
-new key works at once.
+(:class:`KeyCache`): a key revoked through the API (``DELETE /v1/keys/{id}``) stops working
+at once in the process that revoked it (its cache entry is dropped); one revoked with
+``leadscore keys revoke`` (another process) or through another API process stops working
+at most that long after the revocation. An unknown key is never remembered, so a new key
+works at once.
+
+:class:`RateLimiter` is the per-key token bucket behind 429 Too Many Requests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +29,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
-from leadscore.service.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
+from leadscore.service.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from leadscore.store.tables import SCOPES, ApiKeyRow, api_keys
 
 KEY_PREFIX = "lsk_"
@@ -41,6 +53,7 @@ def create_key(session: Session, name: str, scope: str, now_us: int) -> tuple[Ap
         raise InvalidRequest(f"unknown scope '{scope}'; use one of {', '.join(SCOPES)}", "scope")
     if not name.strip():
         raise InvalidRequest("a key needs a name (who or what uses it)", "name")
+    name = unicodedata.normalize("NFC", name)
     token = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKeyRow(
         name=name.strip(), scope=scope, key_hash=hash_key(token), prefix=token[:12],
@@ -117,6 +130,12 @@ class KeyCache:
         with self._lock:
             self._keys.clear()
 
+    def forget_key(self, key_id: int) -> None:
+        """Drop every remembered token of key ``key_id`` (after revoking it)."""
+        with self._lock:
+            for digest in [d for d, (_, info) in self._keys.items() if info.id == key_id]:
+                del self._keys[digest]
+
     @staticmethod
     def _lookup(open_session: Callable[[], object], token: str | None) -> KeyInfo:
         with open_session() as session:  # type: ignore[attr-defined]
@@ -139,13 +158,27 @@ def list_keys(session: Session) -> list[ApiKeyRow]:
 
 
 def revoke_key(session: Session, ident: str, now_us: int) -> ApiKeyRow:
-    """Revoke a key by id, name or the prefix shown by ``keys list``."""
+    """Revoke a key by id, name or the prefix shown by ``keys list``. Revoking a revoked
+    key changes nothing (its revocation time stays)."""
     rows = [r for r in list_keys(session) if ident in (str(r.id), r.name, r.prefix)]
     if not rows:
         raise NotFound(f"no API key with id, name or prefix '{ident}'", "key")
     if len(rows) > 1:
         raise InvalidRequest(f"'{ident}' names {len(rows)} keys; give the id instead", "key")
-    row = rows[0]
+    return _revoke(session, rows[0], now_us)
+
+
+def revoke_key_id(session: Session, key_id: int, now_us: int) -> ApiKeyRow:
+    """Revoke the key with id ``key_id`` (NotFound when there is none)."""
+    row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFound(f"no API key with id {key_id}", "key_id")
+    return _revoke(session, row, now_us)
+
+
+def _revoke(session: Session, row: ApiKeyRow, now_us: int) -> ApiKeyRow:
+    if row.revoked_us is not None:
+        return row
     session.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_us=now_us))
     row.revoked_us = now_us
     return row
@@ -157,3 +190,44 @@ def key_public(row: ApiKeyRow) -> dict[str, object]:
         "created_at": iso(row.created_us),
         "revoked_at": iso(row.revoked_us) if row.revoked_us is not None else None,
     }
+
+
+class RateLimiter:
+    """A token bucket per API key, in memory (per process): ``burst`` requests at once,
+    then ``rate`` per second. ``rate`` 0 turns it off. Thread-safe."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self.capacity = float(burst) if burst >= 1 else max(1.0, self.rate)
+        self.clock = clock
+        self._buckets: dict[int, tuple[float, float]] = {}  # key id -> (tokens, at)
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def wait(self, key_id: int) -> float:
+        """Take a token for ``key_id``: 0.0 when the request may go, else the seconds
+        until a token will be there (nothing is taken then)."""
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key_id, (self.capacity, now))
+            tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+    def check(self, key: KeyInfo) -> None:
+        """RateLimited (429, Retry-After) when ``key`` has no token left."""
+        wait = self.wait(key.id)
+        if wait > 0:
+            raise RateLimited(
+                f"API key '{key.name}' is over its rate limit of {self.rate:g} requests/s "
+                f"(burst {self.capacity:g}); retry in {math.ceil(wait)} s",
+                math.ceil(wait), "Authorization",
+            )

@@ -8,7 +8,6 @@ the python engine's (:func:`leadscore.ingest.files.write_rows`).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.engine.scoring import round_score
-from leadscore.ingest.files import atomic_path, file_format
+from leadscore.ingest.files import CsvWriter, atomic_path, file_format
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -84,6 +83,7 @@ class ScoredTable:
 
 
 _NEEDS_QUOTES = '[,"\\r\\n]'
+_FORMULA_START = "^[=+\\-@\\t\\r]"  # rows that may need safe_cell (see ingest.files.safe_cell)
 
 
 def _csv_text(scored: ScoredTable, columns: Sequence[str]) -> str:
@@ -97,10 +97,11 @@ def _csv_text(scored: ScoredTable, columns: Sequence[str]) -> str:
         else:
             text = pc.fill_null(column, "")
             special |= np.asarray(pc.match_substring_regex(text, _NEEDS_QUOTES).to_numpy(zero_copy_only=False))
+            special |= np.asarray(pc.match_substring_regex(text, _FORMULA_START).to_numpy(zero_copy_only=False))
             cells.append(text)
     lines = pc.binary_join_element_wise(*cells, ",")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = CsvWriter(buffer)  # quotes and neutralises formula cells like write_csv
     writer.writerow(columns)
     if not special.any():
         body = "\n".join(lines.to_pylist())

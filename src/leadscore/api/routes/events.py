@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from leadscore.api.bodies import event_records, read_json
+from leadscore.api.bodies import check_event_limits, event_records, read_json
 from leadscore.api.deps import CtxDep, RequireIngest, run_write
 from leadscore.api.schemas import IngestPublic
 from leadscore.service.ingest import ingest_events
@@ -39,6 +39,7 @@ async def post_events(request: Request, ctx: CtxDep) -> Any:
     stage. A batch with one invalid event stores nothing."""
     payload = await read_json(request, ctx.settings.max_body_bytes)
     records, where = event_records(payload)
+    check_event_limits(records, where, ctx.limits)
     now = ctx.now_us()
 
     def work(session: Session) -> dict[str, Any]:

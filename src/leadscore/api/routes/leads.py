@@ -10,9 +10,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.api.bodies import LEAD_KEYS, check_keys, read_json
+from leadscore.api.bodies import LEAD_KEYS, check_keys, check_values, read_json
 from leadscore.api.deps import CtxDep, RequireAdmin, RequireIngest, RequireRead, SessionDep, write
-from leadscore.api.schemas import LeadCreate, LeadExport, LeadHistoryPublic, LeadPublic, LeadsPublic
+from leadscore.api.schemas import (
+    NOT_FOUND,
+    LeadCreate,
+    LeadExport,
+    LeadHistoryPublic,
+    LeadPublic,
+    LeadsPublic,
+)
 from leadscore.engine import parse_timestamp, to_micros
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import upsert_lead
@@ -26,7 +33,7 @@ from leadscore.service.leads import (
 )
 from leadscore.service.scoring import score_public
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"])
+router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=NOT_FOUND)
 LeadId = Annotated[str, Path(description="The lead's id", max_length=255)]
 LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "order", "limit", "cursor")
 
@@ -47,6 +54,7 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
     attributes = payload.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise InvalidRequest("attributes must be an object", "attributes")
+    check_values(attributes, "attributes", ctx.limits, "attributes")
     now = ctx.now_us()
 
     def work(session: Session) -> tuple[bool, dict[str, Any]]:

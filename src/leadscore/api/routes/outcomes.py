@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from leadscore.analytics.outcomes import Recorded, parse_moment, record_outcome
 from leadscore.api.bodies import check_keys, read_json
 from leadscore.api.deps import CtxDep, RequireIngest, write
+from leadscore.api.schemas import NOT_FOUND
 from leadscore.service.errors import InvalidRequest
 
-router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"])
+router = APIRouter(prefix="/v1/outcomes", tags=["outcomes"], responses=NOT_FOUND)
 OUTCOME_KEYS = ("lead_id", "outcome", "at")
 
 

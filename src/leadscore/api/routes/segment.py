@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.api.bodies import read_json
+from leadscore.api.bodies import check_segment_limits, read_json
 from leadscore.api.deps import CtxDep, RequireIngest, write
 from leadscore.api.schemas import SegmentPublic
 from leadscore.service.segment import ingest_segment
@@ -29,6 +29,7 @@ async def post_segment(request: Request, ctx: CtxDep) -> Any:
     """``userId`` (else ``anonymousId``) is the lead_id; identify traits are attributes; a
     track's event name is the event type; ``messageId`` is the event_id."""
     payload = await read_json(request, ctx.settings.max_body_bytes)
+    check_segment_limits(payload, ctx.limits)
     now = ctx.now_us()
 
     def work(session: Session) -> dict[str, Any]:

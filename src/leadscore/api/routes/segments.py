@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from leadscore.actions.segments import list_segments, members, members_csv, segment_of
+from leadscore.actions.segments import MEMBER_COLUMNS, list_segments, members, segment_of
 from leadscore.api.deps import CtxDep, RequireRead, SessionDep
+from leadscore.api.schemas import NOT_FOUND
+from leadscore.ingest.files import CsvWriter
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"])
+router = APIRouter(prefix="/v1/segments", tags=["segments"], responses=NOT_FOUND)
 SegmentName = Annotated[str, Path(description="The segment's name", max_length=255)]
 
 
@@ -34,7 +38,17 @@ def get_members(
     segment_of(ctx.model(session).model, name)
     rows = members(session, name, include_left=include_left, limit=limit, after=after)
     if format == "csv":
-        return PlainTextResponse(members_csv(rows), media_type="text/csv",
+        return PlainTextResponse(_csv(rows), media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     return {"segment": name, "members": rows,
             "next_after": rows[-1]["id"] if len(rows) == limit else None}
+
+
+def _csv(rows: Iterable[dict[str, Any]]) -> str:
+    """The members as CSV; a text cell a spreadsheet would run as a formula is neutralised."""
+    buffer = io.StringIO()
+    writer = CsvWriter(buffer)
+    writer.writerow(MEMBER_COLUMNS)
+    for row in rows:
+        writer.writerow("" if row[c] is None else row[c] for c in MEMBER_COLUMNS)
+    return buffer.getvalue()
