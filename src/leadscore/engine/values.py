@@ -45,6 +45,8 @@ def text_form(value: Any) -> str:
 
 def folded(value: Any) -> str:
     """Text form, stripped of leading/trailing white space, lower-cased."""
+    if value.__class__ is str:
+        return value.strip(WHITESPACE).lower()  # type: ignore[no-any-return]
     return text_form(value).strip(WHITESPACE).lower()
 
 

@@ -6,7 +6,8 @@ calls every listener registered with :func:`on_score_change` *in the same transa
 (so that a later outbox row is written atomically with the change it announces).
 
 Semantics come only from the pure engine (:func:`leadscore.engine.score_lead`);
-:func:`leadscore.engine.changes.next_change` says when each lead must be looked at again.
+:func:`leadscore.engine.changes.next_change` says when each lead must be looked at again
+(both computed in one pass by :func:`leadscore.engine.scoring.score_and_schedule`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadscore.engine import Event, Lead, LeadScore, iso, score_lead
-from leadscore.engine.changes import decays, next_change
-from leadscore.engine.scoring import Contribution, CountedEvent
+from leadscore.engine import Event, Lead, LeadScore, iso
+from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service.models import ActiveModel
 from leadscore.store.raw import from_json, marks, raw, to_json
 from leadscore.store.tables import leads
@@ -204,9 +204,9 @@ def score_states(
     for state in states:
         lead = state.lead()
         lead_events = events_by_pk.get(state.pk, [])
-        result = score_lead(model.model, lead, lead_events, now_us)
-        moment = next_change(model.model, lead, lead_events, now_us)
-        if decays(model.model, result):
+        # score_lead, next_change and decays in one pass (the same numbers, property-tested)
+        result, moment, decaying = score_and_schedule(model.model, lead, lead_events, now_us)
+        if decaying:
             tick = now_us + policy.decay_rescore_us
             moment = tick if moment is None else min(moment, tick)
         changed = (
