@@ -28,6 +28,7 @@ from leadscore.api.routes import (
     leads,
     model,
     outcomes,
+    predictive,  # predict: /v1/predictive
     segment,
     segments,
     webhooks,
@@ -171,7 +172,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
     )
     _install_error_handlers(app)
-    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys, web):
+    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys,
+                   predictive, web):  # predict: predictive
         app.include_router(module.router)
     _document_bodies(app)
     return app

@@ -14,6 +14,7 @@ from sqlalchemy import String, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
+from leadscore.service import predictive  # predict: lead detail shows the prediction
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.tables import events, leads, score_history, stage_transitions
 
@@ -167,6 +168,7 @@ def lead_detail(session: Session, lead_id: str, *, recent: int = 50) -> dict[str
     out = _lead_public(row)
     out["events"] = [_event_public(e) for e in recent_events]
     out["history"] = history(session, row.id, recent)
+    out["predictive"] = predictive.lead_prediction(session, row.id)  # predict: beside the rule score
     return out
 
 

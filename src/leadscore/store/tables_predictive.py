@@ -11,7 +11,18 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leadscore.store.tables import ID_LENGTH, Base, Document
