@@ -29,6 +29,7 @@ from leadscore.api.routes import (
     leads,
     model,
     outcomes,
+    predictive,  # predict: /v1/predictive
     segment,
     segments,
     webhooks,
@@ -194,7 +195,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
     )
     _install_error_handlers(app)
-    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys, web):
+    for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys,
+                   predictive, web):  # predict: predictive
         app.include_router(module.router)
     app.include_router(audit_log.router)
     _document_bodies(app)

@@ -118,6 +118,8 @@ class LeadPublic(BaseModel):
     next_change_at: str | None
     events: list[EventPublic] = []
     history: list[HistoryPublic] = []
+    # predict: the active predictive model's probability, score and reasons (docs/predictive.md)
+    predictive: dict[str, Any] | None = None
 
 
 class LeadHistoryPublic(BaseModel):

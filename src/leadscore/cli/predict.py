@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from leadscore.cli.common import AsOfOption, err, out, parse_as_of
+from leadscore.cli.common import AsOfOption, DbOption, err, out, parse_as_of
 from leadscore.errors import UsageError
 from leadscore.ingest.files import file_format, write_rows
 
@@ -522,7 +522,126 @@ def learn(
     err.print(f"wrote {out_file}", markup=False)
 
 
+# ---- the service's predictive model ------------------------------------------------------
+
+predictive_app = typer.Typer(
+    help="The service's predictive model: activate a trained model directory, see it, deactivate it.",
+    no_args_is_help=True,
+)
+
+
+def _now_us() -> int:
+    import time
+
+    return time.time_ns() // 1000
+
+
+def _rescore_all(store: Any) -> int:
+    from leadscore.actions import install
+    from leadscore.config import get_settings
+    from leadscore.service.predictive import rescore_all
+    from leadscore.service.scoring import ScoringPolicy
+
+    install()  # score changes fire the rule model's triggers, as any rescoring does
+    settings = get_settings()
+    return rescore_all(store, _now_us, chunk=settings.rescore_chunk, policy=ScoringPolicy.from_settings(settings))
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    if not status["active"]:
+        out.print("no predictive model is active; scores are rule scores", markup=False)
+        return
+    model = status["model"]
+    policy = status["policy"] + (f" (weight {status['weight']:g})" if status["policy"] == "blend" else "")
+    out.print(f"active predictive model {model['id']} '{model['name']}' ({model['algorithm']}, "
+              f"{model['features']} features, trained {model['trained_at']})", markup=False)
+    out.print(f"policy: {policy}; stages: {json.dumps(status['stages'])}", markup=False)
+    out.print(f"leads predicted: {status['leads_predicted']}", markup=False)
+
+
+@predictive_app.command("activate")
+def predictive_activate(
+    directory: Annotated[Path, typer.Argument(help="The model directory written by `leadscore train --out`.")],
+    db: DbOption = None,
+    policy: Annotated[str, typer.Option("--policy", help="Final score: rules, predictive or blend.")] = "rules",
+    weight: Annotated[float | None, typer.Option("--weight", help="blend: the predictive score's share (0-1).",
+                                                 show_default=False)] = None,
+    stages: Annotated[str | None, typer.Option("--stages", help="predictive: stage cut-offs on 100 x probability, "
+                                               "e.g. SQL=40,MQL=15 (default: DIR/stages.json).",
+                                               show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A name (default: the directory's).",
+                                             show_default=False)] = None,
+) -> None:
+    """Store a trained model in the service and activate it; every lead is then predicted."""
+    from leadscore.cli.common import database_url
+    from leadscore.service.predictive import activate_directory, parse_stages
+    from leadscore.store.db import Store
+
+    cuts = parse_stages(stages) if stages else None
+    store = Store.open(database_url(db))
+    try:
+        with store.write() as session:
+            status = activate_directory(session, directory, now_us=_now_us(), policy=policy, weight=weight,
+                                        stages=cuts, name=name)
+        done = _rescore_all(store)
+        with store.read() as session:
+            from leadscore.service.predictive import status as current
+
+            status = current(session)
+    finally:
+        store.dispose()
+    err.print(f"activated {directory}; scored {done} lead(s) again", markup=False)
+    _print_status(status)
+
+
+@predictive_app.command("deactivate")
+def predictive_deactivate(
+    db: DbOption = None,
+) -> None:
+    """Deactivate the predictive model: scores are rule scores again."""
+    from leadscore.cli.common import database_url
+    from leadscore.service.predictive import deactivate, status
+    from leadscore.store.db import Store
+
+    store = Store.open(database_url(db))
+    try:
+        with store.write() as session:
+            before = status(session)
+            deactivate(session)
+        done = _rescore_all(store) if before["active"] and before["policy"] != "rules" else 0
+    finally:
+        store.dispose()
+    if before["active"]:
+        err.print(f"deactivated predictive model {before['model']['id']} '{before['model']['name']}'"
+                  + (f"; scored {done} lead(s) again" if done else ""), markup=False)
+    else:
+        err.print("no predictive model was active", markup=False)
+
+
+@predictive_app.command("status")
+def predictive_status(
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """The active predictive model, the score policy and how many leads carry a prediction."""
+    from leadscore.cli.common import database_url
+    from leadscore.service.predictive import status
+    from leadscore.store.db import Store
+
+    store = Store.open(database_url(db))
+    try:
+        with store.read() as session:
+            found = status(session)
+    finally:
+        store.dispose()
+    if as_json:
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+    else:
+        _print_status(found)
+
+
 def register(app: typer.Typer) -> None:
+    app.add_typer(predictive_app, name="predictive")
     app.command("train")(train)
     app.command("predict")(predict)
     app.command("evaluate")(evaluate)

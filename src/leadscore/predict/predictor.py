@@ -85,6 +85,7 @@ class Predictor:
         self.manifest = manifest
         self.train_ids = train_ids if train_ids is not None else np.zeros(0, dtype=np.uint64)
         self.path = path
+        self._rows: Any = None  # the per-row path, built on first use
 
     # ---- what the model expects -----------------------------------------------------
 
@@ -139,8 +140,20 @@ class Predictor:
         """Predict one lead from the engine's :class:`Lead` and :class:`Event` objects.
 
         ``as_of`` defaults to the lead's as-of column (plus the model's offset) when the model
-        was trained with one, else to now; only events at or before it count.
+        was trained with one, else to now; only events at or before it count. Uses the
+        pandas-free per-row path (:mod:`leadscore.predict.rowpath`, a few ms), which gives
+        what :meth:`predict_lead_table` gives.
         """
+        if self._rows is None:
+            from leadscore.predict.rowpath import RowPredictor
+
+            self._rows = RowPredictor(self)
+        result: Prediction = self._rows.predict(lead, events, as_of, explain=explain, top=top)
+        return result
+
+    def predict_lead_table(self, lead: Lead, events: Sequence[Event] = (), as_of: datetime | None = None,
+                           *, explain: bool = True, top: int = 3) -> Prediction:
+        """:meth:`predict_lead` through the batch (pandas) path: the reference it is tested against."""
         leads = leads_frame([lead])
         use_column = as_of is None and self.as_of_column is not None and bool(lead.attributes.get(self.as_of_column))
         column = self.as_of_column if use_column else None

@@ -10,7 +10,7 @@ added up into one factor and worded from the feature that weighs most for that l
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,16 +133,28 @@ def describe(spec: FeatureSpec, value: float, raw: Any, rules: dict[str, EventCo
     return spec.name  # pragma: no cover - every source kind is listed above
 
 
+def _objects(values: Any) -> np.ndarray:
+    """Values as a 1-d object array (lists stay single values)."""
+    items = list(values)
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
 def top_reasons(
     specs: Sequence[FeatureSpec],
     matrix: np.ndarray,
     contributions: np.ndarray,
-    leads: pd.DataFrame,
+    leads: pd.DataFrame | Mapping[str, Sequence[Any]],
     rule_counts: Sequence[EventCount],
     *,
     top: int = 3,
 ) -> list[tuple[list[Reason], list[Reason]]]:
-    """For each lead, its ``top`` positive and ``top`` negative reasons, strongest first."""
+    """For each lead, its ``top`` positive and ``top`` negative reasons, strongest first.
+
+    ``leads`` holds the raw attribute values (a table, or a mapping of column to values),
+    used to word a pooled category level by the lead's own value.
+    """
     groups = sorted({s.group for s in specs})
     group_index = {g: i for i, g in enumerate(groups)}
     owner = np.array([group_index[s.group] for s in specs])
@@ -157,7 +169,7 @@ def top_reasons(
     order_up = np.argsort(-grouped, axis=1)[:, :k]
     order_down = np.argsort(grouped, axis=1)[:, :k]
     columns = {s.source[1] for s in specs if s.source[0] == "attribute" and s.kind == "category"}
-    raw_values = {c: leads[c].to_numpy(dtype=object) for c in columns if c in leads.columns}
+    raw_values = {c: _objects(leads[c]) for c in columns if c in leads}
     members = [np.flatnonzero(owner == g) for g in range(len(groups))]
     for row in range(len(matrix)):
         pair: tuple[list[Reason], list[Reason]] = ([], [])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
 from leadscore.service import audit
+from leadscore.service import predictive  # predict: lead detail shows the prediction
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 
@@ -173,6 +174,7 @@ def lead_detail(session: Session, lead_id: str, *, recent: int = 50) -> dict[str
     out = _lead_public(row)
     out["events"] = [_event_public(e) for e in recent_events]
     out["history"] = history(session, row.id, recent)
+    out["predictive"] = predictive.lead_prediction(session, row.id)  # predict: beside the rule score
     return out
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
+from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
 from leadscore.store.raw import from_json, marks, raw, to_json
 from leadscore.store.tables import leads
@@ -236,6 +237,8 @@ def record_scores(
     """
     if not changes:
         return
+    # predict: the active predictive model's prediction and the final score policy (service/predictive.py)
+    changes = predictive.apply(session, changes)
     rows = []
     history = []
     transitions = []

@@ -1,0 +1,192 @@
+"""A predictive model in the service: activation, lead detail, score policies, CLI, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.predict.test_cli import run
+from tests.predict.test_training import FAST, _data
+
+from leadscore.api import create_app
+from leadscore.config import Settings
+from leadscore.engine import Event, Lead
+from leadscore.engine.timestamps import parse_timestamp
+from leadscore.predict.predictor import Predictor
+from leadscore.predict.training import TrainOptions, train
+from leadscore.service import predictive
+from leadscore.service.keys import create_key
+
+RULES = """
+version: 1
+name: service-rules
+rules:
+  - {id: ceo, points: 30, when: {attribute: job_title, equals: CEO}}
+  - {id: views, points: 5, when: {event: page_view, within_days: 30}, repeat: each, max_times: 6}
+stages:
+  - {name: Hot, min_score: 40}
+  - {name: Warm, min_score: 10}
+  - {name: New, min_score: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data, y = _data(700)
+    result = train(data, y, TrainOptions(target="converted", exclude=("email",), **FAST))  # type: ignore[arg-type]
+    return result.predictor.save(tmp_path_factory.mktemp("model") / "demo-model")
+
+
+def _zip(directory: Path) -> bytes:
+    return predictive.pack_directory(directory)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'svc.db'}", model_file=tmp_path / "rules.yaml",
+                        scheduler=False)
+    app = create_app(settings)
+    predictive.forget_cached()
+    with TestClient(app) as test_client:
+        with app.state.ctx.store.write() as session:
+            _, admin = create_key(session, "admin", "admin", 0)
+            _, read = create_key(session, "read", "read", 0)
+        test_client.headers.update({"Authorization": f"Bearer {admin}"})
+        test_client.read_headers = {"Authorization": f"Bearer {read}"}  # type: ignore[attr-defined]
+        yield test_client
+    predictive.forget_cached()
+
+
+NOW = datetime.now(UTC)
+
+
+def _seed(client: TestClient) -> None:
+    people = {"A1": {"job_title": "CEO", "company_size": "500", "country": "DE"},
+              "A2": {"job_title": "Student", "country": "VN"},
+              "A3": {"job_title": "Engineer", "company_size": "40", "country": "US"}}
+    for lead_id, attributes in people.items():
+        assert client.post("/v1/leads", json={"lead_id": lead_id, "attributes": attributes}).status_code in (200, 201)
+    views = [{"event_id": f"v{i}", "lead_id": "A1", "type": "page_view",
+              "timestamp": (NOW - timedelta(days=i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "properties": {"url": "/pricing"}} for i in range(4)]
+    assert client.post("/v1/events", json={"events": views}).status_code == 200
+
+
+def _settle() -> None:
+    time.sleep(predictive.ACTIVE_TTL + 0.05)  # another process's view of the active model expires
+
+
+def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Path) -> None:
+    assert client.get("/v1/predictive").json() == {"active": False, "policy": "rules", "model": None}
+    _seed(client)
+    before = client.get("/v1/leads/A1").json()
+    assert before["predictive"] is None
+    rule_score = before["score"]
+
+    response = client.put("/v1/predictive?policy=blend&weight=0.25&name=demo", content=_zip(model_dir),
+                          headers={"Content-Type": "application/zip"})
+    assert response.status_code == 202, response.text
+    status = client.get("/v1/predictive").json()
+    assert (status["active"], status["policy"], status["weight"], status["leads_predicted"]) == (True, "blend", 0.25, 3)
+    assert status["model"]["name"] == "demo" and status["model"]["algorithm"] in ("logistic", "lightgbm")
+
+    lead = client.get("/v1/leads/A1").json()
+    shown = lead["predictive"]
+    assert 0 < shown["probability"] < 1 and shown["model"]["name"] == "demo"
+    assert shown["score"] == pytest.approx(round(100 * shown["probability"], 2), abs=0.01)
+    assert shown["rule_score"] == rule_score
+    assert shown["reasons"] and all({"factor", "effect"} <= set(r) for r in shown["reasons"])
+    assert lead["score"] == pytest.approx(0.25 * shown["score"] + 0.75 * rule_score, abs=0.006)
+    assert lead["stage"] == before["stage"]  # a blend keeps the rule stages
+
+    # the stored prediction is what the model gives the lead at that moment
+    model = Predictor.load(model_dir)
+    events = [Event.at("A1", "page_view", (NOW - timedelta(days=i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       {"url": "/pricing"}, f"v{i}") for i in range(4)]
+    expected = model.predict_lead(Lead("A1", lead["attributes"]), events, parse_timestamp(shown["at"]))
+    assert shown["probability"] == round(expected.probability, 4)
+
+    # a new event predicts the lead again
+    client.post("/v1/events", json={"event_id": "f1", "lead_id": "A1", "type": "form_submit",
+                                    "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    again = client.get("/v1/leads/A1").json()["predictive"]
+    assert again["at"] >= shown["at"]
+
+    response = client.delete("/v1/predictive")
+    assert response.status_code == 200 and response.json()["rescoring"] is True
+    after = client.get("/v1/leads/A1").json()
+    assert after["predictive"] is None
+    assert after["score"] == client.get("/v1/leads/A1").json()["explain"]["score"]
+
+
+def test_predictive_policy_uses_the_model_cut_offs(client: TestClient, model_dir: Path) -> None:
+    _seed(client)
+    response = client.put("/v1/predictive?policy=predictive&stages=Hot%3D60,Warm%3D20", content=_zip(model_dir))
+    assert response.status_code == 202, response.text
+    assert client.get("/v1/predictive").json()["stages"]["cut_offs"] == {"Hot": 60.0, "Warm": 20.0}
+    for lead_id in ("A1", "A2", "A3"):
+        lead = client.get(f"/v1/leads/{lead_id}").json()
+        score = lead["predictive"]["score"]
+        assert lead["score"] == score
+        assert lead["stage"] == ("Hot" if score >= 60 else "Warm" if score >= 20 else "New")
+    listed = client.get("/v1/leads?order=score").json()["leads"]
+    predicted = {i: client.get(f"/v1/leads/{i}").json()["predictive"]["score"] for i in ("A1", "A2", "A3")}
+    assert [item["lead_id"] for item in listed] == sorted(predicted, key=lambda i: -predicted[i])
+
+
+def test_bad_requests_are_refused_clearly(client: TestClient, model_dir: Path) -> None:
+    read = client.read_headers  # type: ignore[attr-defined]
+    assert client.get("/v1/predictive", headers=read).status_code == 403
+    assert client.put("/v1/predictive", content=_zip(model_dir), headers=read).status_code == 403
+    bad = client.put("/v1/predictive", content=b"not a zip")
+    assert bad.status_code == 422 and "zip" in bad.json()["message"]
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    bad = client.put("/v1/predictive", content=empty.getvalue())
+    assert bad.status_code == 422 and "manifest.json" in bad.json()["message"]
+    assert "/tmp" not in bad.json()["message"]
+    bad = client.put("/v1/predictive?policy=magic", content=_zip(model_dir))
+    assert bad.status_code == 422 and bad.json()["field"] == "policy"
+    bad = client.put("/v1/predictive?policy=blend&weight=2", content=_zip(model_dir))
+    assert bad.status_code == 422 and "between 0 and 1" in bad.json()["message"]
+    bad = client.put("/v1/predictive?policy=predictive&stages=Hot", content=_zip(model_dir))
+    assert bad.status_code == 422 and bad.json()["field"] == "stages"
+    assert client.get("/v1/predictive").json()["active"] is False
+
+
+def test_cli_activate_status_deactivate(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app = create_app(Settings(database_url=url, model_file=tmp_path / "rules.yaml", scheduler=False))
+    with TestClient(app) as api:
+        with app.state.ctx.store.write() as session:
+            _, admin = create_key(session, "admin", "admin", 0)
+        api.headers.update({"Authorization": f"Bearer {admin}"})
+        _seed(api)
+    predictive.forget_cached()
+    code, _, errors = run(["predictive", "activate", str(model_dir), "--db", url, "--policy", "predictive"], capsys)
+    assert code == 0, errors
+    assert "scored 3 lead(s) again" in errors
+    code, output, _ = run(["predictive", "status", "--db", url, "--json"], capsys)
+    status: dict[str, Any] = json.loads(output)
+    assert (status["policy"], status["leads_predicted"], status["model"]["name"]) == ("predictive", 3, "demo-model")
+    code, _, errors = run(["predictive", "activate", str(tmp_path), "--db", url], capsys)
+    assert code == 2 and "manifest.json" in errors
+    code, _, errors = run(["predictive", "activate", str(model_dir), "--db", url, "--policy", "blend",
+                           "--weight", "1.5"], capsys)
+    assert code == 2 and "weight" in errors
+    _settle()
+    code, _, errors = run(["predictive", "deactivate", "--db", url], capsys)
+    assert code == 0 and "deactivated predictive model" in errors
+    code, output, _ = run(["predictive", "status", "--db", url], capsys)
+    assert "no predictive model is active" in output
