@@ -19,8 +19,10 @@ from sqlalchemy import String, Table, and_, cast, delete, func, or_, select, tex
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
-from leadscore.service import audit
-from leadscore.service import predictive  # predict: lead detail shows the prediction
+from leadscore.service import (
+    audit,
+    predictive,  # predict: lead detail shows the prediction
+)
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 
