@@ -46,6 +46,9 @@ API_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/keys"): "admin",
     ("POST", "/v1/keys"): "admin",
     ("DELETE", "/v1/keys/{key_id}"): "admin",
+    ("GET", "/v1/predictive"): "admin",
+    ("PUT", "/v1/predictive"): "admin",
+    ("DELETE", "/v1/predictive"): "admin",
     ("GET", "/v1/audit"): "admin",
 }
 # the documents of the API and the dashboard's public pages
