@@ -351,6 +351,12 @@ def _events_for(session: Session, model: ActiveModel, states: list[LeadState],
     return by_pk
 
 
+def _picklable(lead_events: list[Event]) -> list[Event]:
+    """Events whose properties pickle (stored ones are read-only mappings, which do not)."""
+    return [e if e.properties.__class__ is dict else
+            Event(e.lead_id, e.type, e.ts, dict(e.properties), e.event_id) for e in lead_events]
+
+
 def _score_parallel(session: Session, pool: Any, workers: int, model: ActiveModel,
                     states: list[LeadState], by_pk: dict[int, list[Event]], now_us: int,
                     policy: ScoringPolicy) -> list[ScoreChange]:
@@ -360,7 +366,7 @@ def _score_parallel(session: Session, pool: Any, workers: int, model: ActiveMode
     parts = [states[i : i + size] for i in range(0, len(states), size)]
     futures = [
         pool.submit(_worker_score, model.version_id, row.document, row.format, p,
-                    {s.pk: by_pk[s.pk] for s in p}, now_us, policy)
+                    {s.pk: _picklable(by_pk[s.pk]) for s in p}, now_us, policy)
         for p in parts[1:]
     ]
     changes = score_states(model, parts[0], by_pk, now_us, "import", policy=policy)

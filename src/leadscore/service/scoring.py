@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -171,8 +172,29 @@ def load_events(
             params,
         )
         for pk, kind, ts, props, event_id in rows:
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, from_json(props) or {}, event_id))
+            by_pk[pk].append(Event(lead_ids[pk], kind, ts, _properties(props), event_id))
     return by_pk
+
+
+_PROPERTIES: dict[str, Mapping[str, Any]] = {}
+_PROPERTIES_LIMIT = 50_000
+_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
+
+
+def _properties(value: Any) -> Mapping[str, Any]:
+    """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
+    once per distinct text (events repeat a few property sets; decoding them was a seventh
+    of a batch); psycopg hands over documents already decoded."""
+    if value is None:
+        return _NO_PROPERTIES
+    if not isinstance(value, str):
+        return from_json(value) or {}  # type: ignore[no-any-return]
+    found = _PROPERTIES.get(value)
+    if found is None:
+        found = MappingProxyType(from_json(value) or {})
+        if len(_PROPERTIES) < _PROPERTIES_LIMIT:
+            _PROPERTIES[value] = found
+    return found
 
 
 def _should_record(
