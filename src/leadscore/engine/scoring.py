@@ -343,9 +343,15 @@ def _compile_condition(condition: Any, queries: _Queries) -> Test:
         return absent
     if isinstance(condition, AllCondition):
         parts = [_compile_condition(c, queries) for c in condition.all]
+        if len(parts) == 2:  # the common case, without a generator per lead
+            first, second = parts
+            return lambda view: first(view) and second(view)
         return lambda view: all(part(view) for part in parts)
     if isinstance(condition, AnyCondition):
         parts = [_compile_condition(c, queries) for c in condition.any]
+        if len(parts) == 2:
+            first, second = parts
+            return lambda view: first(view) or second(view)
         return lambda view: any(part(view) for part in parts)
     if isinstance(condition, NotCondition):
         inner = _compile_condition(condition.not_, queries)
