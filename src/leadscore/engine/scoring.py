@@ -179,9 +179,18 @@ def round_score(value: float) -> float:
     Python's ``round(x, 2)`` rounds the exact binary value correctly too (halves to even);
     the two differ only on an exact half, and a double is exactly ``n + 0.005`` only when
     it is a multiple of 1/8 (``(2n+1)/200`` is dyadic only when 25 divides ``2n+1``). Those,
-    and values too large or not finite, take the decimal path (4x slower)."""
-    if -1e15 < value < 1e15 and not (value * 8.0).is_integer():
-        return round(value, 2)
+    and values too large or not finite, take the decimal path (4x slower) - except the
+    common ones: a multiple of 1/4 (whole scores) has at most two decimals and is its own
+    rounding; an odd multiple of 1/8 below 1e13 is ``n + 0.5`` hundredths exactly (``x * 100``
+    is exact there), which rounds away from zero to ``(n + 1) / 100``, and that correctly
+    rounded division is the double nearest to the decimal result, as ``float(Decimal)`` is."""
+    if -1e15 < value < 1e15:
+        if not (value * 8.0).is_integer():
+            return round(value, 2)
+        if (value * 4.0).is_integer():
+            return float(value)
+        if -1e13 < value < 1e13:
+            return math.copysign((math.floor(abs(value) * 100.0) + 1) / 100, value)
     return float(Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP))
 
 
@@ -334,9 +343,15 @@ def _compile_condition(condition: Any, queries: _Queries) -> Test:
         return absent
     if isinstance(condition, AllCondition):
         parts = [_compile_condition(c, queries) for c in condition.all]
+        if len(parts) == 2:  # the common case, without a generator per lead
+            first, second = parts
+            return lambda view: first(view) and second(view)
         return lambda view: all(part(view) for part in parts)
     if isinstance(condition, AnyCondition):
         parts = [_compile_condition(c, queries) for c in condition.any]
+        if len(parts) == 2:
+            first, second = parts
+            return lambda view: first(view) or second(view)
         return lambda view: any(part(view) for part in parts)
     if isinstance(condition, NotCondition):
         inner = _compile_condition(condition.not_, queries)
