@@ -492,7 +492,7 @@ def score_files_duckdb(
     if progress:
         progress("scoring", 0, n_leads)
     query = compile_model(model, "duckdb", leads="ls_in_leads", events=events_table, as_of_us=as_of_us,
-                          carry=("pos",), dedupe=False)
+                          carry=("pos",), dedupe=False, attribute_lookups=True)
     query = query.order_by(exp.column("pos", table="t"))
     exact = con.sql(_sql(query)).to_arrow_table()
     groups = model.group_names()
