@@ -41,6 +41,7 @@ from leadscore.sql.sources import (
     json_path,
     json_text,
     lit,
+    plain_ascii,
     table_function,
     typed_text,
 )
@@ -275,12 +276,8 @@ def _bad_json_object(kind: exp.Expr, text: exp.Expr) -> exp.Expr:
 
 
 def _plain_id(raw: exp.Expr) -> exp.Expr:
-    """``strip_text(raw) = raw``: printable ASCII with no outer white space (NULL: NULL)."""
-    return exp.and_(
-        exp.GT(this=fn("ascii", raw.copy()), expression=lit(32)),
-        exp.GT(this=fn("ascii", fn("right", raw.copy(), lit(1))), expression=lit(32)),
-        exp.EQ(this=fn("strlen", raw.copy()), expression=exp.Length(this=raw.copy())),
-    )
+    """``strip_text(raw) = raw``: ASCII with no outer white space (NULL: NULL)."""
+    return plain_ascii(raw)
 
 
 def _plain_text(raw: exp.Expr) -> exp.Expr:
