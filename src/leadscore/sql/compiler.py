@@ -142,10 +142,11 @@ class _Compiler:
         # attribute -> (CTE alias, {predicate SQL: (column, predicate on the CTE's "v")})
         self.lookups: dict[str, tuple[str, dict[str, tuple[str, exp.Expr]]]] | None = {} if lookups else None
 
-    def attribute_test(self, attribute: str, test: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
-        """``test`` of the lead's attribute; with lookups, computed once per distinct value."""
+    def attribute_test(self, attribute: str, test: Callable[[exp.Expr], exp.Expr], *, costly: bool) -> exp.Expr:
+        """``test`` of the lead's attribute; with lookups, a ``costly`` one (a regex) is
+        computed once per distinct value (cheap ones cost less than the join)."""
         column = _col(attribute_column(attribute), "l")
-        if self.lookups is None:
+        if self.lookups is None or not costly:
             return test(column)
         alias, tests = self.lookups.setdefault(attribute, (f"la{len(self.lookups)}", {}))
         predicate_on_value = test(_col("v", "d"))
@@ -272,7 +273,8 @@ def _attribute_holds(c: _Compiler, condition: AttributeCondition, where: str) ->
         value: exp.Expr = exp.cast(exp.null(), exp.DataType.Type.TEXT)
         return predicate(c.dialect, value, condition.op, condition.value, where)
     return c.attribute_test(condition.attribute,
-                            lambda value: predicate(c.dialect, value, condition.op, condition.value, where))
+                            lambda value: predicate(c.dialect, value, condition.op, condition.value, where),
+                            costly=condition.op == "matches")
 
 
 def _event_holds(c: _Compiler, condition: EventCondition, where: str) -> exp.Expr:
@@ -362,7 +364,7 @@ def compile_model(
     regex look-ahead on DuckDB), naming the rule. ``carry`` names further columns of
     ``leads`` to copy to the result (such as a position to order by).
 
-    ``attribute_lookups``: each attribute test (a regex, say) is computed once per
+    ``attribute_lookups``: each regex test of an attribute is computed once per
     distinct value of the attribute, in a CTE joined back to the leads (on ``IS NOT
     DISTINCT FROM``): faster when leads are many and their values repeat (job titles,
     countries), as in files of a million leads.
