@@ -226,10 +226,10 @@ class _Compiler:
                 holds = exp.GTE(this=self.count(match), expression=exp.Literal.number(rule.when.min_count))
             return exp.If(this=holds, true=exp.Mul(this=points, expression=self.decay(latest, half_life)),
                           false=double(0))
-        counted: exp.Expr = self.count(match)
-        if rule.max_times is not None:
-            counted = exp.Least(this=counted, expressions=[exp.Literal.number(rule.max_times)])
         if half_life is None:
+            counted: exp.Expr = self.count(match)
+            if rule.max_times is not None:
+                counted = exp.Least(this=counted, expressions=[exp.Literal.number(rule.max_times)])
             return exp.Mul(this=points, expression=counted)
         if rule.max_times is None:
             each = exp.Mul(this=points.copy(), expression=self.decay(ts, half_life))
