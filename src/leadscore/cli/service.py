@@ -31,6 +31,12 @@ def serve(
         bool, typer.Option("--no-scheduler", help="Do not run time-driven rescoring in this process.")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option("--forwarded-allow-ips",
+                     help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto headers are "
+                     "trusted (comma-separated, or '*'); default $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI document at /docs) and the rescoring scheduler."""
     import uvicorn
@@ -46,7 +52,10 @@ def serve(
     app = create_app(settings)
     err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}",
               markup=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # no access log: request paths hold lead ids (docs/security.md, "Logs"); the proxy headers
+    # of trusted proxies give the client's address and https scheme (Secure cookies)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 def _safe(url: str) -> str:
