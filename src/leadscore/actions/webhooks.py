@@ -105,9 +105,9 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 
 def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (IPv4 and IPv6)."""
+    """Every address ``host`` resolves to (IPv4 and IPv6), the preferred one first."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the system's order of preference
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class Target:
     address: str | None  # None: connect by name (an allow-listed host name)
 
 
-def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver = resolve) -> Target:
+def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver | None = None) -> Target:
     """Refuse (DeliveryError) a URL whose host is, or resolves to, a non-public address
     not on the allow-list; return the address to connect to."""
     allow = allow if allow is not None else allow_list()
@@ -141,7 +141,7 @@ def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver
         candidates = [str(literal)]
     else:
         try:
-            candidates = list(resolver(host, port))
+            candidates = list((resolver or resolve)(host, port))
         except OSError as exc:
             raise DeliveryError(f"refused webhook target: cannot resolve host '{host}' ({exc})") from None
         if not candidates:
@@ -149,7 +149,8 @@ def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver
     for candidate in candidates:
         address = ipaddress.ip_address(candidate.split("%", 1)[0])
         if not is_public(address) and not (allow.permits(address) or allow.permits(unmapped(address))):
-            what = "is" if literal is not None else f"resolves to {address}, which is"
+            shown = f"::ffff:{address.ipv4_mapped}" if getattr(address, "ipv4_mapped", None) else str(address)
+            what = "is" if literal is not None else f"resolves to {shown}, which is"
             raise DeliveryError(
                 f"refused webhook target: host '{host}' {what} not a public address "
                 f"(private, loopback, link-local or reserved); to allow it, add it to {ALLOW_ENV}"

@@ -130,6 +130,21 @@ def _install_error_handlers(app: FastAPI) -> None:
     # under the driver (InterfaceError). Nothing was written: the transaction rolled back.
     app.add_exception_handler(OperationalError, _database)
     app.add_exception_handler(InterfaceError, _database)
+    # the hot paths run statements on the driver's connection (leadscore.store.raw): its own
+    # errors arrive unwrapped
+    for driver_error in _driver_unavailable_errors():
+        app.add_exception_handler(driver_error, _database)
+
+
+def _driver_unavailable_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return found
+    return [*found, psycopg.OperationalError, psycopg.InterfaceError]
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:

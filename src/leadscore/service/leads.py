@@ -286,13 +286,18 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     row = _lead_row(session, lead_id)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA secure_delete = ON"))
+    tables = lead_tables()
+    deleted: dict[str, int] = {}
+    for table in tables:  # counted first: listeners delete some of them
+        n = session.execute(
+            select(func.count()).select_from(table).where(_about(table, row.id, row.lead_id))
+        ).scalar_one()
+        if n:
+            deleted[table.name] = int(n)
     for listener in list(_erase_listeners):
         listener(session, row.id, row.lead_id)
-    deleted: dict[str, int] = {}
-    for table in lead_tables():
-        result = session.execute(delete(table).where(_about(table, row.id, row.lead_id)))
-        if result.rowcount:  # type: ignore[attr-defined]
-            deleted[table.name] = int(result.rowcount)  # type: ignore[attr-defined]
+    for table in tables:
+        session.execute(delete(table).where(_about(table, row.id, row.lead_id)))
     session.execute(delete(leads).where(leads.c.id == row.id))
     deleted["leads"] = 1
     now = now_us if now_us is not None else time.time_ns() // 1000
