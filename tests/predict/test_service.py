@@ -190,3 +190,30 @@ def test_cli_activate_status_deactivate(tmp_path: Path, model_dir: Path, capsys:
     assert code == 0 and "deactivated predictive model" in errors
     code, output, _ = run(["predictive", "status", "--db", url], capsys)
     assert "no predictive model is active" in output
+
+
+def test_thresholds_save_stages_and_activation_uses_them(tmp_path: Path, model_dir: Path, synthetic_dir: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(model_dir, tmp_path / "with-stages"))
+    code, _, errors = run(["thresholds", "--model", str(copy), "--leads", str(synthetic_dir / "leads.csv"),
+                           "--events", str(synthetic_dir / "events.csv"), "--target", "converted",
+                           "--as-of", "2026-06-01T00:00:00Z", "--save-stages"], capsys)
+    assert code == 0, errors
+    saved = json.loads((copy / predictive.STAGES_FILE).read_text())
+    assert set(saved) == {"SQL", "MQL"} and saved["SQL"] >= saved["MQL"]
+    code, _, errors = run(["thresholds", "--model", str(synthetic_dir / "leads.csv"), "--leads",
+                           str(synthetic_dir / "leads.csv"), "--target", "converted", "--save-stages"], capsys)
+    assert code == 2 and "--save-stages needs a predictive model" in errors
+    (tmp_path / "rules.yaml").write_text(RULES)
+    from leadscore.store.db import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'stages.db'}")
+    try:
+        with store.write() as session:
+            status = predictive.activate_directory(session, copy, now_us=0, policy="predictive")
+        assert status["stages"]["cut_offs"] == saved
+    finally:
+        store.dispose()
+        predictive.forget_cached()

@@ -367,6 +367,11 @@ def thresholds(
         Path | None,
         typer.Option("--write-stages", help="Write a copy of the rule model (--model) with these SQL/MQL stages.", show_default=False),
     ] = None,
+    save_stages: Annotated[
+        bool,
+        typer.Option("--save-stages", help="Predictive --model: save the cut-offs as DIR/stages.json (the service's "
+                     "stages under the predictive policy)."),
+    ] = False,
 ) -> None:
     """Recommend MQL and SQL cut-offs on the model's score, with conversions, precision, recall."""
     from leadscore.predict.compare import is_predictive
@@ -378,6 +383,8 @@ def thresholds(
             "--write-stages needs a rule model as --model: a predictive score (100 x probability) is not on "
             "the scale of a rule model's points; run thresholds on the rule model to set its stages"
         )
+    if save_stages and not is_predictive(model):
+        raise UsageError("--save-stages needs a predictive model directory as --model; for a rule model use --write-stages")
     loaded, scored, y = _scored(model, leads, events, outcomes, target, positive, id_column, as_of_column, as_of,
                                 model.name, offset)
     rec = recommend(y, scored.score, scored.probability, capacity=capacity, min_precision=min_precision,
@@ -401,6 +408,13 @@ def thresholds(
         table.add_row(*cells)
     out.print(table)
     out.print(f"SQL: {rec.rule}. MQL: the highest cut keeping {mql_recall:.0%} of conversions, below SQL.", markup=False)
+    if save_stages:
+        from leadscore.service.predictive import STAGES_FILE
+
+        target = model / STAGES_FILE
+        target.write_text(json.dumps({"SQL": rec.sql.min_score, "MQL": rec.mql.min_score}, indent=2) + "\n",
+                          encoding="utf-8")
+        err.print(f"wrote {target}: the service's stages under the predictive policy", markup=False)
     if write_stages is not None:
         from leadscore.model.schema import ScoringModel
 
