@@ -411,10 +411,10 @@ def thresholds(
     if save_stages:
         from leadscore.service.predictive import STAGES_FILE
 
-        target = model / STAGES_FILE
-        target.write_text(json.dumps({"SQL": rec.sql.min_score, "MQL": rec.mql.min_score}, indent=2) + "\n",
+        stages_file = model / STAGES_FILE
+        stages_file.write_text(json.dumps({"SQL": rec.sql.min_score, "MQL": rec.mql.min_score}, indent=2) + "\n",
                           encoding="utf-8")
-        err.print(f"wrote {target}: the service's stages under the predictive policy", markup=False)
+        err.print(f"wrote {stages_file}: the service's stages under the predictive policy", markup=False)
     if write_stages is not None:
         from leadscore.model.schema import ScoringModel
 
