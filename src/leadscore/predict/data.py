@@ -173,8 +173,31 @@ def read_leads_table(path: str | Path, id_column: str = "lead_id") -> pd.DataFra
     return out
 
 
+def _arrow_micros(values: pd.Series) -> np.ndarray | None:
+    """Epoch microseconds by Arrow's strict ISO 8601 parser (``...Z`` or an offset, at most
+    microseconds), ~10x faster than pandas; None when any text needs pandas' broader parser."""
+    if not (isinstance(values.dtype, pd.StringDtype) or values.dtype == object):
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = pa.array(values, type=pa.string(), from_pandas=True)
+        moments = pc.cast(texts, pa.timestamp("us", tz="UTC"))
+    except Exception:  # noqa: BLE001 - a text Arrow does not take (no offset, nanoseconds, ...): use pandas
+        return None
+    micros = moments.cast(pa.int64())
+    return np.asarray(micros.fill_null(NAT).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def timestamps_us(values: pd.Series, *, file: str | None, column: str, required: bool) -> np.ndarray:
     """ISO 8601 texts (or datetimes) as epoch microseconds; missing is ``INT64_MIN`` unless required."""
+    fast = _arrow_micros(values)
+    if fast is not None:
+        empty = fast == NAT
+        if required and empty.any():
+            raise InputError(f"{column} is empty", file=file, row=int(np.argmax(empty)) + 1, column=column)
+        return fast
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = pd.to_datetime(values, utc=True)
     else:
