@@ -107,6 +107,7 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
     assert shown["reasons"] and all({"factor", "effect"} <= set(r) for r in shown["reasons"])
     assert lead["score"] == pytest.approx(0.25 * shown["score"] + 0.75 * rule_score, abs=0.006)
     assert lead["stage"] == before["stage"]  # a blend keeps the rule stages
+    assert client.get("/v1/leads/A1/export").json()["lead"]["predictive"] == shown  # a data-subject export has it
 
     # the stored prediction is what the model gives the lead at that moment
     model = Predictor.load(model_dir)

@@ -199,7 +199,8 @@ def export_lead(session: Session, lead_id: str) -> dict[str, Any]:
         select(score_history).where(score_history.c.lead_pk == row.id).order_by(score_history.c.id)
     )
     return {
-        "lead": _lead_public(row),
+        # predict: the lead's prediction is data held about the person too
+        "lead": {**_lead_public(row), "predictive": predictive.lead_prediction(session, row.id)},
         "events": [_event_public(e) for e in all_events],
         "history": [_history_public(h) for h in history_rows],
         "transitions": [_transition_public(t) for t in transitions],
