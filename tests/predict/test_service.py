@@ -50,10 +50,10 @@ def _zip(directory: Path) -> bytes:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    """The app on SQLite and on PostgreSQL (its own schema)."""
     (tmp_path / "rules.yaml").write_text(RULES)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'svc.db'}", model_file=tmp_path / "rules.yaml",
-                        scheduler=False)
+    settings = Settings(database_url=db_url, model_file=tmp_path / "rules.yaml", scheduler=False)
     app = create_app(settings)
     predictive.forget_cached()
     with TestClient(app) as test_client:
@@ -116,7 +116,9 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
     expected = model.predict_lead(Lead("A1", lead["attributes"]), events, parse_timestamp(shown["at"]))
     assert shown["probability"] == round(expected.probability, 4)
 
-    # a new event predicts the lead again
+    # a new event predicts the lead again; a process that has not loaded the model yet loads it from the store
+    predictive._predictors.clear()
+    predictive.forget_cached()
     client.post("/v1/events", json={"event_id": "f1", "lead_id": "A1", "type": "form_submit",
                                     "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
     again = client.get("/v1/leads/A1").json()["predictive"]
