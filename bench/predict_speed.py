@@ -7,9 +7,16 @@
    model, the starter model with points learned on (a sample of) the training leads, and
    the trained predictive model: ROC-AUC with bootstrap 95 % intervals.
 
+5. with --command-runs N: times the whole `leadscore predict` command (a fresh process:
+   start-up and imports included), N times, alternating with the code under
+   --baseline-src (e.g. an older checkout's src/) when given, and checks both write the
+   same file; --only-command skips steps 3-4 (and 2 when the model exists: --reuse).
+
 Wall-clock and CPU seconds are both printed: on a shared machine wall time depends on load.
 
     .venv/bin/python bench/predict_speed.py [--leads 100000] [--world DIR] [--offset 14]
+    .venv/bin/python bench/predict_speed.py --world DIR --reuse --only-command --command-runs 5 \
+        --baseline-src /tmp/base/src
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +59,51 @@ def timed(label: str, action: Callable[[], object]) -> tuple[float, float]:
     return wall, cpu
 
 
+def _run_command(world: Path, model_dir: Path, output: Path, src: Path | None) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of one `leadscore predict` process."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    command = [sys.executable, "-c", "import sys; from leadscore.cli import main; sys.exit(main())", "predict",
+               "--model", str(model_dir), "--leads", str(world / "leads.csv"), "--events", str(world / "events.csv"),
+               "--output", str(output), "-q"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def command_runs(world: Path, model_dir: Path, runs: int, baseline: Path | None) -> dict[str, object]:
+    """Median wall/CPU of the whole command, alternating with the baseline code when given."""
+    variants = {"current": None} if baseline is None else {"baseline": baseline, "current": None}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    loads = []
+    for run in range(runs):
+        for name, src in variants.items():
+            loads.append(os.getloadavg()[0])
+            wall, cpu = _run_command(world, model_dir, world / f"predictions-{name}.csv", src)
+            times[name].append((wall, cpu))
+            print(f"  run {run + 1} {name}: {wall:.2f} s wall, {cpu:.2f} s CPU (load {loads[-1]:.1f})", flush=True)
+    out: dict[str, object] = {"runs": runs, "load_min": min(loads), "load_max": max(loads)}
+    for name, values in times.items():
+        wall = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        out[name] = {"wall_median": round(wall, 2), "cpu_median": round(cpu, 2), "wall_min": round(min(v[0] for v in values), 2)}
+        print(f"`leadscore predict` ({name}): median {wall:.2f} s wall, {cpu:.2f} s CPU; best {min(v[0] for v in values):.2f} s")
+    if baseline is not None:
+        same = (world / "predictions-baseline.csv").read_bytes() == (world / "predictions-current.csv").read_bytes()
+        base, cur = out["baseline"], out["current"]
+        assert isinstance(base, dict) and isinstance(cur, dict)
+        out["ratio_wall"] = round(base["wall_median"] / cur["wall_median"], 2)
+        out["ratio_cpu"] = round(base["cpu_median"] / cur["cpu_median"], 2)
+        out["identical_output"] = same
+        print(f"baseline / current: {out['ratio_wall']}x wall, {out['ratio_cpu']}x CPU; identical output: {same}; "
+              f"load average {min(loads):.1f}-{max(loads):.1f}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=100_000)
@@ -58,6 +113,10 @@ def main() -> int:
     parser.add_argument("--explain-leads", type=int, default=10_000)
     parser.add_argument("--learn-leads", type=int, default=20_000)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing DIR/model (no training)")
+    parser.add_argument("--only-command", action="store_true", help="only time the whole `leadscore predict`")
+    parser.add_argument("--command-runs", type=int, default=0)
+    parser.add_argument("--baseline-src", type=Path, default=None)
     args = parser.parse_args()
     world = args.world or Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     if not (world / "events.csv").exists():
@@ -69,8 +128,15 @@ def main() -> int:
     common = ["--leads", str(world / "leads.csv"), "--events", str(world / "events.csv")]
     asof = ["--as-of-column", "created_at", "--as-of-offset", str(args.offset)]
     figures: dict[str, object] = {"leads": args.leads, "events": events_rows}
-    figures["train"] = timed("train", lambda: cli(["train", *common, "--outcomes", str(world / "outcomes.csv"),
-                                                    "--target", "converted", *asof, "--out", str(model_dir), "-q"]))
+    if not (args.reuse and (model_dir / "manifest.json").exists()):
+        figures["train"] = timed("train", lambda: cli(["train", *common, "--outcomes", str(world / "outcomes.csv"),
+                                                        "--target", "converted", *asof, "--out", str(model_dir), "-q"]))
+    if args.command_runs:
+        figures["command"] = command_runs(world, model_dir, args.command_runs, args.baseline_src)
+    if args.only_command:
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n", encoding="utf-8")
+        return 0
     figures["predict"] = timed("predict (all leads)", lambda: cli(["predict", "--model", str(model_dir), *common,
                                                                    "--output", str(world / "predictions.csv"), "-q"]))
     sample = world / "leads_sample.csv"

@@ -19,6 +19,9 @@ def test_every_option_is_documented() -> None:
     model = root.get_command(ctx, "model")
     commands = {name: root.get_command(ctx, name) for name in ("train", "predict", "evaluate", "thresholds", "compare")}
     commands["model learn"] = model.get_command(ctx, "learn")
+    service = root.get_command(ctx, "predictive")
+    for name in ("activate", "deactivate", "status"):
+        commands[f"predictive {name}"] = service.get_command(ctx, name)
     missing = []
     for name, command in commands.items():
         assert command is not None, name

@@ -50,10 +50,10 @@ def _zip(directory: Path) -> bytes:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    """The app on SQLite and on PostgreSQL (its own schema)."""
     (tmp_path / "rules.yaml").write_text(RULES)
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'svc.db'}", model_file=tmp_path / "rules.yaml",
-                        scheduler=False)
+    settings = Settings(database_url=db_url, model_file=tmp_path / "rules.yaml", scheduler=False)
     app = create_app(settings)
     predictive.forget_cached()
     with TestClient(app) as test_client:
@@ -107,6 +107,7 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
     assert shown["reasons"] and all({"factor", "effect"} <= set(r) for r in shown["reasons"])
     assert lead["score"] == pytest.approx(0.25 * shown["score"] + 0.75 * rule_score, abs=0.006)
     assert lead["stage"] == before["stage"]  # a blend keeps the rule stages
+    assert client.get("/v1/leads/A1/export").json()["lead"]["predictive"] == shown  # a data-subject export has it
 
     # the stored prediction is what the model gives the lead at that moment
     model = Predictor.load(model_dir)
@@ -115,7 +116,9 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
     expected = model.predict_lead(Lead("A1", lead["attributes"]), events, parse_timestamp(shown["at"]))
     assert shown["probability"] == round(expected.probability, 4)
 
-    # a new event predicts the lead again
+    # a new event predicts the lead again; a process that has not loaded the model yet loads it from the store
+    predictive._predictors.clear()
+    predictive.forget_cached()
     client.post("/v1/events", json={"event_id": "f1", "lead_id": "A1", "type": "form_submit",
                                     "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
     again = client.get("/v1/leads/A1").json()["predictive"]
@@ -190,3 +193,30 @@ def test_cli_activate_status_deactivate(tmp_path: Path, model_dir: Path, capsys:
     assert code == 0 and "deactivated predictive model" in errors
     code, output, _ = run(["predictive", "status", "--db", url], capsys)
     assert "no predictive model is active" in output
+
+
+def test_thresholds_save_stages_and_activation_uses_them(tmp_path: Path, model_dir: Path, synthetic_dir: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    copy = Path(shutil.copytree(model_dir, tmp_path / "with-stages"))
+    code, _, errors = run(["thresholds", "--model", str(copy), "--leads", str(synthetic_dir / "leads.csv"),
+                           "--events", str(synthetic_dir / "events.csv"), "--target", "converted",
+                           "--as-of", "2026-06-01T00:00:00Z", "--save-stages"], capsys)
+    assert code == 0, errors
+    saved = json.loads((copy / predictive.STAGES_FILE).read_text())
+    assert set(saved) == {"SQL", "MQL"} and saved["SQL"] >= saved["MQL"]
+    code, _, errors = run(["thresholds", "--model", str(synthetic_dir / "leads.csv"), "--leads",
+                           str(synthetic_dir / "leads.csv"), "--target", "converted", "--save-stages"], capsys)
+    assert code == 2 and "--save-stages needs a predictive model" in errors
+    (tmp_path / "rules.yaml").write_text(RULES)
+    from leadscore.store.db import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'stages.db'}")
+    try:
+        with store.write() as session:
+            status = predictive.activate_directory(session, copy, now_us=0, policy="predictive")
+        assert status["stages"]["cut_offs"] == saved
+    finally:
+        store.dispose()
+        predictive.forget_cached()

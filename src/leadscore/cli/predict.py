@@ -231,6 +231,8 @@ def predict(
     quiet: QuietOption = False,
 ) -> None:
     """Predict the conversion probability (0-1) and score (0-100) of every lead."""
+    import numpy as np
+
     from leadscore.predict.data import LeadData, as_of_moments, read_events_table, read_leads_table
     from leadscore.predict.predictor import Predictor
 
@@ -248,29 +250,61 @@ def predict(
         table = read_events_table(events, properties=predictor.scorer.features_.event_properties())
     if predictor.uses_events and events is None:
         err.print("warning: the model was trained with events; without --events every lead looks inactive", markup=False)
-    results = predictor.predict(LeadData(frame, table, moments, str(leads)), explain=explain, top=top_factors)
+    data = LeadData(frame, table, moments, str(leads))
     csv = file_format(output) == "csv"
-    rows = []
-    for r in results:
-        row: dict[str, Any] = {
-            "lead_id": r.lead_id,
-            "probability": f"{r.probability:.4f}" if csv else round(r.probability, 4),
-            "score": r.score,
-        }
-        if explain:
-            row["factors"] = r.to_dict()["factors"]
-        rows.append(row)
-    columns = ["lead_id", "probability", "score"] + (["factors"] if explain else [])
-    write_rows(output, columns, rows, {"lead_id": "str", "probability": "float", "score": "float", "factors": "json"})
-    if not quiet:
-        import numpy as np
-
+    if explain:
+        results = predictor.predict(data, explain=True, top=top_factors)
+        rows = []
+        for r in results:
+            row: dict[str, Any] = {
+                "lead_id": r.lead_id,
+                "probability": f"{r.probability:.4f}" if csv else round(r.probability, 4),
+                "score": r.score,
+                "factors": r.to_dict()["factors"],
+            }
+            rows.append(row)
+        write_rows(output, ["lead_id", "probability", "score", "factors"], rows,
+                   {"lead_id": "str", "probability": "float", "score": "float", "factors": "json"})
         probs = np.array([r.probability for r in results])
+    else:  # columns, not a Prediction object per lead: 100k leads in a fraction of a second
+        probs = predictor.probabilities(data)
+        _write_scores(output, data.lead_ids, probs, csv=csv)
+    if not quiet:
         err.print(
             f"predicted {len(results)} leads -> {output} (mean probability {probs.mean():.3f}, "
             f"{int((probs >= 0.5).sum())} at 0.5 or more)",
             markup=False,
         )
+
+
+def _write_scores(output: Path, ids: Any, probability: np.ndarray, *, csv: bool) -> None:
+    """``lead_id, probability, score`` as :func:`write_rows` writes them, from columns."""
+    from leadscore.predict.predictor import probability_to_score
+
+    scores = probability_to_score(probability)
+    if not csv:
+        rows = [{"lead_id": i, "probability": round(p, 4), "score": s}
+                for i, p, s in zip(ids, probability.tolist(), scores.tolist(), strict=True)]
+        write_rows(output, ["lead_id", "probability", "score"], rows,
+                   {"lead_id": "str", "probability": "float", "score": "float"})
+        return
+    import csv as csv_module
+
+    from leadscore.ingest.files import CsvWriter, atomic_path, safe_cell
+
+    cells = [safe_cell(str(i)) for i in ids]
+    rows_out = list(zip(cells, [f"{p:.4f}" for p in probability.tolist()], [f"{s:.2f}" for s in scores.tolist()],
+                        strict=True))
+    with atomic_path(output) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        if any("\r" in c for c in cells):  # the careful writer quotes such rows whole
+            writer = CsvWriter(handle)
+            writer.writerow(["lead_id", "probability", "score"])
+            for row_out in rows_out:
+                writer.writerow(row_out)
+        else:
+            plain = csv_module.writer(handle, lineterminator="\n")
+            plain.writerow(["lead_id", "probability", "score"])
+            plain.writerows(rows_out)
 
 
 # ---- evaluate ---------------------------------------------------------------------------
@@ -367,6 +401,11 @@ def thresholds(
         Path | None,
         typer.Option("--write-stages", help="Write a copy of the rule model (--model) with these SQL/MQL stages.", show_default=False),
     ] = None,
+    save_stages: Annotated[
+        bool,
+        typer.Option("--save-stages", help="Predictive --model: save the cut-offs as DIR/stages.json (the service's "
+                     "stages under the predictive policy)."),
+    ] = False,
 ) -> None:
     """Recommend MQL and SQL cut-offs on the model's score, with conversions, precision, recall."""
     from leadscore.predict.compare import is_predictive
@@ -378,6 +417,8 @@ def thresholds(
             "--write-stages needs a rule model as --model: a predictive score (100 x probability) is not on "
             "the scale of a rule model's points; run thresholds on the rule model to set its stages"
         )
+    if save_stages and not is_predictive(model):
+        raise UsageError("--save-stages needs a predictive model directory as --model; for a rule model use --write-stages")
     loaded, scored, y = _scored(model, leads, events, outcomes, target, positive, id_column, as_of_column, as_of,
                                 model.name, offset)
     rec = recommend(y, scored.score, scored.probability, capacity=capacity, min_precision=min_precision,
@@ -401,6 +442,13 @@ def thresholds(
         table.add_row(*cells)
     out.print(table)
     out.print(f"SQL: {rec.rule}. MQL: the highest cut keeping {mql_recall:.0%} of conversions, below SQL.", markup=False)
+    if save_stages:
+        from leadscore.service.predictive import STAGES_FILE
+
+        stages_file = model / STAGES_FILE
+        stages_file.write_text(json.dumps({"SQL": rec.sql.min_score, "MQL": rec.mql.min_score}, indent=2) + "\n",
+                          encoding="utf-8")
+        err.print(f"wrote {stages_file}: the service's stages under the predictive policy", markup=False)
     if write_stages is not None:
         from leadscore.model.schema import ScoringModel
 

@@ -144,6 +144,7 @@ class RowPredictor:
         counted = self._counted(lead, events, as_of_us) if self.uses_events else []
         ages = [(as_of_us - e.ts) / MICROS_PER_DAY for e in counted]
         present = self._properties(events) if self.uses_events else set()
+        codes_of: dict[str, dict[Any, int]] = {}
         words: dict[str, set[str]] = {}
         for j, spec in enumerate(self.specs):
             source = spec.source
@@ -171,7 +172,11 @@ class RowPredictor:
                 picked = [age for e, age in zip(counted, ages, strict=True) if not source[1] or e.type == source[1]]
                 values[j] = min(picked) if picked else _NAN
             elif kind == "event_value":
-                values[j] = self._value_count(source[1], source[2], source[3], float(source[4]), events, counted, ages, present)
+                prop = source[2]
+                if prop not in codes_of:
+                    codes_of[prop] = self._codes(prop, events)
+                values[j] = self._value_count(source[1], prop, source[3], float(source[4]), codes_of[prop], counted,
+                                              ages, present)
             elif kind == "event_sum":
                 days = float(source[3])
                 total = 0.0
@@ -210,17 +215,21 @@ class RowPredictor:
         return names
 
     @staticmethod
-    def _value_count(kind: str, prop: str, value: str, days: float, events: Sequence[Event],
-                     counted: list[Event], ages: list[float], present: set[str]) -> int:
-        if prop not in present:
-            return 0
-        # the batch path numbers the distinct values of all given events in order, and a kept
-        # value's text picks the last of them with that text form
+    def _codes(prop: str, events: Sequence[Event]) -> dict[Any, int]:
+        """The batch path numbers the distinct values of a property over all given events, in order."""
         codes: dict[Any, int] = {}
         for event in events:
             raw = event.properties.get(prop)
             if not _missing(raw):
                 codes.setdefault(_hashable(raw), len(codes))
+        return codes
+
+    @staticmethod
+    def _value_count(kind: str, prop: str, value: str, days: float, codes: dict[Any, int],
+                     counted: list[Event], ages: list[float], present: set[str]) -> int:
+        if prop not in present:
+            return 0
+        # a kept value's text picks the last distinct value with that text form
         wanted = -2
         for raw, code in codes.items():
             if text_form(raw) == value:
@@ -258,7 +267,7 @@ class RowPredictor:
     def decision(self, matrix: np.ndarray) -> float:
         """Calibrated log-odds of one feature row."""
         a, b = self.calibration
-        return float(a * self.model.decision(matrix)[0] + b)
+        return float(a * self.model.decision(matrix, threads=1)[0] + b)
 
     def predict(self, lead: Lead, events: Sequence[Event] = (), as_of: datetime | None = None, *,
                 explain: bool = True, top: int = 3) -> Any:
@@ -270,7 +279,7 @@ class RowPredictor:
         matrix = self.row(lead, events, moment)
         if explain:
             a, b = self.calibration
-            contrib, base = self.model.contributions(matrix)
+            contrib, base = self.model.contributions(matrix, threads=1)
             contrib = contrib * a
             z = float(contrib.sum(axis=1)[0] + a * base + b)
             raw: Mapping[str, Sequence[Any]] = {c: [lead.attributes.get(c)] for c in self.category_columns}

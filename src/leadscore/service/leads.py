@@ -257,7 +257,8 @@ def export_lead(session: Session, lead_id: str, now_us: int | None = None) -> di
         audit.record(session, "lead_exported", now_us, subject=subject)
     audit_entries, _ = audit.entries(session, subject=subject, limit=audit.MAX_LIMIT)
     return {
-        "lead": _lead_public(row),
+        # predict: the lead's prediction is data held about the person too
+        "lead": {**_lead_public(row), "predictive": predictive.lead_prediction(session, row.id)},
         "events": [_event_public(e) for e in all_events],
         "history": [_history_public(h) for h in history_rows],
         "transitions": [_transition_public(t) for t in transitions],

@@ -24,8 +24,9 @@ from leadscore.service import predictive
 from leadscore.store.tables_predictive import POLICIES
 
 router = APIRouter(prefix="/v1/predictive", tags=["predictive"], responses=NOT_FOUND)
+# the zip's bytes; any content type is read (application/zip, application/octet-stream)
 ZIP_BODY = {"requestBody": {"required": True, "content": {
-    "application/zip": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
 }}}
 
 
