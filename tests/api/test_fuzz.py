@@ -43,13 +43,6 @@ APP = create_app(Settings(
 ))
 
 
-@schemathesis.serializer("application/zip")
-def _zip_body(ctx: Any, value: Any) -> bytes:
-    """PUT /v1/predictive takes a zip: the fuzzer sends whatever bytes it drew (a broken zip
-    must be refused with a 4xx, never a 5xx)."""
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)  # the document needs no store
 
 
