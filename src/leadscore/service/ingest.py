@@ -28,6 +28,7 @@ from leadscore.service.scoring import (
     ScoreChange,
     ScoringPolicy,
     chunks,
+    collector_paused,
     load_events,
     rescore_states,
     score_public,
@@ -192,6 +193,14 @@ def store_events(
     new_attributes: Mapping[str, dict[str, Any]] | None = None,
 ) -> IngestResult:
     """Store normalised events and rescore their leads (see :func:`ingest_events`)."""
+    with collector_paused():
+        return _store_events(session, model, parsed, now_us, policy, new_attributes)
+
+
+def _store_events(
+    session: Session, model: ActiveModel, parsed: Sequence[Event], now_us: int,
+    policy: ScoringPolicy, new_attributes: Mapping[str, dict[str, Any]] | None,
+) -> IngestResult:
     result = IngestResult()
     seen: set[str] = set()
     fresh: list[Event] = []

@@ -12,8 +12,12 @@ Semantics come only from the pure engine (:func:`leadscore.engine.score_lead`);
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -121,6 +125,43 @@ def on_score_change(listener: ScoreListener) -> ScoreListener:
 def remove_score_listener(listener: ScoreListener) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
+
+
+_collector_lock = threading.Lock()
+_collector_users = 0
+_collector_restore = True
+_collector_since = 0.0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while scoring a batch.
+
+    A batch allocates a few hundred thousand objects that live until it ends (events,
+    states, results) and are then freed by reference counting; collections during the batch
+    walked them again and again for nothing: a quarter of the server's CPU time on batches
+    of 1,000 events (full collections of the whole heap). The collector is paused while any
+    batch runs (a count across threads) and restored as it was after the last one; when
+    batches keep overlapping, the young generations are collected once a second so that
+    garbage cannot pile up."""
+    global _collector_users, _collector_restore, _collector_since
+    with _collector_lock:
+        if _collector_users == 0:
+            _collector_restore = gc.isenabled()
+            gc.disable()
+            _collector_since = time.monotonic()
+        _collector_users += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_users -= 1
+            if _collector_users == 0:
+                if _collector_restore:
+                    gc.enable()
+            elif _collector_restore and time.monotonic() - _collector_since > 1.0:
+                gc.collect(1)
+                _collector_since = time.monotonic()
 
 
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
