@@ -80,7 +80,7 @@ async def read_session(ctx: CtxDep) -> AsyncIterator[Session]:
     """A read transaction for the request.
 
     Opened on the event loop (no I/O: the connection is taken at the first statement); a
-    sync route closes it in its own thread as it returns (:func:`release_read_sessions`),
+    sync route closes it in its own thread as it returns (:class:`ReleasingRoute`),
     so that ending it here does no I/O; otherwise it ends here without needing a thread of
     the request pool: on the event loop on SQLite (ending a read transaction never waits
     for a lock), on PostgreSQL (a network round trip) in a thread of a separate limiter."""
@@ -89,15 +89,15 @@ async def read_session(ctx: CtxDep) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException as exc:
-        await _close(ctx, manager, exc)
+        await _close(ctx, session, manager, exc)
         raise
     else:
-        await _close(ctx, manager, None)
+        await _close(ctx, session, manager, None)
 
 
-async def _close(ctx: AppContext, manager: Any, exc: BaseException | None) -> None:
+async def _close(ctx: AppContext, session: Session, manager: Any, exc: BaseException | None) -> None:
     args = (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
-    if ctx.store.serial_writes:
+    if ctx.store.serial_writes or not session.in_transaction():  # SQLite, or already closed
         manager.__exit__(*args)
         return
     if ctx.closers is None:
@@ -214,9 +214,8 @@ async def run_write(ctx: AppContext, work: Callable[[Session], T]) -> T:
     request) it waits in the thread pool so that the event loop is never blocked on the
     lock. On PostgreSQL, where a write waits on the network, it always runs in the pool.
 
-    The event loop also never waits for a database connection: with no idle connection in
-    the pool, the write goes to the thread pool (a loop blocked there could not end the
-    read sessions that hold the connections: see :func:`read_session`)."""
+    The event loop also does not wait for a database connection: with none idle in the
+    pool, the write goes to the thread pool (see :class:`ReleasingRoute`)."""
     if ctx.store.serial_writes and _connection_free(ctx.store):
         try:
             return write(ctx, work, wait=False)
