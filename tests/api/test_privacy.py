@@ -293,3 +293,31 @@ def test_personal_data_never_reaches_the_logs(app_client: TestClient, caplog: py
     assert "database unavailable" in logged
     for needle in (EMAIL, PHONE, NAME, "rep1@example.com"):  # ... without personal data
         assert needle not in logged, needle
+
+
+def test_dashboard_exports_and_erasures_are_audited_with_the_signed_in_key(app_client: TestClient) -> None:
+    import re
+
+    def csrf(html: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert found
+        return found.group(1)
+
+    assert app_client.post("/v1/leads", json={"lead_id": LEAD, "attributes": {"email": EMAIL}}).status_code == 201
+    ctx = app_client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.write() as session:
+        _, token = create_key(session, "anna", "admin", 0)
+    api = dict(app_client.headers)
+    browser = TestClient(app_client.app)
+    page = browser.get("/signin")
+    signed = browser.post("/signin", data={"key": token, "csrf_token": csrf(page.text), "next": "/"},
+                          follow_redirects=False)
+    assert signed.status_code == 303
+    assert browser.get(f"/leads/{LEAD}/export").json()["lead"]["attributes"]["email"] == EMAIL
+    form = browser.get(f"/leads/{LEAD}/erase")
+    erased = browser.post(f"/leads/{LEAD}/erase", data={"confirm": LEAD, "csrf_token": csrf(form.text)},
+                          follow_redirects=False)
+    assert erased.status_code == 303
+    entries = app_client.get("/v1/audit", params={"lead_id": LEAD}, headers=api).json()["entries"]
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("lead_erased", "dashboard, key 2 (anna)"), ("lead_exported", "dashboard, key 2 (anna)")]

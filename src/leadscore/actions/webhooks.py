@@ -149,7 +149,8 @@ def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver
     for candidate in candidates:
         address = ipaddress.ip_address(candidate.split("%", 1)[0])
         if not is_public(address) and not (allow.permits(address) or allow.permits(unmapped(address))):
-            shown = f"::ffff:{address.ipv4_mapped}" if getattr(address, "ipv4_mapped", None) else str(address)
+            inner = unmapped(address)
+            shown = f"::ffff:{inner}" if inner is not address else str(address)
             what = "is" if literal is not None else f"resolves to {shown}, which is"
             raise DeliveryError(
                 f"refused webhook target: host '{host}' {what} not a public address "

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import inspect
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -40,6 +45,7 @@ class AppContext:
     keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
     limiter: RateLimiter | None = None  # per-key token buckets; from the settings when None
     usage: audit.KeyUsage = field(default_factory=audit.KeyUsage)  # requests per key, written in batches
+    closers: Any = None  # anyio.CapacityLimiter of the threads that end read sessions (PostgreSQL)
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -70,12 +76,68 @@ async def get_ctx(request: Request) -> AppContext:  # async: no thread hop
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
-def read_session(ctx: CtxDep) -> Iterator[Session]:
-    with ctx.store.read() as session:
+async def read_session(ctx: CtxDep) -> AsyncIterator[Session]:
+    """A read transaction for the request.
+
+    Opened on the event loop (no I/O: the connection is taken at the first statement); a
+    sync route closes it in its own thread as it returns (:class:`ReleasingRoute`),
+    so that ending it here does no I/O; otherwise it ends here without needing a thread of
+    the request pool: on the event loop on SQLite (ending a read transaction never waits
+    for a lock), on PostgreSQL (a network round trip) in a thread of a separate limiter."""
+    manager = ctx.store.read()
+    session = manager.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        await _close(ctx, session, manager, exc)
+        raise
+    else:
+        await _close(ctx, session, manager, None)
+
+
+async def _close(ctx: AppContext, session: Session, manager: Any, exc: BaseException | None) -> None:
+    args = (type(exc), exc, exc.__traceback__) if exc is not None else (None, None, None)
+    if ctx.store.serial_writes or not session.in_transaction():  # SQLite, or already closed
+        manager.__exit__(*args)
+        return
+    if ctx.closers is None:
+        ctx.closers = anyio.CapacityLimiter(CLOSER_THREADS)
+    with anyio.CancelScope(shield=True):  # a client gone away must not leak the connection
+        await anyio.to_thread.run_sync(lambda: manager.__exit__(*args), limiter=ctx.closers)
 
 
 SessionDep = Annotated[Session, Depends(read_session)]
+
+
+class ReleasingRoute(APIRoute):
+    """The route class of every router with :data:`SessionDep`: a sync route ends its read
+    sessions in its own thread, as it returns.
+
+    FastAPI ends a dependency's session after the response is serialised, and serialises
+    a sync route's response in a thread of the request thread pool: a finished request
+    kept its database connection until a thread was free. Under overload every thread
+    could be waiting for a connection while every connection was held by a finished
+    request waiting for a thread - a deadlock (the service stopped answering at 500
+    requests/s on a busy machine; tests/api/test_overload.py). Closing the session in the
+    route's thread returns the connection before the thread is released."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _releasing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _releasing(call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def route(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        finally:
+            for value in kwargs.values():
+                if isinstance(value, Session):
+                    value.close()  # ends the read transaction, returns the connection
+
+    return route
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `leadscore keys create`.")
 
@@ -138,6 +200,7 @@ RequireRead = _scope("read")
 RequireAdmin = _scope("admin")
 
 
+CLOSER_THREADS = 8
 T = TypeVar("T")
 _RETRY_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
@@ -149,13 +212,27 @@ async def run_write(ctx: AppContext, work: Callable[[Session], T]) -> T:
     is free it runs right here on the event loop (a thread hop costs about a quarter of a
     single-event request); when another thread writes (the rescoring worker, another
     request) it waits in the thread pool so that the event loop is never blocked on the
-    lock. On PostgreSQL, where a write waits on the network, it always runs in the pool."""
-    if ctx.store.serial_writes:
+    lock. On PostgreSQL, where a write waits on the network, it always runs in the pool.
+
+    The event loop also does not wait for a database connection: with none idle in the
+    pool, the write goes to the thread pool (see :class:`ReleasingRoute`)."""
+    if ctx.store.serial_writes and _connection_free(ctx.store):
         try:
             return write(ctx, work, wait=False)
         except WriterBusy:
             pass
     return await run_in_threadpool(write, ctx, work)
+
+
+def _connection_free(store: Store) -> bool:
+    """True when the pool can give a connection at once (an idle one, or room for a new one)."""
+    pool: Any = store.engine.pool
+    try:
+        if pool.checkedin() > 0:
+            return True
+        return bool(pool.checkedout() < pool.size() + getattr(pool, "_max_overflow", 0))
+    except (AttributeError, TypeError):  # a pool without these counters (not QueuePool)
+        return True
 
 
 def write(ctx: AppContext, work: Callable[[Session], T], *, attempts: int = 3, wait: bool = True) -> T:

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Request
 
 from leadscore.analytics import funnel
 from leadscore.analytics.summary import SummaryCache, analytics_summary, model_bounds
-from leadscore.api.deps import CtxDep, RequireRead, SessionDep
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireRead, SessionDep
 from leadscore.model import ScoringModel
 from leadscore.service.errors import NotFound
 from leadscore.service.leads import stage_counts
 from leadscore.service.models import active_version_id
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"], dependencies=[RequireRead])
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/analytics", tags=["analytics"], dependencies=[RequireRead])
 
 
 def _model(ctx: CtxDep, session: SessionDep) -> ScoringModel | None:

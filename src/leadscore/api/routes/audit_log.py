@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from leadscore.api.deps import CtxDep, RequireAdmin, SessionDep
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireAdmin, SessionDep
 from leadscore.api.schemas import AuditPublic
 from leadscore.service import audit
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[RequireAdmin])
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/audit", tags=["audit"], dependencies=[RequireAdmin])
 
 
 @router.get("", summary="The audit log (newest first) and each key's use", response_model=AuditPublic)

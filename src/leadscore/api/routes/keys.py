@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import check_keys, read_json
-from leadscore.api.deps import CtxDep, RequireAdmin, SessionDep, write
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireAdmin, SessionDep, write
 from leadscore.api.schemas import NOT_FOUND, KeyCreated, KeyPublic, KeysPublic
 from leadscore.scopes import SCOPES
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.keys import create_key, key_public, list_keys, revoke_key_id
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], dependencies=[RequireAdmin], responses=NOT_FOUND)
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/keys", tags=["keys"], dependencies=[RequireAdmin], responses=NOT_FOUND)
 KeyId = Annotated[int, Path(description="The key's id (from GET /v1/keys)", ge=1, le=2**62)]
 KEY_FIELDS = ("name", "scope")
 MAX_NAME = 200

@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import LEAD_KEYS, check_keys, check_values, read_json
-from leadscore.api.deps import CtxDep, RequireAdmin, RequireIngest, RequireRead, SessionDep, write
+from leadscore.api.deps import (
+    CtxDep,
+    ReleasingRoute,
+    RequireAdmin,
+    RequireIngest,
+    RequireRead,
+    SessionDep,
+    write,
+)
 from leadscore.api.schemas import (
     NOT_FOUND,
     LeadCreate,
@@ -33,7 +41,7 @@ from leadscore.service.leads import (
 )
 from leadscore.service.scoring import score_public
 
-router = APIRouter(prefix="/v1/leads", tags=["leads"], responses=NOT_FOUND)
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/leads", tags=["leads"], responses=NOT_FOUND)
 LeadId = Annotated[str, Path(description="The lead's id", max_length=255)]
 LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "order", "limit", "cursor")
 

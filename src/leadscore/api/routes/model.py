@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import MalformedBody, read_body
-from leadscore.api.deps import CtxDep, RequireAdmin, RequireRead, SessionDep, write
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireAdmin, RequireRead, SessionDep, write
 from leadscore.api.schemas import NOT_FOUND, ModelChangePublic, ModelVersionPublic, RescorePublic
 from leadscore.model import ScoringModel
 from leadscore.service.models import (
@@ -24,7 +24,7 @@ from leadscore.service.models import (
 from leadscore.service.preview import preview_model
 from leadscore.service.rescore import job_public, latest_job
 
-router = APIRouter(prefix="/v1/model", tags=["model"], responses=NOT_FOUND)
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/model", tags=["model"], responses=NOT_FOUND)
 MODEL_BODY = {"requestBody": {"required": True, "content": {
     "application/yaml": {"schema": {"type": "string"}},
     "application/json": {"schema": {"type": "object"}},

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from leadscore.actions.segments import MEMBER_COLUMNS, list_segments, members, segment_of
-from leadscore.api.deps import CtxDep, RequireRead, SessionDep
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireRead, SessionDep
 from leadscore.api.schemas import NOT_FOUND
 from leadscore.ingest.files import CsvWriter
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"], responses=NOT_FOUND)
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/segments", tags=["segments"], responses=NOT_FOUND)
 SegmentName = Annotated[str, Path(description="The segment's name", max_length=255)]
 
 

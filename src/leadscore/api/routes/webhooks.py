@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from leadscore.actions.outbox import counts, list_deliveries, list_rows
-from leadscore.api.deps import RequireAdmin, SessionDep
+from leadscore.api.deps import ReleasingRoute, RequireAdmin, SessionDep
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.get("/deliveries", dependencies=[RequireAdmin], summary="Delivery attempts, newest first")
