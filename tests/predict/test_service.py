@@ -96,7 +96,8 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
                           headers={"Content-Type": "application/zip"})
     assert response.status_code == 202, response.text
     status = client.get("/v1/predictive").json()
-    assert (status["active"], status["policy"], status["weight"], status["leads_predicted"]) == (True, "blend", 0.25, 3)
+    assert (status["active"], status["policy"], status["weight"], status["leads_predicted"], status["leads_total"]) == (
+        True, "blend", 0.25, 3, 3)
     assert status["model"]["name"] == "demo" and status["model"]["algorithm"] in ("logistic", "lightgbm")
 
     lead = client.get("/v1/leads/A1").json()
