@@ -84,7 +84,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="leadscore-webhook-bench-"))
     db = args.db or f"sqlite:///{work / 'bench.db'}"
     (work / "model.yaml").write_text(MODEL.format(port=receiver.server_address[1]))
-    env = {**os.environ, "BENCH_SECRET": "bench"}
+    # harden (#8): the receiver is on loopback, which the webhook URL guard refuses unless allowed
+    env = {**os.environ, "BENCH_SECRET": "bench", "LEADSCORE_WEBHOOK_ALLOW": "127.0.0.1"}
     key = subprocess.run([*CLI, "keys", "create", "--name", "bench", "--scope", "admin", "--db", db],
                          capture_output=True, text=True, check=True, env=env).stdout.split()[-1]
     port = _free_port()

@@ -26,6 +26,8 @@ from leadscore.demo import (
     write_world,
 )
 from leadscore.demo import writer as writer_module
+from leadscore.demo.writer import parquet_table
+from leadscore.engine.timestamps import parse_timestamp, to_micros
 from leadscore.errors import UsageError
 
 LEAD_COLUMNS = [
@@ -92,8 +94,14 @@ def test_streamed_files_hold_the_in_memory_world_across_chunks(
     monkeypatch.setattr(world_module, "CHUNK_LEADS", 170)  # 700 leads -> 5 chunks
     memory = generate_world(700, 5, DEFAULT_END, 6)
     summary = write_world(tmp_path, 700, 5, DEFAULT_END, 6, "parquet")
-    for name in ("leads", "events", "outcomes"):
-        assert pq.read_table(tmp_path / f"{name}.parquet").equals(getattr(memory, name)), name
+    for name in ("leads", "events", "outcomes"):  # sqlspeed: Parquet holds native timestamps
+        written = pq.read_table(tmp_path / f"{name}.parquet")
+        assert written.equals(parquet_table(name, getattr(memory, name))), name
+    events = pq.read_table(tmp_path / "events.parquet")
+    assert events.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert [to_micros(t) for t in events["timestamp"].to_pylist()[:3]] == [
+        to_micros(parse_timestamp(t)) for t in memory.events["timestamp"].to_pylist()[:3]
+    ]
     assert summary.n_events == memory.events.num_rows
     ids = memory.events["event_id"].to_pylist()
     assert ids == [f"E{i:010d}" for i in range(1, len(ids) + 1)]  # counting on across chunks
@@ -373,7 +381,7 @@ def test_command_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert meta["as_of"] == "2026-03-01T00:00:00Z" and meta["format"] == "parquet"
     leads = pq.read_table(out / "leads.parquet")
     assert leads.num_rows == 200
-    assert min(leads["created_at"].to_pylist()) >= "2026-01-01T00:00:00Z"
+    assert min(leads["created_at"].to_pylist()) >= datetime(2026, 1, 1, tzinfo=UTC)  # sqlspeed: native
     assert pq.read_table(out / "events.parquet").num_rows == meta["events"]
     assert pq.read_table(out / "outcomes.parquet").num_rows == 200
 

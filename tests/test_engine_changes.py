@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadscore.engine import Event, Lead, iso, score_lead
 from leadscore.engine.changes import decays, next_change
+from leadscore.engine.scoring import score_and_schedule
 from leadscore.model import parse_model
+from strategies import AS_OF_US, scenarios
 
 DAY = 86_400_000_000
 AS_OF = 1_780_000_000_000_000
@@ -94,3 +96,33 @@ def test_decays() -> None:
     lead = Lead("L")
     assert decays(model, score_lead(model, lead, [Event("L", "view", AS_OF - DAY)], AS_OF))
     assert not decays(model, score_lead(model, lead, [], AS_OF))
+
+
+def _same_as_the_three(model: Any, lead: Lead, evs: list[Event], as_of: int) -> None:
+    result, moment, decaying = score_and_schedule(model, lead, evs, as_of)
+    reference = score_lead(model, lead, evs, as_of)
+    assert (result.total, result.groups, result.raw_groups, result.grades, result.stage,
+            result.contributions) == (reference.total, reference.groups, reference.raw_groups,
+                                      reference.grades, reference.stage, reference.contributions)
+    assert result.explanation() == reference.explanation()
+    assert moment == next_change(model, lead, evs, as_of)
+    assert decaying == decays(model, reference)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rule, min_size=1, max_size=4), events,
+       st.one_of(st.none(), st.integers(-15 * DAY, 0)), st.sampled_from([0, -1, 1, DAY // 2]))
+def test_score_and_schedule_is_score_lead_next_change_and_decays(
+    rules: list[dict[str, Any]], evs: list[Event], created: int | None, shift: int
+) -> None:
+    """The one-pass function the service runs gives the numbers of the three reference functions."""
+    lead = Lead("L", {} if created is None else {"created_at": iso(AS_OF + created)})
+    _same_as_the_three(_model(rules), lead, evs, AS_OF + shift)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_score_and_schedule_on_random_models(scenario: Any) -> None:
+    """Also on the property tests' models: nested conditions, decay, property filters."""
+    model, lead, evs = scenario
+    _same_as_the_three(model, lead, evs, AS_OF_US)

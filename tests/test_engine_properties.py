@@ -383,8 +383,21 @@ def _decimal_round(value: float) -> float:
     st.integers(-10**9, 10**9).map(lambda n: math.nextafter(n / 8, math.inf)),
     st.integers(-10**9, 10**9).map(lambda n: math.nextafter(n / 8, -math.inf)),
     st.integers(-10**6, 10**6).map(lambda n: (2 * n + 1) * 0.005),
+    # multiples of 1/8 up to 1e15 (the fast path for them stops at 1e13)
+    st.integers(-8 * 10**15, 8 * 10**15).map(lambda n: n / 8),
+    st.integers(-10**3, 10**3).map(lambda n: 10**13 + n / 8),
+    st.integers(-10**3, 10**3).map(lambda n: -(10**13) + n / 8),
+    st.sampled_from([0.0, -0.0, 0.125, -0.125, 0.375, -0.625, 2.5, -7.875, 1e15, -1e15]),
 ))
 @settings(max_examples=3000, deadline=None)
 def test_round_score_is_half_up_on_the_exact_binary_value(value: float) -> None:
     got, expected = round_score(value), _decimal_round(value)
     assert got == expected and math.copysign(1, got) == math.copysign(1, expected), value
+
+
+def test_round_score_on_every_eighth() -> None:
+    """Whole scores and eighths are the commonest totals: each one against the reference."""
+    for n in (*range(-20_000, 20_000), *range(8 * 10**13 - 5_000, 8 * 10**13 + 5_000)):
+        value = n / 8
+        got, expected = round_score(value), _decimal_round(value)
+        assert got == expected and math.copysign(1, got) == math.copysign(1, expected), value

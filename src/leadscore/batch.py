@@ -244,10 +244,10 @@ def _score_files_sql(
         unknown_lead_events=stats["unknown_lead_events"], unknown_leads=stats["unknown_leads"],
         output=str(output) if output else None, engine=engine,
     )
-    stages = scored.table.column("stage").to_pylist()
-    for stage in stages:
-        key = stage or ""
-        summary.stage_counts[key] = summary.stage_counts.get(key, 0) + 1
+    # sqlspeed: counted by Arrow (a Python loop over 1M stages took 0.6 s); same order of first appearance
+    for item in scored.table.column("stage").value_counts().to_pylist():
+        key = item["values"] or ""
+        summary.stage_counts[key] = summary.stage_counts.get(key, 0) + item["counts"]
     columns = output_columns(model, explain=False)
     if top:
         scores = scored.table.column("score").to_numpy()

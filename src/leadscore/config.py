@@ -64,6 +64,25 @@ class Settings(BaseSettings):
     max_nesting_depth: int = Field(
         default=8, ge=1, description="Deepest nesting of objects and lists in attributes or properties."
     )
+    # privacy (docs/security.md)
+    retention_days: float | None = Field(
+        default=None, gt=0,
+        description="Purge events whose timestamp is more than this many days old (hourly, by the "
+        "service; or `leadscore purge-events`). Unset: events are kept. Current scores are kept "
+        "until each lead is next rescored.",
+    )
+    retention_check_seconds: float = Field(
+        default=3600.0, gt=0, description="How often the service purges old events when retention_days is set."
+    )
+    key_usage_flush_seconds: float = Field(
+        default=10.0, gt=0, description="How often the per-key request counts are written to the store."
+    )
+    webhook_allow: str = Field(
+        default="",
+        description="Webhook targets allowed although not public: comma-separated host names, "
+        "addresses and networks (127.0.0.1,10.0.0.0/8,crm.internal). Others on private, loopback "
+        "or link-local addresses are refused.",
+    )
 
 
 def get_settings() -> Settings:

@@ -24,6 +24,8 @@ from leadscore.store.db import Store
 
 SECRET = "s3cret-for-tests"
 os.environ.setdefault("LS_TEST_HOOK_SECRET", SECRET)
+# the receivers listen on loopback, which the webhook URL guard refuses unless allowed
+os.environ.setdefault("LEADSCORE_WEBHOOK_ALLOW", "127.0.0.1,::1,localhost")
 
 # Backoff scaled down so that outages of a few seconds are retried quickly in tests
 FAST = DeliveryConfig(poll_seconds=0.05, workers=4, lease_seconds=10, backoff_seconds=0.05,

@@ -191,6 +191,7 @@ def test_openapi_document_lists_every_route(client: TestClient) -> None:
         "/v1/webhooks/outbox", "/v1/outcomes", "/v1/analytics", "/v1/analytics/scores",
         "/v1/analytics/stages", "/v1/analytics/conversion", "/v1/analytics/velocity",
         "/v1/analytics/sales-cycle", "/v1/analytics/webhooks", "/v1/keys", "/v1/keys/{key_id}",
+        "/v1/audit",
         "/v1/predictive",  # predict: the predictive model
     }
     assert {"EventIn", "EventBatch", "LeadCreate"} <= set(document["components"]["schemas"])

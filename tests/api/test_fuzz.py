@@ -41,6 +41,8 @@ APP = create_app(Settings(
     database_url=f"sqlite:///{FOLDER / 'fuzz.db'}", model_file=FOLDER / "model.yaml",
     scheduler=False, max_body_bytes=64_000, rate_limit_per_second=0,
 ))
+
+
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)  # the document needs no store
 
 

@@ -46,10 +46,10 @@ API_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/v1/keys"): "admin",
     ("POST", "/v1/keys"): "admin",
     ("DELETE", "/v1/keys/{key_id}"): "admin",
-    # predict: the service's predictive model
     ("GET", "/v1/predictive"): "admin",
     ("PUT", "/v1/predictive"): "admin",
     ("DELETE", "/v1/predictive"): "admin",
+    ("GET", "/v1/audit"): "admin",
 }
 # the documents of the API and the dashboard's public pages
 PUBLIC_PAGES = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),

@@ -279,3 +279,33 @@ def test_lead_objects_as_tables_have_the_documented_shape() -> None:
     assert "120" in row
     event = Event("L1", "page_view", 5, {"url": "/pricing"}, "e1")
     assert event_rows(columns, [event])[0][:6] == ("L1", "page_view", 5, "e1", 0, "/pricing")
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_parquet_native_timestamps_and_text_needing_cleaning(tmp_path: Path, dirty: bool) -> None:
+    """Clean text columns are read as they are; one padded or non-ASCII value anywhere in a
+    column sends that column through the full cleaning, with the python engine's result."""
+    model = parse_model(
+        "version: 1\nname: t\nrules:\n"
+        "- {id: p, points: 5, when: {event: page_view, where: {url: {contains: pricing}}}, repeat: each}\n"
+        "- {id: c, points: 7, when: {event: email_click, where: {link: {equals: démo}}}}\n"
+        "- {id: s, points: -2, when: {no_event: [email_open], within_days: 30}}\n")
+    stamp = datetime(2026, 10, 1, tzinfo=UTC)
+    pq.write_table(pa.table({"lead_id": ["L1", "L2", "L3"], "created_at": pa.array([stamp] * 3, pa.timestamp("us", "UTC"))}),
+                   tmp_path / "leads.parquet")
+    types = ["page_view", "page_view", "email_click", "email_open", "page_view"]
+    leads_of = ["L1", "L1", "L2", "L3", "L2"]
+    links = [None, None, "de\u0301mo", None, None]  # "démo" decomposed: NFC makes it match
+    ids = ["E1", "E2", "E3", "E4", "E5"]
+    if dirty:
+        types[4], leads_of[1], ids[2] = " page_view", "L1 ", " E3"
+    pq.write_table(pa.table({
+        "event_id": ids, "lead_id": leads_of, "type": types,
+        "timestamp": pa.array([stamp] * 5, pa.timestamp("us", "UTC")),
+        "url": ["/pricing", "/pricing", None, None, "/pricing"], "link": links,
+    }), tmp_path / "events.parquet")
+    python, _ = _run(model, tmp_path / "leads.parquet", tmp_path / "events.parquet", tmp_path / "p.csv", "python")
+    duck, _ = _run(model, tmp_path / "leads.parquet", tmp_path / "events.parquet", tmp_path / "d.csv", "duckdb")
+    assert duck == python
+    scores = [line.split(",")[:2] for line in python.decode().splitlines()[1:]]
+    assert scores == [["L1", "8.00"], ["L2", "10.00"], ["L3", "0.00"]]

@@ -18,6 +18,7 @@ from leadscore.actions.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     DeliveryError,
+    Target,
     check_url,
     expand,
     sign,
@@ -31,31 +32,60 @@ def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload["body"], separators=(",", ":"), sort_keys=True).encode()
 
 
+def _pinned(url: str, target: Target | None) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """The URL to request: to the address the guard checked (no second DNS lookup), with the
+    name in ``Host`` and, for https, in SNI and the certificate check."""
+    parsed = httpx.URL(url)
+    if target is None or target.address is None or target.address == parsed.host:
+        return parsed, {}, {}
+    headers = {"Host": parsed.netloc.decode("ascii").rpartition("@")[2]}
+    extensions: dict[str, Any] = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+    return parsed.copy_with(host=target.address), headers, extensions
+
+
 def send_webhook(row: Any, client: httpx.Client) -> Attempt:
+    """POST the signed payload. The error recorded in the outbox (and shown to admins)
+    never holds the URL, which may carry a secret; the dispatcher's log line holds only
+    the error's kind or HTTP status (docs/security.md, "Logs")."""
     started = time.perf_counter()
     payload = row.payload
     try:
         url = expand(row.target)
-        check_url(url)
+        target = check_url(url)
+        request_url, pin_headers, extensions = _pinned(url, target)
         body = body_of(payload)
         now = int(time.time())
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: row.idempotency_key,
-                   TIMESTAMP_HEADER: str(now), "User-Agent": "leadscore-webhooks"}
+                   TIMESTAMP_HEADER: str(now), "User-Agent": "leadscore-webhooks", **pin_headers}
         if payload.get("secret"):
             headers[SIGNATURE_HEADER] = sign(expand(payload["secret"]), body, now)
     except DeliveryError as exc:
         return Attempt(False, None, (time.perf_counter() - started) * 1000, str(exc))
     timeout = float(payload.get("timeout_seconds", 5.0))
     try:
-        response = client.post(url, content=body, headers=headers, timeout=timeout)
+        request = client.build_request("POST", request_url, content=body, headers=headers,
+                                       timeout=timeout, extensions=extensions)
+        response = client.send(request)
+    except httpx.TimeoutException as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return Attempt(False, None, elapsed, f"{type(exc).__name__}: no answer within {timeout:g} s")
     except httpx.HTTPError as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        return Attempt(False, None, elapsed, f"{type(exc).__name__}: {exc}"[:500])
+        return Attempt(False, None, elapsed, f"{type(exc).__name__}: {_reason(exc)}"[:300])
     elapsed = (time.perf_counter() - started) * 1000
     if 200 <= response.status_code < 300:
         return Attempt(True, response.status_code, elapsed)
     return Attempt(False, response.status_code, elapsed,
                    f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+def _reason(exc: Exception) -> str:
+    """An httpx error without any URL in it (a URL may hold a secret or a lead's data)."""
+    text = str(exc)
+    for word in text.split():
+        if "://" in word:
+            text = text.replace(word, "<url>")
+    return text
 
 
 def send_email(row: Any, config: DeliveryConfig, refuse: ConsentCheck | None = None) -> Attempt:

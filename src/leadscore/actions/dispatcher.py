@@ -116,9 +116,9 @@ class Dispatcher:
                 session, row, attempt, now_us(),
                 base_s=self.config.backoff_seconds, cap_s=self.config.backoff_max_seconds,
             )
-        if not attempt.ok:
-            log.info("outbox row %s (%s): attempt %d failed: %s", row.id, row.kind,
-                     row.attempts + 1, attempt.error)
+        if not attempt.ok:  # no error text: it can hold an address or a receiver's echo
+            log.info("outbox row %s (%s): attempt %d failed (%s)", row.id, row.kind,
+                     row.attempts + 1, _kind_of(attempt))
         return status
 
     def _refusal(self, row: Any) -> str | None:
@@ -136,3 +136,13 @@ class Dispatcher:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._client.close()
+
+
+def _kind_of(attempt: Any) -> str:
+    """What failed, without personal data: the HTTP/SMTP status or the error's first word."""
+    if attempt.skipped:
+        return "skipped"
+    if attempt.status_code is not None:
+        return f"status {attempt.status_code}"
+    first = (attempt.error or "error").split(":", 1)[0].split(" ", 1)[0]
+    return first if first.isidentifier() else "error"

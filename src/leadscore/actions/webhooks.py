@@ -1,5 +1,14 @@
 """Webhook signing, secret references and the URL guard.
 
+URL guard (SSRF): by default a webhook may only go to public addresses. A target whose
+host is, or resolves to, a private, loopback, link-local, shared, multicast, reserved or
+unspecified address (IPv4 or IPv6, IPv4-mapped IPv6 included) is refused, before any
+connection is made; the outbox row records why. ``LEADSCORE_WEBHOOK_ALLOW`` (comma-separated
+host names, addresses and networks, e.g. ``127.0.0.1,10.0.0.0/8,crm.internal``) permits
+targets that are not public. The delivery then connects to the address that was checked
+(no second DNS lookup), so a name that resolves to a public address when checked and to a
+private one a moment later (DNS rebinding) cannot get through.
+
 Signature (Stripe-style): ``X-Leadscore-Signature: t=<unix seconds>,v1=<hex>`` where
 ``hex = HMAC-SHA256(secret, "<t>." + body)``; receivers recompute it and refuse a
 timestamp older than a few minutes (replays).
@@ -9,8 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 from leadscore.errors import LeadscoreError
 from leadscore.model.automation import ENV_REFERENCE
@@ -25,22 +39,144 @@ class DeliveryError(LeadscoreError):
 
 
 URLGuard = Callable[[str], None]
+ALLOW_ENV = "LEADSCORE_WEBHOOK_ALLOW"
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _allow_all(url: str) -> None:
-    """The default guard: every URL is allowed (a later hardening issue plugs an SSRF guard in)."""
+@dataclass(frozen=True)
+class AllowList:
+    """Targets permitted although not public: host names (exact, case ignored) and networks."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> AllowList:
+        hosts: set[str] = set()
+        networks: list[Network] = []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(item.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def permits(self, address: Address) -> bool:
+        return any(address.version == net.version and address in net for net in self.networks)
 
 
-_guard: list[URLGuard] = [_allow_all]
+@lru_cache(maxsize=8)
+def _allow_list(text: str) -> AllowList:
+    return AllowList.parse(text)
+
+
+_configured: list[str | None] = [None]
+
+
+def set_allow_list(text: str | None) -> None:
+    """Use ``text`` (the setting ``webhook_allow``) instead of ``LEADSCORE_WEBHOOK_ALLOW``
+    (None: back to the environment)."""
+    _configured[0] = text
+
+
+def allow_list() -> AllowList:
+    """The allow-list: the one set by :func:`set_allow_list`, else ``LEADSCORE_WEBHOOK_ALLOW``."""
+    configured = _configured[0]
+    return _allow_list(configured if configured is not None else os.environ.get(ALLOW_ENV, ""))
+
+
+def unmapped(address: Address) -> Address:
+    """The IPv4 address inside an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``), else the address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_public(address: Address) -> bool:
+    """True for a globally routable unicast address."""
+    address = unmapped(address)
+    return address.is_global and not address.is_multicast
+
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IPv4 and IPv6), the preferred one first."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the system's order of preference
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook target: the URL and the address to connect to."""
+
+    url: str
+    host: str
+    address: str | None  # None: connect by name (an allow-listed host name)
+
+
+def check_target(url: str, *, allow: AllowList | None = None, resolver: Resolver | None = None) -> Target:
+    """Refuse (DeliveryError) a URL whose host is, or resolves to, a non-public address
+    not on the allow-list; return the address to connect to."""
+    allow = allow if allow is not None else allow_list()
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise DeliveryError(f"refused webhook target: not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("refused webhook target: the URL needs http:// or https:// and a host")
+    host = parts.hostname.lower().rstrip(".")
+    if host in allow.hosts:
+        return Target(url, host, None)
+    try:
+        literal: Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        candidates = [str(literal)]
+    else:
+        try:
+            candidates = list((resolver or resolve)(host, port))
+        except OSError as exc:
+            raise DeliveryError(f"refused webhook target: cannot resolve host '{host}' ({exc})") from None
+        if not candidates:
+            raise DeliveryError(f"refused webhook target: host '{host}' has no address")
+    for candidate in candidates:
+        address = ipaddress.ip_address(candidate.split("%", 1)[0])
+        if not is_public(address) and not (allow.permits(address) or allow.permits(unmapped(address))):
+            shown = f"::ffff:{address.ipv4_mapped}" if getattr(address, "ipv4_mapped", None) else str(address)
+            what = "is" if literal is not None else f"resolves to {shown}, which is"
+            raise DeliveryError(
+                f"refused webhook target: host '{host}' {what} not a public address "
+                f"(private, loopback, link-local or reserved); to allow it, add it to {ALLOW_ENV}"
+            )
+    return Target(url, host, candidates[0])
+
+
+def _default_guard(url: str) -> None:
+    check_target(url)
+
+
+_guard: list[URLGuard] = [_default_guard]
 
 
 def set_url_guard(guard: URLGuard | None) -> None:
-    """Install ``guard(url)``, which raises :class:`DeliveryError` to refuse a target."""
-    _guard[0] = guard or _allow_all
+    """Install ``guard(url)``, which raises :class:`DeliveryError` to refuse a target
+    (None: back to the default guard, :func:`check_target`)."""
+    _guard[0] = guard or _default_guard
 
 
-def check_url(url: str) -> None:
+def check_url(url: str) -> Target | None:
+    """Run the guard; with the default guard, the checked target (to connect to its address)."""
+    if _guard[0] is _default_guard:
+        return check_target(url)
     _guard[0](url)
+    return None
 
 
 def expand(text: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadscore import __version__, web
@@ -22,6 +22,7 @@ from leadscore.api.bodies import MalformedBody
 from leadscore.api.deps import AppContext
 from leadscore.api.routes import (
     analytics,
+    audit_log,
     events,
     health,
     keys,
@@ -35,6 +36,7 @@ from leadscore.api.routes import (
 )
 from leadscore.config import Settings, get_settings
 from leadscore.errors import InputError, LeadscoreError, ModelError, UsageError
+from leadscore.service import audit
 from leadscore.service.errors import (
     Forbidden,
     InvalidRequest,
@@ -45,6 +47,7 @@ from leadscore.service.errors import (
     Unauthenticated,
 )
 from leadscore.service.models import ModelCache, ensure_model
+from leadscore.service.retention import Housekeeper
 from leadscore.service.scoring import ScoringPolicy
 from leadscore.service.worker import Worker
 from leadscore.store.db import Store
@@ -65,6 +68,7 @@ STATUS_OF: list[tuple[type[Exception], int, str]] = [
     (UsageError, 400, "bad_request"),
     (LeadscoreError, 400, "bad_request"),
 ]
+RETRY_AFTER_SECONDS = 1  # what a 503 (database unavailable) asks clients to wait
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
 
 
@@ -111,14 +115,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": code, "message": str(exc.detail), "field": None},
                             status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(OperationalError)
-    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
-        log.error("database error: %s", exc)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # the error's kind and the driver's first line only: never the statement or its values
+        orig = getattr(exc, "orig", None)
+        first = str(orig if orig is not None else exc).strip().splitlines()[:1]
+        log.error("database unavailable (%s: %s)", type(orig or exc).__name__, first[0][:200] if first else "")
         return JSONResponse(
             {"error": "unavailable", "message": "the database is unavailable or busy; retry",
              "field": None},
-            status_code=503, headers={"Retry-After": "1"},
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
+
+    # unreachable, restarting, locked or busy (OperationalError); a connection that broke
+    # under the driver (InterfaceError). Nothing was written: the transaction rolled back.
+    app.add_exception_handler(OperationalError, _database)
+    app.add_exception_handler(InterfaceError, _database)
+    # the hot paths run statements on the driver's connection (leadscore.store.raw): its own
+    # errors arrive unwrapped
+    for driver_error in _driver_unavailable_errors():
+        app.add_exception_handler(driver_error, _database)
+
+
+def _driver_unavailable_errors() -> list[type[Exception]]:
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - PostgreSQL support not installed
+        return found
+    return [*found, psycopg.OperationalError, psycopg.InterfaceError]
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
@@ -130,22 +156,34 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         db = store or Store.open(settings.database_url)
+        audit.acting_as("start-up")
         with db.write() as session:
             ensure_model(session, settings.model_file, AppContext.now_us())
+        if settings.webhook_allow:
+            from leadscore.actions.webhooks import set_allow_list
+
+            set_allow_list(settings.webhook_allow)
         policy = ScoringPolicy.from_settings(settings)
         cache = ModelCache()
         worker = Worker(
             db, cache, policy, interval_s=settings.rescore_interval_seconds,
             chunk=settings.rescore_chunk, periodic=settings.scheduler,
         )
-        app.state.ctx = AppContext(settings, db, cache, policy, worker)
+        ctx = AppContext(settings, db, cache, policy, worker)
+        app.state.ctx = ctx
+        housekeeper = Housekeeper(
+            db, ctx.usage, retention_days=settings.retention_days,
+            flush_seconds=settings.key_usage_flush_seconds, purge_seconds=settings.retention_check_seconds,
+        )
         worker.start()
+        housekeeper.start()
         dispatcher = _start_automation(db)
         try:
             yield
         finally:
             if dispatcher is not None:
                 dispatcher.stop()
+            housekeeper.stop()
             worker.stop()
             if own_store:
                 db.dispose()
@@ -175,6 +213,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys,
                    predictive, web):  # predict: predictive
         app.include_router(module.router)
+    app.include_router(audit_log.router)
     _document_bodies(app)
     return app
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import Limits
 from leadscore.config import Settings
+from leadscore.service import audit
 from leadscore.service.errors import Unauthenticated
 from leadscore.service.keys import KeyCache, KeyInfo, RateLimiter, require_scope
 from leadscore.service.models import ActiveModel, ModelCache, active_model
@@ -38,6 +39,7 @@ class AppContext:
     worker: Worker | None = None
     keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
     limiter: RateLimiter | None = None  # per-key token buckets; from the settings when None
+    usage: audit.KeyUsage = field(default_factory=audit.KeyUsage)  # requests per key, written in batches
 
     def __post_init__(self) -> None:
         if self.limiter is None:
@@ -105,13 +107,17 @@ async def current_key(
     thread hop and no database statement; a lookup runs in the thread pool.
 
     Each request then takes a token of the key's rate limit (429 with Retry-After when
-    there is none: settings ``rate_limit_per_second``/``rate_limit_burst``)."""
+    there is none: settings ``rate_limit_per_second``/``rate_limit_burst``), is counted
+    in the key's usage (written every few seconds, not per request) and names the key as
+    the actor of what it audits."""
     token = _token(request, credentials)
     key = ctx.keys.cached(token)
     if key is None:
         key = await run_in_threadpool(ctx.keys.authenticate, ctx.store.read, token)
     if ctx.limiter is not None:
         ctx.limiter.check(key)
+    ctx.usage.count(key.id, ctx.now_us())
+    audit.acting_as(audit.key_actor(key.id, key.name))
     return key
 
 

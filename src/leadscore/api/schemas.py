@@ -128,11 +128,29 @@ class LeadHistoryPublic(BaseModel):
     transitions: list[TransitionPublic]
 
 
+class AuditEntryPublic(BaseModel):
+    """One audited action. A lead is named only by ``lead:<hash>`` (never its id)."""
+
+    id: int
+    at: str
+    action: str
+    actor: str
+    subject: str | None
+    detail: dict[str, Any] | None
+
+
 class LeadExport(BaseModel):
+    """Everything held about one person."""
+
     lead: LeadPublic
     events: list[EventPublic]
     history: list[HistoryPublic]
     transitions: list[TransitionPublic]
+    records: dict[str, list[dict[str, Any]]] = Field(
+        description="Every other table's rows about the lead, by table name (outcomes, segment "
+        "memberships, tags, owner, rules fired, automation log, outbox messages, deliveries, ...)"
+    )
+    audit: list[AuditEntryPublic] = Field(description="Audit entries about the lead (erasures, exports)")
 
 
 class ModelVersionPublic(BaseModel):
@@ -203,3 +221,21 @@ class KeyCreated(KeyPublic):
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "No such lead, segment, key or model"}
 }
+
+
+class KeyUsagePublic(BaseModel):
+    """How much a key was used (written every few seconds, so the last seconds may be missing)."""
+
+    key_id: int
+    name: str
+    scope: str
+    revoked: bool
+    requests: int
+    first_used_at: str | None
+    last_used_at: str | None
+
+
+class AuditPublic(BaseModel):
+    entries: list[AuditEntryPublic]
+    next_before: int | None = Field(description="Pass as ?before= for the next (older) page")
+    key_usage: list[KeyUsagePublic]

@@ -31,6 +31,12 @@ def serve(
         bool, typer.Option("--no-scheduler", help="Do not run time-driven rescoring in this process.")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option("--forwarded-allow-ips",
+                     help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto headers are "
+                     "trusted (comma-separated, or '*'); default $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI document at /docs) and the rescoring scheduler."""
     import uvicorn
@@ -46,7 +52,10 @@ def serve(
     app = create_app(settings)
     err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}",
               markup=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # no access log: request paths hold lead ids (docs/security.md, "Logs"); the proxy headers
+    # of trusted proxies give the client's address and https scheme (Secure cookies)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 def _safe(url: str) -> str:
@@ -146,10 +155,42 @@ def rescore(db: DbOption = None) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from leadscore.service.audit import acting_as
+
+    acting_as("cli")  # what commands of this process change is audited as done by "cli"
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
     app.command("rescore")(rescore)
     app.command("import")(import_command)
+    app.command("purge-events")(purge_events_command)
+
+
+def purge_events_command(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option("--older-than-days", help="Purge events stamped more than this many days ago "
+                     "(default: the setting LEADSCORE_RETENTION_DAYS)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Delete events older than N days (retention). Scores are not recomputed: each lead keeps
+    its current score until it is next rescored (docs/security.md, "Retention")."""
+    from leadscore.config import get_settings
+    from leadscore.service.retention import purge_events
+    from leadscore.store.db import Store
+
+    days = older_than_days if older_than_days is not None else get_settings().retention_days
+    if days is None:
+        raise UsageError("give --older-than-days N (or set LEADSCORE_RETENTION_DAYS)")
+    if days <= 0:
+        raise UsageError(f"--older-than-days must be more than 0, got {days:g}")
+    store = Store.open(database_url(db))
+    try:
+        purged = purge_events(store, days, _now_us(), actor="cli")
+    finally:
+        store.dispose()
+    err.print(f"purged {purged} event(s) older than {days:g} day(s); current scores are kept until "
+              "each lead is next rescored", markup=False)
 
 
 def import_command(

@@ -8,6 +8,7 @@ of ``shared/docs/model-spec.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -120,7 +121,12 @@ class Contribution:
             out["attributes"] = dict(self.attributes)
         if self.events:
             out["events_counted"] = len(self.events)
-            out["events"] = [e.to_dict() for e in self.events[:MAX_EVENTS_IN_EXPLANATION]]
+            # CountedEvent.to_dict inlined (this runs for every rescored lead)
+            out["events"] = [
+                {"event_id": e.event_id, "type": e.type, "timestamp": iso(e.ts),
+                 "age_days": round(e.age_days, 2), "factor": round(e.factor, 4)}
+                for e in self.events[:MAX_EVENTS_IN_EXPLANATION]
+            ]
         return out
 
 
@@ -146,18 +152,20 @@ class LeadScore:
 
     def explanation(self) -> dict[str, Any]:
         """The explanation as plain data (JSON-ready)."""
+        raw_groups, grades = self.raw_groups, self.grades
+        groups: dict[str, Any] = {}
+        for name, value in self.groups.items():
+            entry: dict[str, Any] = {"score": round_score(value)}
+            unclipped = raw_groups[name]
+            if unclipped != value:
+                entry["unclipped"] = round_score(unclipped)
+            if name in grades:
+                entry["grade"] = grades[name]
+            groups[name] = entry
         return {
             "score": self.score,
             "stage": self.stage,
-            "groups": {
-                name: {
-                    "score": round_score(value),
-                    **({"unclipped": round_score(self.raw_groups[name])}
-                       if self.raw_groups[name] != value else {}),
-                    **({"grade": self.grades[name]} if name in self.grades else {}),
-                }
-                for name, value in self.groups.items()
-            },
+            "groups": groups,
             "rules": [c.to_dict() for c in self.contributions],
         }
 
@@ -171,9 +179,18 @@ def round_score(value: float) -> float:
     Python's ``round(x, 2)`` rounds the exact binary value correctly too (halves to even);
     the two differ only on an exact half, and a double is exactly ``n + 0.005`` only when
     it is a multiple of 1/8 (``(2n+1)/200`` is dyadic only when 25 divides ``2n+1``). Those,
-    and values too large or not finite, take the decimal path (4x slower)."""
-    if -1e15 < value < 1e15 and not (value * 8.0).is_integer():
-        return round(value, 2)
+    and values too large or not finite, take the decimal path (4x slower) - except the
+    common ones: a multiple of 1/4 (whole scores) has at most two decimals and is its own
+    rounding; an odd multiple of 1/8 below 1e13 is ``n + 0.5`` hundredths exactly (``x * 100``
+    is exact there), which rounds away from zero to ``(n + 1) / 100``, and that correctly
+    rounded division is the double nearest to the decimal result, as ``float(Decimal)`` is."""
+    if -1e15 < value < 1e15:
+        if not (value * 8.0).is_integer():
+            return round(value, 2)
+        if (value * 4.0).is_integer():
+            return float(value)
+        if -1e13 < value < 1e13:
+            return math.copysign((math.floor(abs(value) * 100.0) + 1) / 100, value)
     return float(Decimal(value).quantize(_CENT, rounding=ROUND_HALF_UP))
 
 
@@ -190,19 +207,27 @@ _timestamp_of = attrgetter("ts")
 
 
 class _LeadView:
-    """One lead's events, deduplicated, before as_of, indexed by type (most recent first)."""
+    """One lead's events, deduplicated, before as_of, indexed by type (most recent first).
+
+    ``future`` holds the (deduplicated) events stamped after as_of, for :func:`score_and_schedule`.
+    """
+
+    __slots__ = ("lead", "as_of_us", "by_type", "future", "_created", "_matched")
 
     def __init__(self, lead: Lead, events: Iterable[Event], as_of_us: int) -> None:
         self.lead = lead
         self.as_of_us = as_of_us
         seen: set[str] = set()
         by_type: dict[str, list[Event]] = {}
+        future: list[Event] = []
         for event in events:
-            if event.event_id is not None:
-                if event.event_id in seen:
+            event_id = event.event_id
+            if event_id is not None:
+                if event_id in seen:
                     continue  # the first occurrence counts, later copies do not
-                seen.add(event.event_id)
+                seen.add(event_id)
             if event.ts > as_of_us:
+                future.append(event)
                 continue
             bucket = by_type.get(event.type)
             if bucket is None:
@@ -210,12 +235,15 @@ class _LeadView:
             else:
                 bucket.append(event)
         for bucket in by_type.values():
-            # most recent first; equal timestamps keep the later input first (the sort is
-            # stable, also with reverse=True, so reversing the input first does that)
-            bucket.reverse()
-            bucket.sort(key=_timestamp_of, reverse=True)
+            if len(bucket) > 1:
+                # most recent first; equal timestamps keep the later input first (the sort is
+                # stable, also with reverse=True, so reversing the input first does that)
+                bucket.reverse()
+                bucket.sort(key=_timestamp_of, reverse=True)
         self.by_type = by_type
+        self.future = future
         self._created: int | None | bool = False  # False: not looked up yet
+        self._matched: dict[int, list[Event]] = {}
 
     def created_us(self) -> int | None:
         if self._created is False:
@@ -223,18 +251,38 @@ class _LeadView:
         return self._created  # type: ignore[return-value]
 
     def matching(self, query: _EventQuery) -> list[Event]:
-        """Matching events, most recent first (section "Event condition")."""
+        """Matching events, most recent first (section "Event condition"). The list is
+        shared (computed once per query): callers must not change it."""
+        found = self._matched.get(id(query))
+        if found is not None:
+            return found
         window = query.window_us
-        found: list[Event] = []
+        where = query.where
+        as_of_us = self.as_of_us
+        found = []
         for kind in query.types:
-            for event in self.by_type.get(kind, ()):
-                if window is not None and self.as_of_us - event.ts > window:
-                    break  # age_days > within_days; sorted, so every later event is older too
-                if query.where and not all(test(event.properties) for test in query.where):
-                    continue
-                found.append(event)
+            bucket = self.by_type.get(kind)
+            if not bucket:
+                continue
+            if window is None and not where:
+                found.extend(bucket)
+            elif len(where) == 1:
+                test = where[0]
+                for event in bucket:
+                    if window is not None and as_of_us - event.ts > window:
+                        break  # age_days > within_days; sorted, so every later event is older too
+                    if test(event.properties):
+                        found.append(event)
+            else:
+                for event in bucket:
+                    if window is not None and as_of_us - event.ts > window:
+                        break
+                    if where and not all(test(event.properties) for test in where):
+                        continue
+                    found.append(event)
         if len(query.types) > 1:
             found.sort(key=lambda e: -e.ts)
+        self._matched[id(query)] = found
         return found
 
     def age_days(self, event: Event) -> float:
@@ -263,16 +311,27 @@ def _query(types: tuple[str, ...], where: Mapping[str, Predicate] | None, within
     return _EventQuery(types, tests, window)
 
 
-def _compile_condition(condition: Any) -> Test:
+_Queries = dict[int, _EventQuery]  # id(condition) -> its query, one per condition of a plan
+
+
+def _query_of(condition: EventCondition | AbsenceCondition, queries: _Queries) -> _EventQuery:
+    """The query of a condition, one object per condition (a view computes each once)."""
+    found = queries.get(id(condition))
+    if found is None:
+        found = queries[id(condition)] = _query(condition.types, condition.where, condition.within_days)
+    return found
+
+
+def _compile_condition(condition: Any, queries: _Queries) -> Test:
     """Section "Conditions": a condition as a test of the lead."""
     if isinstance(condition, AttributeCondition):
         test = value_test(condition.attribute, condition.op, condition.value)
         return lambda view: test(view.lead.attributes)
     if isinstance(condition, EventCondition):
-        query, needed = _query(condition.types, condition.where, condition.within_days), condition.min_count
+        query, needed = _query_of(condition, queries), condition.min_count
         return lambda view: len(view.matching(query)) >= needed
     if isinstance(condition, AbsenceCondition):
-        query = _query(condition.types, condition.where, condition.within_days)
+        query = _query_of(condition, queries)
         window = condition.within_days * MICROS_PER_DAY
 
         def absent(view: _LeadView) -> bool:
@@ -283,13 +342,19 @@ def _compile_condition(condition: Any) -> Test:
 
         return absent
     if isinstance(condition, AllCondition):
-        parts = [_compile_condition(c) for c in condition.all]
+        parts = [_compile_condition(c, queries) for c in condition.all]
+        if len(parts) == 2:  # the common case, without a generator per lead
+            first, second = parts
+            return lambda view: first(view) and second(view)
         return lambda view: all(part(view) for part in parts)
     if isinstance(condition, AnyCondition):
-        parts = [_compile_condition(c) for c in condition.any]
+        parts = [_compile_condition(c, queries) for c in condition.any]
+        if len(parts) == 2:
+            first, second = parts
+            return lambda view: first(view) or second(view)
         return lambda view: any(part(view) for part in parts)
     if isinstance(condition, NotCondition):
-        inner = _compile_condition(condition.not_)
+        inner = _compile_condition(condition.not_, queries)
         return lambda view: not inner(view)
     raise TypeError(f"unknown condition {type(condition).__name__}")  # pragma: no cover
 
@@ -305,7 +370,7 @@ class _RulePlan:
     half_life: float | None = None
 
 
-def _plan_rule(rule: Rule) -> _RulePlan:
+def _plan_rule(rule: Rule, queries: _Queries) -> _RulePlan:
     attributes = tuple(
         dict.fromkeys(c.attribute for c in walk_conditions(rule.when) if isinstance(c, AttributeCondition))
     )
@@ -314,12 +379,12 @@ def _plan_rule(rule: Rule) -> _RulePlan:
         return _RulePlan(
             rule,
             attributes,
-            query=_query(cond.types, cond.where, cond.within_days),
+            query=_query_of(cond, queries),
             min_count=cond.min_count if rule.repeat == "once" else 1,
             limit=1 if rule.repeat == "once" else rule.max_times,
             half_life=rule.decay.half_life_days if rule.decay else None,
         )
-    return _RulePlan(rule, attributes, holds=_compile_condition(rule.when))
+    return _RulePlan(rule, attributes, holds=_compile_condition(rule.when, queries))
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +395,11 @@ class _ModelPlan:
     stages: tuple[tuple[str, float], ...]
     score_min: float
     score_max: float
+    # every event and absence condition, for the next discrete change (see engine/changes.py):
+    # (query, created_at + this for an absence condition, leaves-the-window offset)
+    changes: tuple[tuple[_EventQuery, int | None, int | None], ...] = ()
+    has_absence: bool = False
+    decaying: frozenset[str] = frozenset()  # ids of the rules with decay
 
 
 def _plan_model(model: ScoringModel) -> _ModelPlan:
@@ -341,8 +411,22 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
         (name, tuple((model.groups[name].grades or {}).items())) for name in model.graded_groups()
     )
     stages = tuple((s.name, s.min_score) for s in model.stages or ())
-    rules = tuple(_plan_rule(rule) for rule in model.rules)
-    return _ModelPlan(rules, tuple(groups), grades, stages, model.score.min, model.score.max)
+    queries: _Queries = {}
+    rules = tuple(_plan_rule(rule, queries) for rule in model.rules)
+    changes = []
+    for rule in model.rules:
+        for c in walk_conditions(rule.when):
+            if isinstance(c, (EventCondition, AbsenceCondition)):
+                window = c.within_days
+                absence = (math.ceil(window * MICROS_PER_DAY)
+                           if isinstance(c, AbsenceCondition) and window is not None else None)
+                leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
+                changes.append((_query_of(c, queries), absence, leave))
+    return _ModelPlan(
+        rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
+        any(absence is not None for _, absence, _ in changes),
+        frozenset(rule.id for rule in model.rules if rule.decay is not None),
+    )
 
 
 _PLANS: dict[int, tuple[ScoringModel, _ModelPlan]] = {}
@@ -370,10 +454,11 @@ def _rule_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
             return None
         counted = found if plan.limit is None else found[: plan.limit]
         points = 0.0
+        as_of_us, half_life, rule_points = view.as_of_us, plan.half_life, rule.points
         for event in counted:
-            age = view.age_days(event)
-            factor = 0.5 ** (age / plan.half_life) if plan.half_life else 1.0
-            points += rule.points * factor
+            age = (as_of_us - event.ts) / MICROS_PER_DAY  # view.age_days, inlined
+            factor = 0.5 ** (age / half_life) if half_life else 1.0
+            points += rule_points * factor
             events.append(CountedEvent(event.event_id, event.type, event.ts, age, factor))
     else:
         assert plan.holds is not None
@@ -396,8 +481,54 @@ def score_lead(
     count once (the first), events after ``as_of`` are ignored.
     """
     as_of_us = as_of if isinstance(as_of, int) else to_micros(parse_timestamp(as_of))
+    return _score_view(_plan(model), _LeadView(lead, events, as_of_us))
+
+
+def score_and_schedule(
+    model: ScoringModel, lead: Lead, events: Iterable[Event], as_of_us: int
+) -> tuple[LeadScore, int | None, bool]:
+    """``score_lead``, :func:`leadscore.engine.changes.next_change` and
+    :func:`leadscore.engine.changes.decays` of one lead in one pass over its events:
+    ``(score, next discrete change or None, decays)``. The same numbers as the three
+    functions (property-tested); what the service runs for every lead it scores."""
     view = _LeadView(lead, events, as_of_us)
     plan = _plan(model)
+    result = _score_view(plan, view)
+    decaying = plan.decaying
+    decays = bool(decaying) and any(c.rule_id in decaying and c.events for c in result.contributions)
+    return result, _next_change(plan, view), decays
+
+
+def _next_change(plan: _ModelPlan, view: _LeadView) -> int | None:
+    """``next_change`` from a view: the matching events of a query are those the engine
+    found (``as_of - ts <= window`` is ``ts > as_of - leave`` for integer microseconds), the
+    oldest is the last, and the events stamped after as_of are ``view.future``."""
+    as_of_us = view.as_of_us
+    best: int | None = None
+    created = view.created_us() if plan.has_absence else None
+    future = view.future
+    for query, absence, leave in plan.changes:
+        if absence is not None and created is not None:
+            moment = created + absence
+            if moment > as_of_us and (best is None or moment < best):
+                best = moment
+        if future:
+            types, where = query.types, query.where
+            for event in future:
+                if ((best is None or event.ts < best) and event.type in types
+                        and all(test(event.properties) for test in where)):
+                    best = event.ts
+        if leave is not None:
+            found = view.matching(query)
+            if found:
+                moment = found[-1].ts + leave
+                if moment > as_of_us and (best is None or moment < best):
+                    best = moment
+    return best
+
+
+def _score_view(plan: _ModelPlan, view: _LeadView) -> LeadScore:
+    lead = view.lead
     contributions: list[Contribution] = []
     raw = {name: 0.0 for name, _, _ in plan.groups}
     for rule_plan in plan.rules:

@@ -45,6 +45,8 @@ def text_form(value: Any) -> str:
 
 def folded(value: Any) -> str:
     """Text form, stripped of leading/trailing white space, lower-cased."""
+    if value.__class__ is str:
+        return value.strip(WHITESPACE).lower()  # type: ignore[no-any-return]
     return text_form(value).strip(WHITESPACE).lower()
 
 
@@ -117,9 +119,23 @@ def _starts_with(operand: str) -> ValueTest:
     return lambda v: folded(v).startswith(text)
 
 
+_MEMO_LIMIT = 20_000
+
+
 def _matches(operand: str) -> ValueTest:
     search = re.compile(operand).search
-    return lambda v: search(text_form(v)) is not None
+    memo: dict[str, bool] = {}  # attribute values repeat (job titles, industries): search once
+
+    def test(v: Any) -> bool:
+        text = text_form(v)
+        found = memo.get(text)
+        if found is None:
+            found = search(text) is not None
+            if len(memo) < _MEMO_LIMIT:
+                memo[text] = found
+        return found
+
+    return test
 
 
 def _numeric(compare: Callable[[float, float], bool]) -> Callable[[Any], ValueTest]:

@@ -11,7 +11,7 @@ one lead are applied one after the other and give the score of the events sent o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +163,25 @@ def ingest_events(
     return store_events(session, model, parsed, now_us, policy=policy)
 
 
+class _NewLeadAttributes(Mapping[str, dict[str, Any]]):
+    """The attributes a lead gets when a request creates it: ``created_at`` = the moment it
+    was first seen (capped at now), plus ``extra``; computed only for the leads created."""
+
+    def __init__(self, first_seen: dict[str, int], now_us: int,
+                 extra: Mapping[str, dict[str, Any]]) -> None:
+        self.first_seen, self.now_us, self.extra = first_seen, now_us, extra
+
+    def __getitem__(self, lead_id: str) -> dict[str, Any]:
+        return {"created_at": iso(self.first_seen.get(lead_id, self.now_us)),
+                **self.extra.get(lead_id, {})}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self.first_seen, *self.extra]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*self.first_seen, *self.extra]))
+
+
 def store_events(
     session: Session,
     model: ActiveModel,
@@ -198,11 +217,7 @@ def store_events(
     first_seen: dict[str, int] = {}
     for event in fresh:
         first_seen[event.lead_id] = min(first_seen.get(event.lead_id, now_us), event.ts)
-    attributes = {
-        lead_id: {"created_at": iso(first_seen.get(lead_id, now_us))} for lead_id in result.lead_order
-    }
-    for lead_id, extra in (new_attributes or {}).items():
-        attributes[lead_id] = {**attributes.get(lead_id, {}), **extra}
+    attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
     states, result.created = lock_leads(session, result.lead_order, now_us, attributes)
     if fresh:
         db.many(

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
+from leadscore.service import audit
 from leadscore.service.errors import (
     Forbidden,
     InvalidRequest,
@@ -61,6 +62,8 @@ def create_key(session: Session, name: str, scope: str, now_us: int) -> tuple[Ap
     )
     session.add(row)
     session.flush()
+    audit.record(session, "key_created", now_us, subject=f"key {row.id}",
+                 detail={"name": row.name, "scope": scope, "prefix": row.prefix})
     return row, token
 
 
@@ -181,6 +184,8 @@ def _revoke(session: Session, row: ApiKeyRow, now_us: int) -> ApiKeyRow:
         return row
     session.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_us=now_us))
     row.revoked_us = now_us
+    audit.record(session, "key_revoked", now_us, subject=f"key {row.id}",
+                 detail={"name": row.name, "scope": row.scope})
     return row
 
 

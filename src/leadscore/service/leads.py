@@ -1,22 +1,30 @@
 """Reading leads (list with filters and cursor pagination, one lead, history, export)
-and erasing a lead with every trace of it."""
+and erasing a lead with every trace of it.
+
+Erasure and export work from the store's metadata, not from a list kept by hand: every
+table with a ``lead_pk`` or ``lead_id`` column is erased and exported, so a table added
+later cannot be forgotten (tests/api/test_privacy.py checks every table after an erasure)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, func, or_, select
+from sqlalchemy import String, Table, and_, cast, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
-from leadscore.service import predictive  # predict: lead detail shows the prediction
+from leadscore.service import (
+    audit,
+    predictive,  # predict: lead detail shows the prediction
+)
 from leadscore.service.errors import InvalidRequest, NotFound
-from leadscore.store.tables import events, leads, score_history, stage_transitions
+from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 
 ORDERS = ("score", "updated")
 MAX_LIMIT = 1000
@@ -185,8 +193,47 @@ def lead_history(session: Session, lead_id: str, *, limit: int = 1000) -> dict[s
     }
 
 
-def export_lead(session: Session, lead_id: str) -> dict[str, Any]:
-    """Everything held about one person (for a data-subject access request)."""
+# tables exported in their own format; every other table about the lead goes to "records"
+OWN_SECTIONS = {"events": "events", "score_history": "history", "stage_transitions": "transitions"}
+
+
+def lead_tables() -> list[Table]:
+    """Every table (but ``leads``) that holds rows about one lead: it has a ``lead_pk`` or
+    ``lead_id`` column. Children first (the order to delete in)."""
+    return [
+        table for table in reversed(Base.metadata.sorted_tables)
+        if table.name != leads.name and ("lead_pk" in table.c or "lead_id" in table.c)
+    ]
+
+
+def _about(table: Table, lead_pk: int, lead_id: str) -> Any:
+    conditions = []
+    if "lead_pk" in table.c:
+        conditions.append(table.c.lead_pk == lead_pk)
+    if "lead_id" in table.c:
+        conditions.append(table.c.lead_id == lead_id)
+    return or_(*conditions)
+
+
+def _record_public(table: Table, row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column in table.c:
+        if column.name in ("lead_pk", "lead_id"):
+            continue
+        value = getattr(row, column.name)
+        if column.name.endswith("_us"):
+            name = "at" if column.name == "at_us" else column.name[:-3] + "_at"
+            out[name] = _iso(value)
+        else:
+            out[column.name] = value
+    return out
+
+
+def export_lead(session: Session, lead_id: str, now_us: int | None = None) -> dict[str, Any]:
+    """Everything held about one person (for a data-subject access request): the lead,
+    its events, history and transitions, every other table's rows about it (``records``,
+    by table name) and the audit entries about it. With ``now_us`` (a write session) the
+    export itself is audited."""
     row = _lead_row(session, lead_id)
     all_events = session.execute(
         select(events).where(events.c.lead_pk == row.id).order_by(events.c.id)
@@ -198,12 +245,25 @@ def export_lead(session: Session, lead_id: str) -> dict[str, Any]:
     history_rows = session.execute(
         select(score_history).where(score_history.c.lead_pk == row.id).order_by(score_history.c.id)
     )
+    records: dict[str, list[dict[str, Any]]] = {}
+    for table in lead_tables():
+        if table.name in OWN_SECTIONS:
+            continue
+        query = select(table).where(_about(table, row.id, row.lead_id))
+        order = [c for c in table.primary_key.columns]
+        records[table.name] = [_record_public(table, r) for r in session.execute(query.order_by(*order))]
+    subject = audit.lead_subject(session, row.lead_id, now_us or 0, create=now_us is not None)
+    if now_us is not None:
+        audit.record(session, "lead_exported", now_us, subject=subject)
+    audit_entries, _ = audit.entries(session, subject=subject, limit=audit.MAX_LIMIT)
     return {
         # predict: the lead's prediction is data held about the person too
         "lead": {**_lead_public(row), "predictive": predictive.lead_prediction(session, row.id)},
         "events": [_event_public(e) for e in all_events],
         "history": [_history_public(h) for h in history_rows],
         "transitions": [_transition_public(t) for t in transitions],
+        "records": records,
+        "audit": audit_entries,
     }
 
 
@@ -213,20 +273,38 @@ _erase_listeners: list[EraseListener] = []
 
 def on_lead_erased(listener: EraseListener) -> EraseListener:
     """Register ``listener(session, lead_pk, lead_id)``, called before a lead's rows go
-    (tables added by later features delete their rows about the lead there)."""
+    (for anything that is not a row with ``lead_pk``/``lead_id``: those go anyway)."""
     if listener not in _erase_listeners:
         _erase_listeners.append(listener)
     return listener
 
 
-def erase_lead(session: Session, lead_id: str) -> None:
-    """Delete the lead, its events, history and transitions."""
+def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dict[str, int]:
+    """Delete the lead and every row about it in every table (:func:`lead_tables`); the
+    audit log gets one ``lead_erased`` row naming the lead only by its hash, with the
+    number of rows deleted per table (returned too). On SQLite the deleted bytes are
+    overwritten (``secure_delete``), not merely marked free."""
     row = _lead_row(session, lead_id)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA secure_delete = ON"))
+    tables = lead_tables()
+    deleted: dict[str, int] = {}
+    for table in tables:  # counted first: listeners delete some of them
+        n = session.execute(
+            select(func.count()).select_from(table).where(_about(table, row.id, row.lead_id))
+        ).scalar_one()
+        if n:
+            deleted[table.name] = int(n)
     for listener in list(_erase_listeners):
         listener(session, row.id, row.lead_id)
-    for table in (events, score_history, stage_transitions):
-        session.execute(delete(table).where(table.c.lead_pk == row.id))
+    for table in tables:
+        session.execute(delete(table).where(_about(table, row.id, row.lead_id)))
     session.execute(delete(leads).where(leads.c.id == row.id))
+    deleted["leads"] = 1
+    now = now_us if now_us is not None else time.time_ns() // 1000
+    audit.record(session, "lead_erased", now, subject=audit.lead_subject(session, row.lead_id, now, create=True),
+                 detail={"rows": deleted})
+    return deleted
 
 
 def stage_counts(session: Session) -> dict[str, int]:

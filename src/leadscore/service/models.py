@@ -174,6 +174,10 @@ def activate_document(
     ``policy`` is the :class:`~leadscore.service.scoring.ScoringPolicy` of the inline case."""
     row = store_version(session, text, fmt, now_us)
     job_id = start_rescore_job(session, row.id, now_us)
+    from leadscore.service import audit  # harden (#8): every model change is audited
+
+    audit.record(session, "model_activated", now_us, subject=f"model version {row.id}",
+                 detail={"name": row.name, "checksum": row.checksum})
     count = session.execute(
         select(func.count()).select_from(select(leads.c.id).limit(inline_limit + 1).subquery())
     ).scalar_one()

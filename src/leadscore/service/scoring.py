@@ -6,7 +6,8 @@ calls every listener registered with :func:`on_score_change` *in the same transa
 (so that a later outbox row is written atomically with the change it announces).
 
 Semantics come only from the pure engine (:func:`leadscore.engine.score_lead`);
-:func:`leadscore.engine.changes.next_change` says when each lead must be looked at again.
+:func:`leadscore.engine.changes.next_change` says when each lead must be looked at again
+(both computed in one pass by :func:`leadscore.engine.scoring.score_and_schedule`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadscore.engine import Event, Lead, LeadScore, iso, score_lead
-from leadscore.engine.changes import decays, next_change
-from leadscore.engine.scoring import Contribution, CountedEvent
+from leadscore.engine import Event, Lead, LeadScore, iso
+from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
 from leadscore.store.raw import from_json, marks, raw, to_json
@@ -172,8 +173,29 @@ def load_events(
             params,
         )
         for pk, kind, ts, props, event_id in rows:
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, from_json(props) or {}, event_id))
+            by_pk[pk].append(Event(lead_ids[pk], kind, ts, _properties(props), event_id))
     return by_pk
+
+
+_PROPERTIES: dict[str, Mapping[str, Any]] = {}
+_PROPERTIES_LIMIT = 50_000
+_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
+
+
+def _properties(value: Any) -> Mapping[str, Any]:
+    """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
+    once per distinct text (events repeat a few property sets; decoding them was a seventh
+    of a batch); psycopg hands over documents already decoded."""
+    if value is None:
+        return _NO_PROPERTIES
+    if not isinstance(value, str):
+        return from_json(value) or {}  # type: ignore[no-any-return]
+    found = _PROPERTIES.get(value)
+    if found is None:
+        found = MappingProxyType(from_json(value) or {})
+        if len(_PROPERTIES) < _PROPERTIES_LIMIT:
+            _PROPERTIES[value] = found
+    return found
 
 
 def _should_record(
@@ -205,9 +227,9 @@ def score_states(
     for state in states:
         lead = state.lead()
         lead_events = events_by_pk.get(state.pk, [])
-        result = score_lead(model.model, lead, lead_events, now_us)
-        moment = next_change(model.model, lead, lead_events, now_us)
-        if decays(model.model, result):
+        # score_lead, next_change and decays in one pass (the same numbers, property-tested)
+        result, moment, decaying = score_and_schedule(model.model, lead, lead_events, now_us)
+        if decaying:
             tick = now_us + policy.decay_rescore_us
             moment = tick if moment is None else min(moment, tick)
         changed = (
@@ -239,73 +261,54 @@ def record_scores(
         return
     # predict: the active predictive model's prediction and the final score policy (service/predictive.py)
     changes = predictive.apply(session, changes)
-    rows = []
-    history = []
-    transitions = []
+    previous_updated = updated or {}
+    plain: list[tuple[Any, ...]] = []
+    recorded_rows: list[tuple[Any, ...]] = []
+    history: list[tuple[Any, ...]] = []
+    transitions: list[tuple[Any, ...]] = []
     for change in changes:
         result = change.result
-        previous = (updated or {}).get(change.lead_pk)
-        rows.append({
-            "b_id": change.lead_pk,
-            "total": result.total,
-            "score": result.score,
-            "stage": result.stage,
-            "groups": result.rounded_groups(),
-            "grades": dict(result.grades),
-            "explanation": result.explanation(),
-            "model_version_id": change.model_version_id,
-            "scored_us": change.at_us,
-            "next_change_us": change.next_change_us,
-            "updated_us": change.at_us if change.changed or previous is None else previous,
-        })
+        score, stage, at_us = result.score, result.stage, change.at_us
+        grades = to_json(result.grades)
+        previous = previous_updated.get(change.lead_pk)
+        row = (
+            result.total, score, stage, to_json(result.rounded_groups()), grades,
+            to_json(result.explanation()), change.model_version_id, at_us,
+            change.next_change_us, at_us if change.changed or previous is None else previous,
+        )
         if change.recorded:
-            history.append({
-                "lead_pk": change.lead_pk, "at_us": change.at_us, "cause": change.cause,
-                "detail": change.detail[:1024] if change.detail else None,
-                "model_version_id": change.model_version_id,
-                "old_score": change.old_score, "new_score": result.score,
-                "old_stage": change.old_stage, "new_stage": result.stage,
-                "old_grades": change.old_grades, "new_grades": dict(result.grades),
-            })
+            recorded_rows.append((*row, score, change.lead_pk))
+            history.append((
+                change.lead_pk, at_us, change.cause,
+                change.detail[:1024] if change.detail else None, change.model_version_id,
+                change.old_score, score, change.old_stage, stage, to_json(change.old_grades), grades,
+            ))
+        else:
+            plain.append((*row, change.lead_pk))
         if change.stage_changed:
-            transitions.append({
-                "lead_pk": change.lead_pk, "at_us": change.at_us, "from_stage": change.old_stage,
-                "to_stage": result.stage, "cause": change.cause,
-            })
+            transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
     # a lead scored again no longer has the pending score a model change computed for it
     # earlier (service/rescore.py recomputes it before the change is applied)
     for part in chunks([c.lead_pk for c in changes]):
         db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
-    plain = [r for r, c in zip(rows, changes, strict=True) if not c.recorded]
-    recorded_rows = [r for r, c in zip(rows, changes, strict=True) if c.recorded]
     for group, extra in ((plain, ""), (recorded_rows, ", recorded_score = ?")):
         db.many(
             "UPDATE leads SET total = ?, score = ?, stage = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
             "explanation = {jsonb}, model_version_id = ?, scored_us = ?, next_change_us = ?, "
             f"updated_us = ?{extra} WHERE id = ?",
-            [
-                (r["total"], r["score"], r["stage"], to_json(r["groups"]), to_json(r["grades"]),
-                 to_json(r["explanation"]), r["model_version_id"], r["scored_us"],
-                 r["next_change_us"], r["updated_us"], *((r["score"],) if extra else ()), r["b_id"])
-                for r in group
-            ],
+            group,
         )
     db.many(
         "INSERT INTO score_history (lead_pk, at_us, cause, detail, model_version_id, old_score, "
         "new_score, old_stage, new_stage, old_grades, new_grades) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {json}, {json})",
-        [
-            (h["lead_pk"], h["at_us"], h["cause"], h["detail"], h["model_version_id"],
-             h["old_score"], h["new_score"], h["old_stage"], h["new_stage"],
-             to_json(h["old_grades"]), to_json(h["new_grades"]))
-            for h in history
-        ],
+        history,
     )
     db.many(
         "INSERT INTO stage_transitions (lead_pk, at_us, from_stage, to_stage, cause) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(t["lead_pk"], t["at_us"], t["from_stage"], t["to_stage"], t["cause"]) for t in transitions],
+        transitions,
     )
     for listener in list(_listeners):
         listener(session, changes)

@@ -133,12 +133,27 @@ def _first_match(pairs: list[tuple[exp.Expr, str]]) -> exp.Expr:
 class _Compiler:
     """One compilation: collects per-lead aggregates while the rules are written."""
 
-    def __init__(self, model: ScoringModel, dialect: Dialect, as_of_us: int) -> None:
+    def __init__(self, model: ScoringModel, dialect: Dialect, as_of_us: int, *, lookups: bool = False) -> None:
         self.model = model
         self.dialect = dialect
         self.as_of_us = as_of_us
         self.aggregates: dict[str, tuple[str, exp.Expr]] = {}
         self.ranks: dict[str, tuple[str, exp.Expr]] = {}
+        # attribute -> (CTE alias, {predicate SQL: (column, predicate on the CTE's "v")})
+        self.lookups: dict[str, tuple[str, dict[str, tuple[str, exp.Expr]]]] | None = {} if lookups else None
+
+    def attribute_test(self, attribute: str, test: Callable[[exp.Expr], exp.Expr], *, costly: bool) -> exp.Expr:
+        """``test`` of the lead's attribute; with lookups, a ``costly`` one (a regex) is
+        computed once per distinct value (cheap ones cost less than the join)."""
+        column = _col(attribute_column(attribute), "l")
+        if self.lookups is None or not costly:
+            return test(column)
+        alias, tests = self.lookups.setdefault(attribute, (f"la{len(self.lookups)}", {}))
+        predicate_on_value = test(_col("v", "d"))
+        key = predicate_on_value.sql()
+        if key not in tests:
+            tests[key] = (f"p{len(tests)}", predicate_on_value)
+        return _col(tests[key][0], alias)
 
     # -- per-event --------------------------------------------------------------------
 
@@ -211,10 +226,10 @@ class _Compiler:
                 holds = exp.GTE(this=self.count(match), expression=exp.Literal.number(rule.when.min_count))
             return exp.If(this=holds, true=exp.Mul(this=points, expression=self.decay(latest, half_life)),
                           false=double(0))
-        counted: exp.Expr = self.count(match)
-        if rule.max_times is not None:
-            counted = exp.Least(this=counted, expressions=[exp.Literal.number(rule.max_times)])
         if half_life is None:
+            counted: exp.Expr = self.count(match)
+            if rule.max_times is not None:
+                counted = exp.Least(this=counted, expressions=[exp.Literal.number(rule.max_times)])
             return exp.Mul(this=points, expression=counted)
         if rule.max_times is None:
             each = exp.Mul(this=points.copy(), expression=self.decay(ts, half_life))
@@ -256,9 +271,10 @@ class _Compiler:
 def _attribute_holds(c: _Compiler, condition: AttributeCondition, where: str) -> exp.Expr:
     if condition.attribute == "lead_id":  # never an attribute: the engine sees it as missing
         value: exp.Expr = exp.cast(exp.null(), exp.DataType.Type.TEXT)
-    else:
-        value = _col(attribute_column(condition.attribute), "l")
-    return predicate(c.dialect, value, condition.op, condition.value, where)
+        return predicate(c.dialect, value, condition.op, condition.value, where)
+    return c.attribute_test(condition.attribute,
+                            lambda value: predicate(c.dialect, value, condition.op, condition.value, where),
+                            costly=condition.op == "matches")
 
 
 def _event_holds(c: _Compiler, condition: EventCondition, where: str) -> exp.Expr:
@@ -339,6 +355,7 @@ def compile_model(
     as_of_us: int,
     dedupe: bool = True,
     carry: tuple[str, ...] = (),
+    attribute_lookups: bool = False,
 ) -> exp.Select:
     """One SELECT scoring every lead of ``leads`` (see the module docstring for the shape).
 
@@ -346,9 +363,14 @@ def compile_model(
     something the dialect cannot compute exactly as the python engine does (such as a
     regex look-ahead on DuckDB), naming the rule. ``carry`` names further columns of
     ``leads`` to copy to the result (such as a position to order by).
+
+    ``attribute_lookups``: each regex test of an attribute is computed once per
+    distinct value of the attribute, in a CTE joined back to the leads (on ``IS NOT
+    DISTINCT FROM``): faster when leads are many and their values repeat (job titles,
+    countries), as in files of a million leads.
     """
     target = get_dialect(dialect)
-    compiler = _Compiler(model, target, as_of_us)
+    compiler = _Compiler(model, target, as_of_us, lookups=attribute_lookups)
     columns = model_columns(model)
     rule_values = [
         _alias(compiler.contribution(rule, f"rules[{i}] ({rule.id})"), f"r{i}")
@@ -357,6 +379,17 @@ def compile_model(
     kept = ["lead_id", *carry]
     query = exp.select(*[_col(c, "l") for c in kept], *rule_values).from_(exp.to_table(leads).as_("l"))
     ctes: list[tuple[str, exp.Expr]] = []
+    for attribute, (alias, tests) in (compiler.lookups or {}).items():
+        values = exp.select(exp.alias_(_col(attribute_column(attribute), "l"), "v", quoted=True)).distinct().from_(
+            exp.to_table(leads).as_("l"))
+        lookup = exp.select(_col("v", "d"), *[_alias(test, name) for name, test in tests.values()]).from_(
+            exp.Subquery(this=values, alias=exp.TableAlias(this=exp.to_identifier("d"))))
+        ctes.append((f"ls_{alias}", lookup))
+        query = query.join(
+            exp.to_table(f"ls_{alias}").as_(alias),
+            on=exp.NullSafeEQ(this=_col("v", alias), expression=_col(attribute_column(attribute), "l")),
+            join_type="left",
+        )
     if compiler.aggregates:
         source = _events_cte(events, columns, as_of_us, dedupe)
         ctes.append(("ls_events", source))

@@ -41,6 +41,7 @@ from leadscore.sql.sources import (
     json_path,
     json_text,
     lit,
+    plain_ascii,
     table_function,
     typed_text,
 )
@@ -274,16 +275,44 @@ def _bad_json_object(kind: exp.Expr, text: exp.Expr) -> exp.Expr:
     return exp.or_(bad_text, bad_kind)
 
 
-def _events_table(con: duckdb.DuckDBPyConnection, source: FileSource, properties: tuple[str, ...],
-                  types: tuple[str, ...]) -> None:
-    """Every event row staged once (timestamps parsed once): ``ls_in_events``.
+def _plain_id(raw: exp.Expr) -> exp.Expr:
+    """``strip_text(raw) = raw``: ASCII with no outer white space (NULL: NULL)."""
+    return plain_ascii(raw)
 
-    Timestamps DuckDB cannot parse like Python are kept as text in ``ts_text`` and
-    parsed by Python afterwards, only for those rows."""
+
+def _plain_text(raw: exp.Expr) -> exp.Expr:
+    """``nfc(raw) = raw``: ASCII text (NULL: NULL)."""
+    return exp.EQ(this=fn("strlen", raw.copy()), expression=exp.Length(this=raw.copy()))
+
+
+def _events_table(con: duckdb.DuckDBPyConnection, source: FileSource, properties: tuple[str, ...],
+                  types: tuple[str, ...], *, name: str = "ls_in_events",
+                  plain: frozenset[str] = frozenset()) -> dict[str, exp.Expr]:
+    """Every event row in the compiled query's shape, as a view: ``ls_in_events``.
+
+    A view, not a table: materialising 20M rows cost more than reading the file again
+    (DuckDB reads Parquet in place; CSV and JSONL are already loaded). Timestamps DuckDB
+    cannot parse like Python go to Python's parser, only on those rows.
+
+    Returns, for each text column that may need no cleaning, the condition under which a
+    raw value is its own clean form (``plain_<column>`` columns of the view hold it per
+    row). Once every row is known to be plain, the view ``name`` built with those columns
+    in ``plain`` reads them as they are (no per-row cleaning; the type filter reaches the
+    Parquet scan)."""
     lead_id, bad_lead = source.id_text("lead_id")
     event_id, bad_event_id = source.id_text("event_id")
     kind, bad_type = source.event_type()
-    if source.fmt != "jsonl" and source.columns.get("type", "").upper() == "VARCHAR":
+    checks: dict[str, exp.Expr] = {}
+    text_columns = source.fmt != "jsonl"
+
+    def varchar(column: str) -> bool:
+        return text_columns and source.columns.get(column, "").upper() == "VARCHAR"
+
+    for column in ("lead_id", "event_id"):
+        if varchar(column):
+            checks[column] = _plain_id(source.column(column))
+    if varchar("type"):
+        checks["type"] = _plain_id(source.column("type"))
         # the model's own types are already clean: only other values need stripping
         clean_types = [lit(t) for t in types if t == nfc_text(t.strip())]
         if clean_types:
@@ -291,16 +320,31 @@ def _events_table(con: duckdb.DuckDBPyConnection, source: FileSource, properties
             kind = exp.case().when(exp.In(this=raw_type, expressions=clean_types), raw_type.copy()).else_(kind)
             bad_type = exp.and_(exp.not_(exp.In(this=raw_type.copy(), expressions=[c.copy() for c in clean_types])),
                                 bad_type)
+    if "lead_id" in plain:
+        lead_id = source.column("lead_id")
+    if "event_id" in plain:
+        event_id = source.column("event_id")
+    if "type" in plain:
+        kind = source.column("type")
     ts, present, _ = source.timestamp("timestamp", python=False)
     raw_ts = (source.column("timestamp") if source.fmt != "jsonl" else
               fn("json_extract_string", source.json_document(), lit('$."timestamp"')))
     ts_is_text = source.has("timestamp") and source.raw_type("timestamp").upper() in ("VARCHAR", "JSON")
     bad_nested: exp.Expr = exp.false()
     props = []
-    for name in properties:
-        nested, bad_nested = _nested_property(source, name, f"property '{name}'")
-        top = source.text(name, f"property '{name}'") if name not in EVENT_FIELDS else exp.cast(exp.null(), "VARCHAR")
-        props.append(exp.alias_(exp.Coalesce(this=top, expressions=[nested]), property_column(name), quoted=True))
+    nested_column = "properties" in source.columns or not text_columns
+    for prop in properties:
+        nested, bad_nested = _nested_property(source, prop, f"property '{prop}'")
+        column = property_column(prop)
+        if prop in EVENT_FIELDS:
+            value: exp.Expr = nested
+        elif column in plain:
+            value = source.column(prop)
+        else:
+            value = exp.Coalesce(this=source.text(prop, f"property '{prop}'"), expressions=[nested])
+            if varchar(prop) and not nested_column:
+                checks[column] = _plain_text(source.column(prop))
+        props.append(exp.alias_(value, column, quoted=True))
     if not properties:
         _, bad_nested = _nested_property(source, "-", "properties")
     # two levels, so that each costly value is computed once and only tested above
@@ -310,20 +354,22 @@ def _events_table(con: duckdb.DuckDBPyConnection, source: FileSource, properties
         exp.alias_(exp.or_(bad_lead, bad_type, bad_event_id, bad_nested), "bad_raw"),
         exp.alias_(present, "ts_present"),
         exp.alias_(raw_ts if ts_is_text else exp.cast(exp.null(), "VARCHAR"), "ts_raw"),
+        *[exp.alias_(check.copy(), f"plain_{column}", quoted=True) for column, check in checks.items()],
     ).from_(exp.to_table(source.relation, quoted=True).as_("s"))
     i = "i"
     bad = exp.or_(exp.column("bad_raw", table=i), exp.Is(this=exp.column("lead_id", table=i), expression=exp.null()))
-    ts_missing = exp.Is(this=exp.column("ts_us", table=i), expression=exp.null())
-    text_for_python = exp.case().when(exp.and_(ts_missing, exp.column("ts_present", table=i)),
-                                      exp.column("ts_raw", table=i))
-    names = ["lead_id", "type", "ts_us", "event_id", "seq", *[property_column(p) for p in properties]]
+    ts_us: exp.Expr = exp.column("ts_us", table=i)
+    if ts_is_text:  # the rare shapes DuckDB does not parse like Python: Python's parser
+        needs_python = exp.and_(exp.Is(this=ts_us.copy(), expression=exp.null()), exp.column("ts_present", table=i))
+        ts_us = exp.case().when(needs_python, fn(PYTHON_TIMESTAMP_FUNCTION, exp.column("ts_raw", table=i))).else_(ts_us)
+    names = ["lead_id", "type", "event_id", "seq", *[property_column(p) for p in properties],
+             *[f"plain_{column}" for column in checks]]
     query = exp.select(
-        *[exp.column(n, table=i, quoted=True) for n in names],
-        exp.alias_(bad, "bad"), exp.alias_(text_for_python, "ts_text"),
+        *[exp.column(n, table=i, quoted=True) for n in names], exp.alias_(ts_us, "ts_us"), exp.alias_(bad, "bad"),
     ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(i))))
-    _run(con, _sql(exp.Create(this=exp.to_table("ls_in_events"), kind="TABLE", expression=query,
+    _run(con, _sql(exp.Create(this=exp.to_table(name), kind="VIEW", expression=query,
                               properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
-    _run(con, f"UPDATE ls_in_events SET ts_us = {PYTHON_TIMESTAMP_FUNCTION}(ts_text) WHERE ts_text IS NOT NULL")
+    return checks
 
 
 def _check_leads(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -337,18 +383,18 @@ def _check_leads(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     return int(count)
 
 
-_BAD_EVENTS = "SELECT count(*), count(*) FILTER (WHERE bad OR ts_us IS NULL) FROM ls_in_events"
-_EVENT_HASHES = "SELECT hash(event_id) AS h FROM ls_in_events WHERE event_id IS NOT NULL"
+_BAD_EVENTS = "SELECT count(*), count(*) FILTER (WHERE bad OR ts_us IS NULL){plain} FROM ls_in_events"
+_EVENT_HASHES = "SELECT hash(event_id) AS h FROM {events} WHERE event_id IS NOT NULL"
 # events sharing an event_id whose hash is shared: the first (lowest seq) counts
 _FIRSTS = """
 CREATE TEMP TABLE ls_firsts AS
-SELECT event_id, min(seq) AS first_seq, count(*) AS copies FROM ls_in_events
+SELECT event_id, min(seq) AS first_seq, count(*) AS copies FROM {events}
 WHERE event_id IS NOT NULL AND hash(event_id) IN (SELECT h FROM ls_shared_hashes)
 GROUP BY event_id HAVING count(*) > 1
 """
 _DEDUPED = """
 CREATE TEMP VIEW ls_in_events_once AS
-SELECT e.* FROM ls_in_events AS e LEFT JOIN ls_firsts AS f ON f.event_id = e.event_id
+SELECT e.* FROM {events} AS e LEFT JOIN ls_firsts AS f ON f.event_id = e.event_id
 WHERE f.first_seq IS NULL OR e.seq = f.first_seq
 """
 _UNKNOWN = """
@@ -357,27 +403,40 @@ WHERE NOT EXISTS (SELECT 1 FROM ls_in_leads AS l WHERE l.lead_id = e.lead_id)
 """
 
 
-def _check_events(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
-    """Validate every row, drop duplicate event ids, count what the summary reports.
+def _check_events(con: duckdb.DuckDBPyConnection, path: Path, checks: dict[str, exp.Expr] | None = None,
+                  plain_view: Callable[[frozenset[str]], str] | None = None) -> dict[str, int]:
+    """Validate every row, drop duplicate event ids, count what the summary reports; the
+    events to score are then the view ``ls_in_events_once``.
+
+    The same pass finds the text columns whose every value is already clean (``checks``);
+    ``plain_view(columns)`` then makes a view that reads them as they are.
 
     Duplicates are found without a hash table of every id: the ids' 64-bit hashes are
     sorted in NumPy, and only ids whose hash occurs twice are grouped exactly."""
     import numpy as np
 
-    rows, bad = _run(con, _BAD_EVENTS).fetchall()[0]
+    names = list(checks or {})
+    flags = "".join(f', bool_and(coalesce("plain_{n}", true))' for n in names)
+    rows, bad, *plain_flags = _run(con, _BAD_EVENTS.format(plain=flags)).fetchall()[0]
     if rows == 0 or bad:
         read_events(path)  # raises the python reader's error
         raise InputError("the DuckDB engine rejects this file but the python engine does not; "
                          "use --engine python", file=str(path))
-    hashes = _run(con, _EVENT_HASHES).fetchnumpy()["h"]
+    plain = frozenset(n for n, flag in zip(names, plain_flags, strict=True) if flag)
+    events = plain_view(plain) if plain and plain_view else "ls_in_events"
+    hashes = _run(con, _EVENT_HASHES.format(events=events)).fetchnumpy()["h"]
     hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
     shared = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-    con.register("ls_shared_hashes_arrow", {"h": shared})
-    _run(con, "CREATE TEMP TABLE ls_shared_hashes AS SELECT CAST(h AS UBIGINT) AS h FROM ls_shared_hashes_arrow")
-    con.unregister("ls_shared_hashes_arrow")
-    _run(con, _FIRSTS)
-    _run(con, _DEDUPED)
-    duplicates = _run(con, "SELECT coalesce(sum(copies - 1), 0) FROM ls_firsts").fetchall()[0][0]
+    if len(shared):
+        con.register("ls_shared_hashes_arrow", {"h": shared})
+        _run(con, "CREATE TEMP TABLE ls_shared_hashes AS SELECT CAST(h AS UBIGINT) AS h FROM ls_shared_hashes_arrow")
+        con.unregister("ls_shared_hashes_arrow")
+        _run(con, _FIRSTS.format(events=events))
+        _run(con, _DEDUPED.format(events=events))
+        duplicates = _run(con, "SELECT coalesce(sum(copies - 1), 0) FROM ls_firsts").fetchall()[0][0]
+    else:  # no two ids share a hash: nothing to drop, no join to make
+        _run(con, f"CREATE TEMP VIEW ls_in_events_once AS SELECT * FROM {events}")
+        duplicates = 0
     unknown, unknown_leads = _run(con, _UNKNOWN).fetchall()[0]
     return {"events_read": int(rows), "duplicate_events": int(duplicates),
             "unknown_lead_events": int(unknown), "unknown_leads": int(unknown_leads)}
@@ -412,8 +471,14 @@ def score_files_duckdb(
         if progress:
             progress("reading events", 0, None)
         events = reader.open(events_path, "ls_events_file", lambda: read_events(events_path))
-        _events_table(con, events, columns.properties, columns.event_types)
-        stats.update(_check_events(con, events_path))
+        checks = _events_table(con, events, columns.properties, columns.event_types)
+
+        def plain_view(plain: frozenset[str]) -> str:
+            _events_table(con, events, columns.properties, columns.event_types, name="ls_in_events_plain",
+                          plain=plain)
+            return "ls_in_events_plain"
+
+        stats.update(_check_events(con, events_path, checks, plain_view))
         events_table = "ls_in_events_once"
     else:
         names = ", ".join(f'CAST(NULL AS VARCHAR) AS "{property_column(p)}"' for p in columns.properties)
@@ -424,7 +489,7 @@ def score_files_duckdb(
     if progress:
         progress("scoring", 0, n_leads)
     query = compile_model(model, "duckdb", leads="ls_in_leads", events=events_table, as_of_us=as_of_us,
-                          carry=("pos",), dedupe=False)
+                          carry=("pos",), dedupe=False, attribute_lookups=True)
     query = query.order_by(exp.column("pos", table="t"))
     exact = con.sql(_sql(query)).to_arrow_table()
     groups = model.group_names()

@@ -84,6 +84,31 @@ class ScoredTable:
 
 _NEEDS_QUOTES = '[,"\\r\\n]'
 _FORMULA_START = "^[=+\\-@\\t\\r]"  # rows that may need safe_cell (see ingest.files.safe_cell)
+_SPECIAL = f"{_NEEDS_QUOTES}|{_FORMULA_START}"
+
+
+def _special(text: pa.Array, *, few: bool) -> npt.NDArray[np.bool_]:
+    """Rows whose cell needs quoting or formula neutralising. A column of ``few`` distinct
+    values (stages, grades: names from the model) is tested once per value."""
+    if few:
+        encoded = pc.dictionary_encode(text)
+        marks = pc.match_substring_regex(encoded.dictionary, _SPECIAL)
+        if not pc.any(marks).as_py():
+            return np.zeros(len(text), dtype=bool)
+        return np.asarray(marks.to_numpy(zero_copy_only=False))[np.asarray(encoded.indices)]
+    return np.asarray(pc.match_substring_regex(text, _SPECIAL).to_numpy(zero_copy_only=False))
+
+
+def _joined_lines(lines: pa.Array) -> str:
+    """Every line followed by a newline, as one text: the values buffer of the Arrow
+    array itself (no Python string per row)."""
+    if len(lines) == 0:
+        return ""
+    newline = pa.scalar("\n", pa.large_string())
+    ended = pc.binary_join_element_wise(lines.cast(pa.large_string()), newline, pa.scalar("", pa.large_string()))
+    offsets = np.frombuffer(ended.buffers()[1], dtype=np.int64)[ended.offset: ended.offset + len(ended) + 1]
+    data = ended.buffers()[2]
+    return memoryview(data)[int(offsets[0]): int(offsets[-1])].tobytes().decode("utf-8")
 
 
 def _csv_text(scored: ScoredTable, columns: Sequence[str]) -> str:
@@ -96,16 +121,14 @@ def _csv_text(scored: ScoredTable, columns: Sequence[str]) -> str:
             cells.append(format_2dp(column.to_numpy(zero_copy_only=False)))
         else:
             text = pc.fill_null(column, "")
-            special |= np.asarray(pc.match_substring_regex(text, _NEEDS_QUOTES).to_numpy(zero_copy_only=False))
-            special |= np.asarray(pc.match_substring_regex(text, _FORMULA_START).to_numpy(zero_copy_only=False))
+            special |= _special(text, few=name.startswith(("stage", "grade_")))
             cells.append(text)
     lines = pc.binary_join_element_wise(*cells, ",")
     buffer = io.StringIO()
     writer = CsvWriter(buffer)  # quotes and neutralises formula cells like write_csv
     writer.writerow(columns)
     if not special.any():
-        body = "\n".join(lines.to_pylist())
-        return buffer.getvalue() + body + ("\n" if body or scored.table.num_rows else "")
+        return buffer.getvalue() + _joined_lines(lines)
     texts = lines.to_pylist()
     rows = scored.table.select(list(columns)).to_pylist()
     for index, line in enumerate(texts):

@@ -77,11 +77,13 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=pool_size,
             max_overflow=pool_size,
+            hide_parameters=True,  # harden (#8): errors and logs never show a statement's values (personal data)
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                         hide_parameters=True)  # harden (#8): no personal data in errors and logs
 
 
 def is_sqlite(bind: Engine | Session | Any) -> bool:

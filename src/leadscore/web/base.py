@@ -126,6 +126,10 @@ def viewer_of(request: Request) -> Viewer:
     key = _key_of(ctx, session) if session is not None else None
     if session is None or (session.signed_in and key is None):
         session, fresh = new_session(), True
+    if key is not None:  # harden (#8): the audit log names who acted
+        from leadscore.service.audit import acting_as, key_actor
+
+        acting_as(key_actor(key.id, key.name, via="dashboard, key"))
     return Viewer(request, ctx, session, key, sign.csrf_token(session), fresh)
 
 

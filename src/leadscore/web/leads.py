@@ -101,9 +101,9 @@ def lead_export(request: Request, lead_id: str) -> Response:
     viewer = require(request, "admin")
     if isinstance(viewer, Response):
         return viewer
-    with viewer.ctx.store.read() as session:
+    with viewer.ctx.store.write() as session:  # harden (#8): a write, to audit the export
         try:
-            body = export_lead(session, lead_id)
+            body = export_lead(session, lead_id, viewer.ctx.now_us())
         except NotFound:
             return _not_found(viewer, lead_id)
     filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in lead_id)[:80] or "lead"
@@ -134,7 +134,7 @@ async def erase(request: Request, lead_id: str) -> Response:
             "error": "Type the lead id exactly to confirm the erasure."}, status=422)
     try:
         with viewer.ctx.store.write() as session:
-            erase_lead(session, lead_id)
+            erase_lead(session, lead_id, viewer.ctx.now_us())
     except NotFound:
         return _not_found(viewer, lead_id)
     return with_cookie(viewer, RedirectResponse(f"/?erased={quote(lead_id, safe='')}", status_code=303))

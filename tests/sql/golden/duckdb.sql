@@ -27,24 +27,6 @@ WITH ls_events AS (
 ), ls_agg AS (
   SELECT
     "e"."lead_id",
-    COUNT(*) FILTER(WHERE
-      CASE
-        WHEN "e"."type" = 'page_view' AND "e"."ts_us" >= 1764547200000000
-        THEN NOT "e"."prop_url" IS NULL
-        AND COALESCE(
-          STRPOS(
-            CASE
-              WHEN LEFT("e"."prop_url", 1) > ' ' AND RIGHT("e"."prop_url", 1) > ' '
-              THEN LOWER("e"."prop_url")
-              ELSE LOWER(TRIM("e"."prop_url", ' 	
-'))
-            END,
-            '/pricing'
-          ) > 0,
-          FALSE
-        )
-        ELSE FALSE
-      END) AS "x0",
     MAX("e"."ts_us", 3) FILTER(WHERE
       CASE
         WHEN "e"."type" = 'page_view' AND "e"."ts_us" >= 1764547200000000
@@ -62,13 +44,13 @@ WITH ls_events AS (
           FALSE
         )
         ELSE FALSE
-      END) AS "x1",
+      END) AS "x0",
     MAX("e"."ts_us") FILTER(WHERE
+      "e"."type" IN ('webinar', 'demo')) AS "x1",
+    COUNT(*) FILTER(WHERE
       "e"."type" IN ('webinar', 'demo')) AS "x2",
     COUNT(*) FILTER(WHERE
-      "e"."type" IN ('webinar', 'demo')) AS "x3",
-    COUNT(*) FILTER(WHERE
-      "e"."type" = 'email_open' AND "e"."ts_us" >= 1769731200000000) AS "x4"
+      "e"."type" = 'email_open' AND "e"."ts_us" >= 1769731200000000) AS "x3"
   FROM ls_events AS e
   GROUP BY
     "e"."lead_id"
@@ -127,7 +109,7 @@ WITH ls_events AS (
     COALESCE(
       LIST_SUM(
         LIST_TRANSFORM(
-          "a"."x1",
+          "a"."x0",
           LAMBDA t : CAST(15.0 AS DOUBLE) * POWER(
             CAST(0.5 AS DOUBLE),
             (
@@ -141,12 +123,12 @@ WITH ls_events AS (
       CAST(0.0 AS DOUBLE)
     ) AS "r3",
     CASE
-      WHEN COALESCE("a"."x3", 0) >= 2
+      WHEN COALESCE("a"."x2", 0) >= 2
       THEN CAST(20.0 AS DOUBLE) * POWER(
         CAST(0.5 AS DOUBLE),
         (
           CAST((
-            1772323200000000 - "a"."x2"
+            1772323200000000 - "a"."x1"
           ) AS DOUBLE) / CAST(86400000000.0 AS DOUBLE)
         ) / CAST(60.0 AS DOUBLE)
       )
@@ -156,7 +138,7 @@ WITH ls_events AS (
       WHEN NOT (
         NOT "l"."created_us" IS NULL AND "l"."created_us" >= 1769731200000001
       )
-      AND COALESCE("a"."x4", 0) = 0
+      AND COALESCE("a"."x3", 0) = 0
       THEN CAST(-10.0 AS DOUBLE)
       ELSE CAST(0.0 AS DOUBLE)
     END AS "r5"

@@ -44,17 +44,6 @@ WITH ls_events AS (
 ), ls_agg AS (
   SELECT
     "e"."lead_id",
-    COUNT(*) FILTER(WHERE
-      CASE
-        WHEN "e"."type" = 'page_view' AND "e"."ts_us" >= 1764547200000000
-        THEN NOT "e"."prop_url" IS NULL
-        AND COALESCE(
-          POSITION('/pricing' IN LOWER(TRIM(BOTH ' 	
-' FROM "e"."prop_url"))) > 0,
-          FALSE
-        )
-        ELSE FALSE
-      END) AS "x0",
     SUM(
       CAST(15.0 AS DOUBLE PRECISION) * CASE
         WHEN (
@@ -83,13 +72,13 @@ WITH ls_events AS (
         )
         ELSE FALSE
       END
-      AND "e"."rank0" <= 3) AS "x1",
+      AND "e"."rank0" <= 3) AS "x0",
     MAX("e"."ts_us") FILTER(WHERE
+      "e"."type" IN ('webinar', 'demo')) AS "x1",
+    COUNT(*) FILTER(WHERE
       "e"."type" IN ('webinar', 'demo')) AS "x2",
     COUNT(*) FILTER(WHERE
-      "e"."type" IN ('webinar', 'demo')) AS "x3",
-    COUNT(*) FILTER(WHERE
-      "e"."type" = 'email_open' AND "e"."ts_us" >= 1769731200000000) AS "x4"
+      "e"."type" = 'email_open' AND "e"."ts_us" >= 1769731200000000) AS "x3"
   FROM ls_ranked AS e
   GROUP BY
     "e"."lead_id"
@@ -149,13 +138,13 @@ WITH ls_events AS (
       THEN CAST(5.0 AS DOUBLE PRECISION)
       ELSE CAST(0.0 AS DOUBLE PRECISION)
     END AS "r2",
-    COALESCE("a"."x1", CAST(0.0 AS DOUBLE PRECISION)) AS "r3",
+    COALESCE("a"."x0", CAST(0.0 AS DOUBLE PRECISION)) AS "r3",
     CASE
-      WHEN COALESCE("a"."x3", 0) >= 2
+      WHEN COALESCE("a"."x2", 0) >= 2
       THEN CAST(20.0 AS DOUBLE PRECISION) * CASE
         WHEN (
           CAST((
-            1772323200000000 - "a"."x2"
+            1772323200000000 - "a"."x1"
           ) AS DOUBLE PRECISION) / CAST(86400000000.0 AS DOUBLE PRECISION)
         ) / CAST(60.0 AS DOUBLE PRECISION) >= 990
         THEN CAST(0.0 AS DOUBLE PRECISION)
@@ -163,7 +152,7 @@ WITH ls_events AS (
           CAST(0.5 AS DOUBLE PRECISION),
           (
             CAST((
-              1772323200000000 - "a"."x2"
+              1772323200000000 - "a"."x1"
             ) AS DOUBLE PRECISION) / CAST(86400000000.0 AS DOUBLE PRECISION)
           ) / CAST(60.0 AS DOUBLE PRECISION)
         )
@@ -174,7 +163,7 @@ WITH ls_events AS (
       WHEN NOT (
         NOT "l"."created_us" IS NULL AND "l"."created_us" >= 1769731200000001
       )
-      AND COALESCE("a"."x4", 0) = 0
+      AND COALESCE("a"."x3", 0) = 0
       THEN CAST(-10.0 AS DOUBLE PRECISION)
       ELSE CAST(0.0 AS DOUBLE PRECISION)
     END AS "r5"

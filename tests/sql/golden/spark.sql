@@ -43,16 +43,6 @@ WITH ls_events AS (
 ), ls_agg AS (
   SELECT
     `e`.`lead_id`,
-    COUNT(*) FILTER(WHERE
-      IF(
-        `e`.`type` = 'page_view' AND `e`.`ts_us` >= 1764547200000000,
-        NOT `e`.`prop_url` IS NULL
-        AND COALESCE(
-          LOCATE('/pricing', LOWER(TRIM(BOTH ' \t\n\r\014\013' FROM `e`.`prop_url`))) > 0,
-          FALSE
-        ),
-        FALSE
-      )) AS `x0`,
     SUM(
       CAST(15.0 AS DOUBLE) * POWER(
         CAST(0.5 AS DOUBLE),
@@ -72,13 +62,13 @@ WITH ls_events AS (
         ),
         FALSE
       )
-      AND `e`.`rank0` <= 3) AS `x1`,
+      AND `e`.`rank0` <= 3) AS `x0`,
     MAX(`e`.`ts_us`) FILTER(WHERE
+      `e`.`type` IN ('webinar', 'demo')) AS `x1`,
+    COUNT(*) FILTER(WHERE
       `e`.`type` IN ('webinar', 'demo')) AS `x2`,
     COUNT(*) FILTER(WHERE
-      `e`.`type` IN ('webinar', 'demo')) AS `x3`,
-    COUNT(*) FILTER(WHERE
-      `e`.`type` = 'email_open' AND `e`.`ts_us` >= 1769731200000000) AS `x4`
+      `e`.`type` = 'email_open' AND `e`.`ts_us` >= 1769731200000000) AS `x3`
   FROM ls_ranked AS e
   GROUP BY
     `e`.`lead_id`
@@ -126,14 +116,14 @@ WITH ls_events AS (
       CAST(5.0 AS DOUBLE),
       CAST(0.0 AS DOUBLE)
     ) AS `r2`,
-    COALESCE(`a`.`x1`, CAST(0.0 AS DOUBLE)) AS `r3`,
+    COALESCE(`a`.`x0`, CAST(0.0 AS DOUBLE)) AS `r3`,
     IF(
-      COALESCE(`a`.`x3`, 0) >= 2,
+      COALESCE(`a`.`x2`, 0) >= 2,
       CAST(20.0 AS DOUBLE) * POWER(
         CAST(0.5 AS DOUBLE),
         (
           CAST((
-            1772323200000000 - `a`.`x2`
+            1772323200000000 - `a`.`x1`
           ) AS DOUBLE) / CAST(86400000000.0 AS DOUBLE)
         ) / CAST(60.0 AS DOUBLE)
       ),
@@ -143,7 +133,7 @@ WITH ls_events AS (
       NOT (
         NOT `l`.`created_us` IS NULL AND `l`.`created_us` >= 1769731200000001
       )
-      AND COALESCE(`a`.`x4`, 0) = 0,
+      AND COALESCE(`a`.`x3`, 0) = 0,
       CAST(-10.0 AS DOUBLE),
       CAST(0.0 AS DOUBLE)
     ) AS `r5`
