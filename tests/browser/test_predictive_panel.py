@@ -3,6 +3,7 @@ predictive model is active (policy ``rules``: scores and stages stay as the othe
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -77,5 +78,8 @@ def test_the_lead_page_shows_probability_and_reasons(browser: Any, predictive_li
     reasons = page.locator("#predictive-reasons").inner_text()
     assert "Viewed a page" in reasons or "job_title" in reasons or "page view" in reasons, reasons
     assert "VP title" in page.locator("#breakdown").inner_text()  # the rule breakdown is still beside it
+    if os.environ.get("LEADSCORE_SCREENSHOTS"):  # docs/screenshots/lead-predictive.png
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(Path(os.environ["LEADSCORE_SCREENSHOTS"]) / "lead-predictive.png"), full_page=True)
     context.close()
     assert errors == []

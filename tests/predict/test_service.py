@@ -96,7 +96,8 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
                           headers={"Content-Type": "application/zip"})
     assert response.status_code == 202, response.text
     status = client.get("/v1/predictive").json()
-    assert (status["active"], status["policy"], status["weight"], status["leads_predicted"]) == (True, "blend", 0.25, 3)
+    assert (status["active"], status["policy"], status["weight"], status["leads_predicted"], status["leads_total"]) == (
+        True, "blend", 0.25, 3, 3)
     assert status["model"]["name"] == "demo" and status["model"]["algorithm"] in ("logistic", "lightgbm")
 
     lead = client.get("/v1/leads/A1").json()
@@ -220,3 +221,28 @@ def test_thresholds_save_stages_and_activation_uses_them(tmp_path: Path, model_d
     finally:
         store.dispose()
         predictive.forget_cached()
+
+
+def test_attribute_changes_and_rule_model_changes_keep_the_policy(client: TestClient, model_dir: Path) -> None:
+    _seed(client)
+    assert client.put("/v1/predictive?policy=predictive", content=_zip(model_dir)).status_code == 202
+    first = client.get("/v1/leads/A2").json()
+    # an attribute change predicts the lead again (Student -> CEO moves the probability)
+    client.post("/v1/leads", json={"lead_id": "A2", "attributes": {"job_title": "CEO"}})
+    changed = client.get("/v1/leads/A2").json()
+    assert changed["predictive"]["probability"] != first["predictive"]["probability"]
+    assert changed["score"] == changed["predictive"]["score"]
+    # a rule-model change rescores every lead: the score stays the predictive one, the
+    # stored prediction is reused (not recomputed), the rule score is the new model's
+    new_rules = RULES.replace("points: 30", "points: 50").replace("name: service-rules", "name: service-rules-2")
+    assert client.put("/v1/model", content=new_rules).status_code == 202
+    from leadscore.service.models import ModelCache
+    from leadscore.service.rescore import rescore_all_pending
+
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    rescore_all_pending(ctx.store, ModelCache(), ctx.now_us)
+    after = client.get("/v1/leads/A2").json()
+    assert after["model_version"] != changed["model_version"]
+    assert after["predictive"]["at"] == changed["predictive"]["at"]  # reused
+    assert after["predictive"]["rule_score"] == after["explain"]["rules"][0]["points"] == 50
+    assert after["score"] == after["predictive"]["score"]

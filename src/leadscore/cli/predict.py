@@ -604,7 +604,10 @@ def _print_status(status: dict[str, Any]) -> None:
     out.print(f"active predictive model {model['id']} '{model['name']}' ({model['algorithm']}, "
               f"{model['features']} features, trained {model['trained_at']})", markup=False)
     out.print(f"policy: {policy}; stages: {json.dumps(status['stages'])}", markup=False)
-    out.print(f"leads predicted: {status['leads_predicted']}", markup=False)
+    out.print(f"leads predicted: {status['leads_predicted']} of {status['leads_total']}", markup=False)
+    if status["leads_predicted"] < status["leads_total"]:
+        out.print("(the rest get theirs as they are scored; `leadscore predictive activate` again does all at once)",
+                  markup=False)
 
 
 @predictive_app.command("activate")

@@ -267,6 +267,7 @@ def status(session: Session) -> dict[str, Any]:
         return {"active": False, "policy": "rules", "model": None}
     manifest = row.manifest or {}
     predicted = raw(session).all("SELECT count(*) FROM lead_predictions WHERE model_id = ?", [row.id])[0][0]
+    total = raw(session).all("SELECT count(*) FROM leads")[0][0]
     return {
         "active": True,
         "policy": row.policy,
@@ -281,6 +282,7 @@ def status(session: Session) -> dict[str, Any]:
             "created_at": iso(row.created_us), "activated_at": iso(row.activated_us) if row.activated_us else None,
         },
         "leads_predicted": int(predicted),
+        "leads_total": int(total),  # fewer predicted: the background rescoring is still running (or was cut off)
     }
 
 
