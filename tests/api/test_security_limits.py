@@ -125,3 +125,14 @@ def test_text_is_stored_nfc_whatever_form_it_came_in(client: TestClient) -> None
     assert lead["events"][0]["type"] == "xem_trang_giá"
     assert lead["events"][0]["properties"] == {"họ_tên": VIET}
     assert len(client.get("/v1/leads").json()["leads"]) == 1
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/webhooks/deliveries?outbox_id=9223372036854775808",  # one past SQLite's largest integer
+    "/v1/segments/hot/members?after=9223372036854775808",
+    "/v1/keys/9223372036854775808",
+])
+def test_ids_beyond_the_database_integer_range_are_422_not_500(client: TestClient, path: str) -> None:
+    method = client.delete if path.startswith("/v1/keys/") else client.get
+    response = method(path)
+    assert response.status_code == 422, response.text

@@ -32,7 +32,7 @@ def get_members(
     name: SegmentName, session: SessionDep, ctx: CtxDep,
     include_left: Annotated[bool, Query(description="Also leads that left (the history)")] = False,
     limit: Annotated[int, Query(ge=1, le=100_000, description="Page size")] = 1000,
-    after: Annotated[int, Query(ge=0, description="next_after of the previous page")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="next_after of the previous page")] = 0,
     format: Annotated[str, Query(pattern="^(json|csv)$", description="json or csv")] = "json",
 ) -> Any:
     segment_of(ctx.model(session).model, name)

@@ -15,7 +15,7 @@ router = APIRouter(route_class=ReleasingRoute, prefix="/v1/webhooks", tags=["web
 @router.get("/deliveries", dependencies=[RequireAdmin], summary="Delivery attempts, newest first")
 def get_deliveries(
     session: SessionDep,
-    outbox_id: Annotated[int | None, Query(description="Only attempts of this outbox row")] = None,
+    outbox_id: Annotated[int | None, Query(ge=1, le=2**62, description="Only attempts of this outbox row")] = None,
     failed: Annotated[bool | None, Query(description="true: failed attempts only; false: successes")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Any:
