@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -468,6 +469,12 @@ def score_files_spark(
     scored.stats = stats
     positions = exact.column("pos").to_pylist()
 
+    from pyspark.sql.types import TimestampType
+
+    # Spark hands instants (Parquet timestamps with a zone) back as naive UTC datetimes (the
+    # session is UTC); the python reader sees them as aware ones: the same text form
+    instants = {f.name for f in leads_frame.schema.fields if isinstance(f.dataType, TimestampType)}
+
     def attributes(indexes: list[int]) -> list[dict[str, Any]]:
         wanted = [positions[i] for i in indexes]
         rows = leads_frame.where(F.col("ls_pos").isin(wanted)).collect()
@@ -477,6 +484,9 @@ def score_files_spark(
             pos = record.pop("ls_pos")
             if leads_fmt == "jsonl":
                 record = json.loads(record["json"])
+            for name in instants & record.keys():
+                if isinstance(record[name], datetime) and record[name].tzinfo is None:
+                    record[name] = record[name].replace(tzinfo=UTC)
             found[pos] = make_attributes(record)
         return [found.get(p, {}) for p in wanted]
 
