@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.predict.test_cli import run
 from tests.predict.test_training import FAST, _data
+from tests.web.conftest import csrf_of
 
 from leadscore.api import create_app
 from leadscore.config import Settings
@@ -124,6 +125,13 @@ def test_activate_predict_blend_and_deactivate(client: TestClient, model_dir: Pa
                                     "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
     again = client.get("/v1/leads/A1").json()["predictive"]
     assert again["at"] >= shown["at"]
+
+    # the dashboard's model page says which predictive model is active and how it is used
+    client.post("/signin", data={"key": client.headers["Authorization"][7:],
+                                 "csrf_token": csrf_of(client.get("/signin").text), "next": "/"})
+    page = client.get("/model", headers={"Authorization": ""})
+    assert "<strong>demo</strong>" in page.text and "blend: 25 % predictive + 75 % rules" in page.text, page.text
+    assert "Leads predicted</dt><dd>3 of 3" in page.text
 
     response = client.delete("/v1/predictive")
     assert response.status_code == 200 and response.json()["rescoring"] is True

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from leadscore.errors import ModelError, ModelIssue
+from leadscore.service import predictive
 from leadscore.service.errors import NotFound
 from leadscore.service.models import (
     activate_document,
@@ -67,6 +68,7 @@ def _page(viewer: Viewer, request: Request, *, document: str | None = None, erro
         versions = [version_public(r) for r in rows]
         documents = {r.id: (r.name, r.document) for r in rows}
         job = job_public(latest_job(session))
+        predictive_model = predictive.status(session)
     diff: list[tuple[str, str]] = []
     diff_from, diff_to = q.get("from"), q.get("to")
     if not (diff_from and diff_to) and len(rows) >= 2:
@@ -79,7 +81,7 @@ def _page(viewer: Viewer, request: Request, *, document: str | None = None, erro
         "title": "Model", "active": active, "rules": rule_rows(active["model"]) if active else [],
         "versions": versions, "diff": diff, "diff_from": diff_from, "diff_to": diff_to, "job": job,
         "document": document if document is not None else (active["document"] if active else ""),
-        "errors": errors or [], "activated": q.get("activated"),
+        "errors": errors or [], "activated": q.get("activated"), "predictive": predictive_model,
     }, status)
 
 
