@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browser.conftest import Live, sign_in
+from browser.conftest import MODEL, Live, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -99,12 +100,18 @@ def test_screenshots(browser: Any, live: Live) -> None:
     """Screenshots of the main pages at 1280 and 390 px (docs/screenshots)."""
     folder = Path(os.environ["LEADSCORE_SCREENSHOTS"])
     folder.mkdir(parents=True, exist_ok=True)
+    with_segments = MODEL + (  # the segments page needs segments in the active model (<= 500 leads: rescored at once)
+        "segments:\n  - {name: hot-vps, description: VPs on the pricing page, min_score: 25, rule_fired: vp}\n"
+        "  - {name: engaged, description: Any activity in 14 days, active_within_days: 14}\n")
+    response = httpx.put(f"{live.url}/v1/model", content=with_segments,
+                         headers={"Authorization": f"Bearer {live.admin_key}", "Content-Type": "application/yaml"})
+    assert response.status_code in (200, 202), response.text
     for width, height, suffix in ((1280, 900, ""), (390, 844, "-390")):
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         sign_in(page, live)
         for name, path in (("leads", "/"), ("lead", "/leads/L000"), ("model", "/model"),
-                           ("analytics", "/analytics?fresh=1")):
+                           ("segments", "/segments"), ("analytics", "/analytics?fresh=1")):
             page.goto(f"{live.url}{path}")
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(folder / f"{name}{suffix}.png"), full_page=suffix == "")
