@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import MalformedBody, read_body
-from leadscore.api.deps import CtxDep, RequireAdmin, SessionDep, write
+from leadscore.api.deps import CtxDep, ReleasingRoute, RequireAdmin, SessionDep, write
 from leadscore.api.schemas import NOT_FOUND
 from leadscore.service import predictive
 from leadscore.store.tables_predictive import POLICIES
 
-router = APIRouter(prefix="/v1/predictive", tags=["predictive"], responses=NOT_FOUND)
+router = APIRouter(route_class=ReleasingRoute, prefix="/v1/predictive", tags=["predictive"], responses=NOT_FOUND)
 # the zip's bytes; any content type is read (application/zip, application/octet-stream)
 ZIP_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
