@@ -254,3 +254,38 @@ def test_attribute_changes_and_rule_model_changes_keep_the_policy(client: TestCl
     assert after["predictive"]["at"] == changed["predictive"]["at"]  # reused
     assert after["predictive"]["rule_score"] == after["explain"]["rules"][0]["points"] == 50
     assert after["score"] == after["predictive"]["score"]
+
+
+@pytest.mark.parametrize("policy", ["predictive", "blend"])
+def test_time_rescoring_records_history_only_when_the_final_score_moves(
+    client: TestClient, model_dir: Path, policy: str,
+) -> None:
+    """Time rescoring applies the history rule to the policy's final score: passes that change
+    nothing write no row; a final score that moves by history_min_delta or more writes one."""
+    from leadscore.service.models import ModelCache, active_model
+    from leadscore.service.rescore import rescore_pks
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    assert client.put(f"/v1/predictive?policy={policy}", content=_zip(model_dir)).status_code == 202
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    now = ctx.now_us()
+
+    def time_pass(at_us: int) -> int:
+        with ctx.store.write() as session:
+            pks = [p for (p,) in raw(session).all("SELECT id FROM leads ORDER BY id")]
+            rescore_pks(session, active_model(session, ModelCache()), pks, at_us, "time")
+        with ctx.store.read() as session:
+            return int(raw(session).all("SELECT count(*) FROM score_history WHERE cause = 'time'")[0][0])
+
+    assert [time_pass(now + 1000 * (i + 1)) for i in range(3)] == [0, 0, 0]
+    # a real time-driven change: A1's page views (5 points each, within 30 days) expire
+    later = now + 40 * 86_400 * 1_000_000
+    assert time_pass(later) >= 1
+    with ctx.store.read() as session:
+        rows = raw(session).all("SELECT l.lead_id, h.old_score, h.new_score, l.score, l.recorded_score "
+                                "FROM score_history h JOIN leads l ON l.id = h.lead_pk WHERE h.cause = 'time'")
+    assert all(old != new and new == score == recorded for _, old, new, score, recorded in rows), rows
+    assert "A1" in {r[0] for r in rows}
+    count = time_pass(later + 1000)
+    assert time_pass(later + 2000) == count  # settled again: no more rows

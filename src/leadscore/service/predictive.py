@@ -310,8 +310,12 @@ def _final(model: ActivePredictive, change: ScoreChange, rule_stages: Sequence[t
     old = change.old_score
     changed = old is None or final.score != old or stage != change.old_stage or dict(final.grades) != (
         change.old_grades or {})
-    recorded = old is None or stage != change.old_stage or dict(final.grades) != (change.old_grades or {}) or (
-        change.recorded if change.cause == "time" else final.score != old)
+    if change.cause == "time":  # the time rule on the final score (recorded_score holds the final score)
+        base = change.recorded_score if change.recorded_score is not None else old
+        moved = base is None or abs(final.score - base) >= change.history_min_delta
+    else:
+        moved = final.score != old
+    recorded = old is None or stage != change.old_stage or dict(final.grades) != (change.old_grades or {}) or moved
     return replace(change, result=final, changed=changed, recorded=recorded)
 
 
