@@ -57,6 +57,7 @@ def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, model_file=tmp_path / "rules.yaml", scheduler=False)
     app = create_app(settings)
     predictive.forget_cached()
+    predictive._failed.clear()
     with TestClient(app) as test_client:
         with app.state.ctx.store.write() as session:
             _, admin = create_key(session, "admin", "admin", 0)
@@ -289,3 +290,34 @@ def test_time_rescoring_records_history_only_when_the_final_score_moves(
     assert "A1" in {r[0] for r in rows}
     count = time_pass(later + 1000)
     assert time_pass(later + 2000) == count  # settled again: no more rows
+
+
+def test_a_model_this_process_cannot_load_falls_back_to_rule_scores(
+    client: TestClient, model_dir: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stored model another process cannot load (a damaged blob, a missing library) never
+    fails scoring: the failure is logged once, leads get rule scores and no prediction."""
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    assert client.put("/v1/predictive?policy=predictive", content=_zip(model_dir)).status_code == 202
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.write() as session:
+        raw(session).execute("UPDATE predictive_models SET files = ?", [b"not a zip any more"])
+    predictive._predictors.clear()  # as a process that has not loaded it yet
+    predictive.forget_cached()
+    with caplog.at_level("ERROR", logger="leadscore.predictive"):
+        for i in range(2):
+            response = client.post("/v1/events", json={"event_id": f"x{i}", "lead_id": "A1", "type": "page_view",
+                                                       "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            assert response.status_code == 200, response.text
+            predictive.forget_cached()
+        assert client.post("/v1/leads", json={"lead_id": "A9", "attributes": {"job_title": "CEO"}}).status_code in (
+            200, 201)
+    errors = [r for r in caplog.records if r.name == "leadscore.predictive" and r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot be loaded" in errors[0].getMessage()
+    assert "A1" not in errors[0].getMessage() and "CEO" not in errors[0].getMessage()
+    for lead_id in ("A1", "A9"):
+        lead = client.get(f"/v1/leads/{lead_id}").json()
+        assert lead["predictive"] is None
+        assert lead["score"] == lead["explain"]["score"]  # the rule score

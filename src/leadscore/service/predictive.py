@@ -31,6 +31,7 @@ model), so the atomic model switch stays short.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -168,8 +169,11 @@ def _check_stages(found: Any, where: str) -> dict[str, float]:
 # ---- activation ------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_predictors: dict[int, Predictor] = {}
+_predictors: dict[tuple[int, str], Predictor] = {}  # (model id, checksum) -> the loaded model
 _active: tuple[float, ActivePredictive | None] | None = None
+RETRY_LOAD_AFTER = 300.0  # seconds a process waits before trying again to load a model it could not load
+_failed: dict[tuple[int, str], float] = {}  # (model id, checksum) -> when (monotonic) to try loading again
+_unusable = False  # a model is active but this process cannot load it: leads get rule scores
 
 
 def forget_cached() -> None:
@@ -196,6 +200,11 @@ def activate(
         raise InvalidRequest(f"the model is {len(files) // 1_048_576} MiB; at most {MAX_MODEL_BYTES // 1_048_576} MiB",
                              "body")
     predictor = _load_predictor(files)
+    try:
+        _probe(predictor)
+    except Exception as exc:  # noqa: BLE001 - refuse a model this process cannot run
+        raise InvalidRequest(f"the model cannot predict here ({type(exc).__name__}); retrain it with this "
+                             "leadscore version", "body") from None
     chosen = stages if stages is not None else _stages_of_files(files)
     session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     session.flush()
@@ -209,7 +218,7 @@ def activate(
     session.flush()
     raw(session).execute("DELETE FROM lead_predictions WHERE model_id <> ?", [row.id])
     with _lock:
-        _predictors[row.id] = predictor
+        _predictors[(row.id, row.checksum)] = predictor
     forget_cached()
     return status(session)
 
@@ -238,22 +247,61 @@ def active(session: Session) -> ActivePredictive | None:
     cached = _active
     if cached is not None and now - cached[0] < ACTIVE_TTL:
         return cached[1]
-    rows = raw(session).all("SELECT id, name, policy, weight, stages FROM predictive_models WHERE active")
+    global _unusable
+    rows = raw(session).all("SELECT id, name, policy, weight, stages, checksum FROM predictive_models WHERE active")
     found: ActivePredictive | None = None
+    unusable = False
     if rows:
-        model_id, name, policy, weight, stages = rows[0]
-        predictor = _predictors.get(model_id)
+        model_id, name, policy, weight, stages, checksum = rows[0]
+        key = (int(model_id), str(checksum))
+        predictor = _predictors.get(key) or _load_stored(session, key, now)
         if predictor is None:
-            blob = raw(session).all("SELECT files FROM predictive_models WHERE id = ?", [model_id])[0][0]
-            predictor = _load_predictor(bytes(blob))
-            with _lock:
-                _predictors[model_id] = predictor
-        parsed = from_json(stages)
-        found = ActivePredictive(int(model_id), name, policy, float(weight),
-                                 tuple((str(n), float(v)) for n, v in parsed) if parsed else None, predictor)
+            unusable = True
+        else:
+            parsed = from_json(stages)
+            found = ActivePredictive(int(model_id), name, policy, float(weight),
+                                     tuple((str(n), float(v)) for n, v in parsed) if parsed else None, predictor)
     with _lock:
         _active = (now, found)
+        _unusable = unusable
     return found
+
+
+def _load_stored(session: Session, key: tuple[int, str], now: float) -> Predictor | None:
+    """The stored model loaded, or None when this process cannot load it (a missing library,
+    a version mismatch, a damaged blob): that is logged once, retried after
+    :data:`RETRY_LOAD_AFTER` seconds, and leads keep their rule scores meanwhile - scoring
+    never fails because of the predictive model."""
+    retry_at = _failed.get(key)
+    if retry_at is not None and now < retry_at:
+        return None
+    try:
+        blob = raw(session).all("SELECT files FROM predictive_models WHERE id = ?", [key[0]])[0][0]
+        predictor = _load_predictor(bytes(blob))
+        _probe(predictor)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, scoring goes on with rule scores
+        with _lock:
+            first = key not in _failed
+            _failed[key] = now + RETRY_LOAD_AFTER
+        if first:  # the model's files hold no lead data; the reason is the error's type (and our own message)
+            reason = exc.message if isinstance(exc, InvalidRequest) else type(exc).__name__
+            log.error("predictive model %s cannot be loaded in this process (%s); leads get rule scores "
+                      "(tried again every %d s)", key[0], reason, int(RETRY_LOAD_AFTER))
+        return None
+    with _lock:
+        _predictors[key] = predictor
+        _failed.pop(key, None)
+    if retry_at is not None:
+        log.warning("predictive model %s loaded after all; leads get its predictions again", key[0])
+    return predictor
+
+
+def _probe(predictor: Predictor) -> None:
+    """Predict one empty lead: the model and every library it needs really work here."""
+    from datetime import UTC, datetime
+
+    with contextlib.suppress(InputError):  # an empty lead may lack an as-of attribute: the model itself loaded
+        predictor.predict_lead(Lead("leadscore-probe", {}), [], datetime.now(UTC))
 
 
 def status(session: Session) -> dict[str, Any]:
@@ -328,6 +376,10 @@ def apply(session: Session, given: Sequence[ScoreChange]) -> list[ScoreChange]:
         return changes
     model = active(session)
     if model is None:
+        if _unusable:  # no stale prediction beside a rule score (the model cannot be loaded here)
+            db = raw(session)
+            for part in _chunks([c.lead_pk for c in changes]):
+                db.execute(f"DELETE FROM lead_predictions WHERE lead_pk IN ({marks(len(part))})", part)
         return changes
     from leadscore.service.scoring import load_events
 
