@@ -321,3 +321,27 @@ def test_a_model_this_process_cannot_load_falls_back_to_rule_scores(
         lead = client.get(f"/v1/leads/{lead_id}").json()
         assert lead["predictive"] is None
         assert lead["score"] == lead["explain"]["score"]  # the rule score
+
+
+def test_activation_loads_the_model_before_the_write_transaction(
+    client: TestClient, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unzipping and loading a model (up to 200 MB) happens before the write transaction
+    opens, so that ingest is not blocked meanwhile (on SQLite)."""
+    _seed(client)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    order: list[str] = []
+    load, open_write = predictive._load_predictor, ctx.store.write
+
+    def loading(files: bytes) -> Any:
+        order.append("load")
+        return load(files)
+
+    def writing(*args: Any, **kwargs: Any) -> Any:
+        order.append("write")
+        return open_write(*args, **kwargs)
+
+    monkeypatch.setattr(predictive, "_load_predictor", loading)
+    monkeypatch.setattr(ctx.store, "write", writing)
+    assert client.put("/v1/predictive?policy=blend", content=_zip(model_dir)).status_code == 202
+    assert order[:2] == ["load", "write"] and order.count("load") == 1, order

@@ -183,11 +183,19 @@ def forget_cached() -> None:
         _active = None
 
 
-def activate(
-    session: Session, files: bytes, *, name: str, now_us: int, policy: str = "rules", weight: float | None = None,
-    stages: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """Store a model directory's files (a zip) and make it the active predictive model."""
+@dataclass(frozen=True)
+class PreparedModel:
+    """A model directory's files (a zip), loaded and validated: what :func:`activate` stores.
+    Made by :func:`prepare` *before* the write transaction (unzipping and loading a model of
+    up to 200 MB takes a while; on SQLite it would block every write meanwhile)."""
+
+    files: bytes
+    predictor: Predictor
+    stages: dict[str, float] | None  # the model directory's stages.json
+
+
+def check_policy(policy: str, weight: float | None) -> float:
+    """The policy's weight (its default when None); refuses a bad policy or weight."""
     if policy not in POLICIES:
         raise InvalidRequest(f"policy {policy!r}; choose one of {', '.join(POLICIES)}", "policy")
     if weight is None:
@@ -196,6 +204,11 @@ def activate(
         raise InvalidRequest(f"weight is for policy blend only (policy is {policy})", "weight")
     if not 0 <= weight <= 1:
         raise InvalidRequest(f"weight {weight:g} must be between 0 and 1 (the predictive score's share)", "weight")
+    return float(weight)
+
+
+def prepare(files: bytes) -> PreparedModel:
+    """Load and validate a model directory's files (a zip) outside any transaction."""
     if len(files) > MAX_MODEL_BYTES:
         raise InvalidRequest(f"the model is {len(files) // 1_048_576} MiB; at most {MAX_MODEL_BYTES // 1_048_576} MiB",
                              "body")
@@ -205,12 +218,32 @@ def activate(
     except Exception as exc:  # noqa: BLE001 - refuse a model this process cannot run
         raise InvalidRequest(f"the model cannot predict here ({type(exc).__name__}); retrain it with this "
                              "leadscore version", "body") from None
-    chosen = stages if stages is not None else _stages_of_files(files)
+    return PreparedModel(files, predictor, _stages_of_files(files))
+
+
+def prepare_directory(directory: str | Path) -> PreparedModel:
+    """:func:`prepare` a model directory on disk."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise InvalidRequest(f"{path}: not a directory; give the folder written by `leadscore train --out`", "directory")
+    return prepare(pack_directory(path))
+
+
+def activate(
+    session: Session, model: bytes | PreparedModel, *, name: str, now_us: int, policy: str = "rules",
+    weight: float | None = None, stages: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Store a model directory (prepared by :func:`prepare`, or its zip's bytes) and make it the active
+    predictive model."""
+    weight = check_policy(policy, weight)
+    prepared = model if isinstance(model, PreparedModel) else prepare(model)
+    files, predictor = prepared.files, prepared.predictor
+    chosen = stages if stages is not None else prepared.stages
     session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     session.flush()
     row = PredictiveModelRow(
         name=name[:255], files=files, checksum=hashlib.sha256(files).hexdigest(), manifest=predictor.manifest,
-        policy=policy, weight=float(weight),
+        policy=policy, weight=weight,
         stages=sorted(([k, v] for k, v in chosen.items()), key=lambda s: -s[1]) if chosen else None,
         created_us=now_us, activated_us=now_us, active=True,
     )
@@ -224,11 +257,10 @@ def activate(
 
 
 def activate_directory(session: Session, directory: str | Path, *, now_us: int, **options: Any) -> dict[str, Any]:
-    """:func:`activate` a model directory on disk."""
+    """:func:`activate` a model directory on disk (better: :func:`prepare_directory` it first,
+    outside the transaction, and :func:`activate` the result)."""
     path = Path(directory)
-    if not path.is_dir():
-        raise InvalidRequest(f"{path}: not a directory; give the folder written by `leadscore train --out`", "directory")
-    return activate(session, pack_directory(path), name=options.pop("name", None) or path.resolve().name,
+    return activate(session, prepare_directory(path), name=options.pop("name", None) or path.resolve().name,
                     now_us=now_us, **options)
 
 
