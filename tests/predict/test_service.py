@@ -83,6 +83,11 @@ def _seed(client: TestClient) -> None:
     assert client.post("/v1/events", json={"events": views}).status_code == 200
 
 
+def _rule_score(lead: dict[str, Any]) -> float:
+    """The rule score of a lead as shown (its explanation's rule points; these rules have no caps)."""
+    return float(round(sum(r["points"] for r in lead["explain"]["rules"]), 2))
+
+
 def _settle() -> None:
     time.sleep(predictive.ACTIVE_TTL + 0.05)  # another process's view of the active model expires
 
@@ -320,7 +325,7 @@ def test_a_model_this_process_cannot_load_falls_back_to_rule_scores(
     for lead_id in ("A1", "A9"):
         lead = client.get(f"/v1/leads/{lead_id}").json()
         assert lead["predictive"] is None
-        assert lead["score"] == lead["explain"]["score"]  # the rule score
+        assert lead["score"] == _rule_score(lead)
 
 
 def test_activation_loads_the_model_before_the_write_transaction(
@@ -345,3 +350,40 @@ def test_activation_loads_the_model_before_the_write_transaction(
     monkeypatch.setattr(ctx.store, "write", writing)
     assert client.put("/v1/predictive?policy=blend", content=_zip(model_dir)).status_code == 202
     assert order[:2] == ["load", "write"] and order.count("load") == 1, order
+
+
+def test_the_active_model_is_forgotten_after_commit_and_stale_scores_are_redone(
+    client: TestClient, model_dir: Path,
+) -> None:
+    """A thread that looked the active model up inside the activation's window does not keep
+    the old state once it commits; leads scored meanwhile with the old policy are scored
+    again by rescore_all's final pass, so after deactivation none keeps a blended score."""
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.write() as session:
+        predictive.activate(session, _zip(model_dir), name="demo", now_us=ctx.now_us(), policy="blend")
+        predictive._active = (time.monotonic(), None)  # another thread cached "no model" before the commit
+    assert predictive._active is None  # forgotten at commit
+    predictive.rescore_all(ctx.store, ctx.now_us)
+    with ctx.store.read() as session:
+        stale = predictive.active(session)
+    assert stale is not None and stale.policy == "blend"
+    blended = client.get("/v1/leads/A1").json()
+    assert blended["score"] != _rule_score(blended) == blended["predictive"]["rule_score"]
+
+    with ctx.store.write() as session:
+        predictive.deactivate(session)
+    # a thread that still holds the old (blend) model scores A1 after the deactivation
+    predictive._active = (time.monotonic(), stale)
+    assert client.post("/v1/events", json={"event_id": "late", "lead_id": "A1", "type": "page_view",
+                                           "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}).status_code == 200
+    late = client.get("/v1/leads/A1").json()
+    assert late["score"] != _rule_score(late)  # blended by the stale view
+    predictive.rescore_all(ctx.store, ctx.now_us)
+    for lead_id in ("A1", "A2", "A3"):
+        lead = client.get(f"/v1/leads/{lead_id}").json()
+        assert lead["score"] == _rule_score(lead) and lead["predictive"] is None
+    with ctx.store.read() as session:
+        assert raw(session).all("SELECT count(*) FROM lead_predictions")[0][0] == 0

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Lead
@@ -183,6 +183,12 @@ def forget_cached() -> None:
         _active = None
 
 
+def _forget_after_commit(session: Session) -> None:
+    """Forget which model is active when ``session`` commits: a thread that looked it up
+    before (in the transaction's window) must not keep the old state for ACTIVE_TTL."""
+    event.listen(session, "after_commit", lambda _session: forget_cached(), once=True)
+
+
 @dataclass(frozen=True)
 class PreparedModel:
     """A model directory's files (a zip), loaded and validated: what :func:`activate` stores.
@@ -252,7 +258,8 @@ def activate(
     raw(session).execute("DELETE FROM lead_predictions WHERE model_id <> ?", [row.id])
     with _lock:
         _predictors[(row.id, row.checksum)] = predictor
-    forget_cached()
+    forget_cached()  # this transaction's own scoring sees the new model
+    _forget_after_commit(session)  # and every thread of the process once it is committed
     return status(session)
 
 
@@ -269,6 +276,7 @@ def deactivate(session: Session) -> bool:
     found = session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     raw(session).execute("DELETE FROM lead_predictions")
     forget_cached()
+    _forget_after_commit(session)
     return bool(getattr(found, "rowcount", 0))
 
 
@@ -512,23 +520,52 @@ def rescore_all(store: Store, clock: Callable[[], int], *, chunk: int = 500, pol
     from leadscore.service.rescore import rescore_pks
 
     cache = _models()
+    started = time.monotonic()  # the activation (deactivation) was committed before
+    options = {"policy": policy} if policy is not None else {}
     done = 0
-    after = 0
-    while True:
-        with store.write() as session:
-            try:
-                model = active_model(session, cache)
-            except NotFound:
-                return done  # no rule model: nothing is scored
-            pks = [r[0] for r in raw(session).all("SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?", [after, chunk])]
-            if not pks:
-                return done
-            options = {"policy": policy} if policy is not None else {}
-            rescore_pks(session, model, pks, clock(), "model", detail="predictive model change", **options)
-        after = pks[-1]
-        done += len(pks)
-        if progress:
-            progress(done)
+    for final in (False, True):
+        if final:
+            # a thread (or process) that looked the active model up just before the change
+            # used the old one for up to ACTIVE_TTL: once that has passed, score again each
+            # lead that still carries the old model's (or no) prediction
+            time.sleep(max(0.0, started + ACTIVE_TTL + 0.1 - time.monotonic()))
+        after = 0
+        while True:
+            with store.write() as session:
+                try:
+                    model = active_model(session, cache)
+                except NotFound:
+                    return done  # no rule model: nothing is scored
+                pks = _stale_pks(session, after, chunk) if final else [
+                    r[0] for r in raw(session).all("SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?",
+                                                   [after, chunk])]
+                if not pks:
+                    break
+                rescore_pks(session, model, pks, clock(), "model", detail="predictive model change", **options)
+            after = pks[-1]
+            done += len(pks)
+            if progress:
+                progress(done)
+    return done
+
+
+def _stale_pks(session: Session, after: int, limit: int) -> list[int]:
+    """Leads (key > ``after``) scored under another predictive model than the active one
+    (their prediction is of an inactive model; or, with an active model, they have none).
+    Predictions of an inactive model are deleted."""
+    db = raw(session)
+    rows = db.all("SELECT id FROM predictive_models WHERE active")
+    if rows:
+        found = db.all("SELECT l.id FROM leads l WHERE l.id > ? AND NOT EXISTS (SELECT 1 FROM lead_predictions p "
+                       "WHERE p.lead_pk = l.id AND p.model_id = ?) ORDER BY l.id LIMIT ?", [after, rows[0][0], limit])
+    else:
+        found = db.all("SELECT DISTINCT lead_pk FROM lead_predictions WHERE lead_pk > ? ORDER BY lead_pk LIMIT ?",
+                       [after, limit])
+    pks = [int(r[0]) for r in found]
+    for part in _chunks(pks):
+        db.execute(f"DELETE FROM lead_predictions WHERE lead_pk IN ({marks(len(part))}) AND model_id NOT IN "
+                   "(SELECT id FROM predictive_models WHERE active)", part)
+    return pks
 
 
 def _models() -> Any:
