@@ -387,3 +387,21 @@ def test_the_active_model_is_forgotten_after_commit_and_stale_scores_are_redone(
         assert lead["score"] == _rule_score(lead) and lead["predictive"] is None
     with ctx.store.read() as session:
         assert raw(session).all("SELECT count(*) FROM lead_predictions")[0][0] == 0
+
+
+def test_activation_and_deactivation_are_audited(client: TestClient, model_dir: Path) -> None:
+    _seed(client)
+    assert client.put("/v1/predictive?policy=blend&weight=0.3&name=demo", content=_zip(model_dir)).status_code == 202
+    assert client.delete("/v1/predictive").status_code == 200
+    assert client.delete("/v1/predictive").status_code == 200  # nothing active: nothing audited
+    found = client.get("/v1/audit").json()["entries"]
+    actions = [e for e in found if e["action"].startswith("predictive_")]
+    assert [e["action"] for e in actions] == ["predictive_deactivated", "predictive_activated"]
+    deactivated, activated = actions
+    assert activated["actor"].startswith("key ") and "(admin)" in activated["actor"]
+    assert activated["subject"] == deactivated["subject"] and activated["subject"].startswith("predictive model ")
+    assert (activated["detail"]["name"], activated["detail"]["policy"], activated["detail"]["weight"]) == (
+        "demo", "blend", 0.3)
+    assert (deactivated["detail"]["name"], deactivated["detail"]["policy"]) == ("demo", "blend")
+    only = client.get("/v1/audit?action=predictive_activated").json()["entries"]
+    assert [e["action"] for e in only] == ["predictive_activated"]

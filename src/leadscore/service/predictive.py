@@ -52,6 +52,7 @@ from leadscore.engine import Lead
 from leadscore.engine.scoring import round_score
 from leadscore.engine.timestamps import from_micros, iso
 from leadscore.errors import InputError
+from leadscore.service import audit
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.raw import from_json, marks, raw, to_json
 from leadscore.store.tables_predictive import (
@@ -256,6 +257,9 @@ def activate(
     session.add(row)
     session.flush()
     raw(session).execute("DELETE FROM lead_predictions WHERE model_id <> ?", [row.id])
+    audit.record(session, "predictive_activated", now_us, subject=f"predictive model {row.id}",
+                 detail={"name": row.name, "checksum": row.checksum, "algorithm": predictor.manifest.get("algorithm"),
+                         "policy": policy, "weight": weight, "stages": row.stages})
     with _lock:
         _predictors[(row.id, row.checksum)] = predictor
     forget_cached()  # this transaction's own scoring sees the new model
@@ -271,8 +275,14 @@ def activate_directory(session: Session, directory: str | Path, *, now_us: int, 
                     now_us=now_us, **options)
 
 
-def deactivate(session: Session) -> bool:
+def deactivate(session: Session, now_us: int | None = None) -> bool:
     """No predictive model any more (scores are rule scores again after :func:`rescore_all`)."""
+    before = session.execute(select(predictive_models.c.id, predictive_models.c.name, predictive_models.c.policy,
+                                    predictive_models.c.weight).where(predictive_models.c.active)).first()
+    if before is not None:
+        audit.record(session, "predictive_deactivated", now_us if now_us is not None else time.time_ns() // 1000,
+                     subject=f"predictive model {before.id}",
+                     detail={"name": before.name, "policy": before.policy, "weight": before.weight})
     found = session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     raw(session).execute("DELETE FROM lead_predictions")
     forget_cached()

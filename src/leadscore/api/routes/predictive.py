@@ -70,7 +70,7 @@ async def put_predictive(
 async def delete_predictive(ctx: CtxDep, background: BackgroundTasks) -> Any:
     def work(session: Session) -> dict[str, Any]:
         before = predictive.status(session)
-        predictive.deactivate(session)
+        predictive.deactivate(session, ctx.now_us())
         return before
 
     before = await run_in_threadpool(write, ctx, work)
