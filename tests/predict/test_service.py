@@ -57,6 +57,7 @@ def client(tmp_path: Path, db_url: str) -> Iterator[TestClient]:
     settings = Settings(database_url=db_url, model_file=tmp_path / "rules.yaml", scheduler=False)
     app = create_app(settings)
     predictive.forget_cached()
+    predictive._failed.clear()
     with TestClient(app) as test_client:
         with app.state.ctx.store.write() as session:
             _, admin = create_key(session, "admin", "admin", 0)
@@ -80,6 +81,11 @@ def _seed(client: TestClient) -> None:
               "timestamp": (NOW - timedelta(days=i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "properties": {"url": "/pricing"}} for i in range(4)]
     assert client.post("/v1/events", json={"events": views}).status_code == 200
+
+
+def _rule_score(lead: dict[str, Any]) -> float:
+    """The rule score of a lead as shown (its explanation's rule points; these rules have no caps)."""
+    return float(round(sum(r["points"] for r in lead["explain"]["rules"]), 2))
 
 
 def _settle() -> None:
@@ -254,3 +260,148 @@ def test_attribute_changes_and_rule_model_changes_keep_the_policy(client: TestCl
     assert after["predictive"]["at"] == changed["predictive"]["at"]  # reused
     assert after["predictive"]["rule_score"] == after["explain"]["rules"][0]["points"] == 50
     assert after["score"] == after["predictive"]["score"]
+
+
+@pytest.mark.parametrize("policy", ["predictive", "blend"])
+def test_time_rescoring_records_history_only_when_the_final_score_moves(
+    client: TestClient, model_dir: Path, policy: str,
+) -> None:
+    """Time rescoring applies the history rule to the policy's final score: passes that change
+    nothing write no row; a final score that moves by history_min_delta or more writes one."""
+    from leadscore.service.models import ModelCache, active_model
+    from leadscore.service.rescore import rescore_pks
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    assert client.put(f"/v1/predictive?policy={policy}", content=_zip(model_dir)).status_code == 202
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    now = ctx.now_us()
+
+    def time_pass(at_us: int) -> int:
+        with ctx.store.write() as session:
+            pks = [p for (p,) in raw(session).all("SELECT id FROM leads ORDER BY id")]
+            rescore_pks(session, active_model(session, ModelCache()), pks, at_us, "time")
+        with ctx.store.read() as session:
+            return int(raw(session).all("SELECT count(*) FROM score_history WHERE cause = 'time'")[0][0])
+
+    assert [time_pass(now + 1000 * (i + 1)) for i in range(3)] == [0, 0, 0]
+    # a real time-driven change: A1's page views (5 points each, within 30 days) expire
+    later = now + 40 * 86_400 * 1_000_000
+    assert time_pass(later) >= 1
+    with ctx.store.read() as session:
+        rows = raw(session).all("SELECT l.lead_id, h.old_score, h.new_score, l.score, l.recorded_score "
+                                "FROM score_history h JOIN leads l ON l.id = h.lead_pk WHERE h.cause = 'time'")
+    assert all(old != new and new == score == recorded for _, old, new, score, recorded in rows), rows
+    assert "A1" in {r[0] for r in rows}
+    count = time_pass(later + 1000)
+    assert time_pass(later + 2000) == count  # settled again: no more rows
+
+
+def test_a_model_this_process_cannot_load_falls_back_to_rule_scores(
+    client: TestClient, model_dir: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stored model another process cannot load (a damaged blob, a missing library) never
+    fails scoring: the failure is logged once, leads get rule scores and no prediction."""
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    assert client.put("/v1/predictive?policy=predictive", content=_zip(model_dir)).status_code == 202
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.write() as session:
+        raw(session).execute("UPDATE predictive_models SET files = ?", [b"not a zip any more"])
+    predictive._predictors.clear()  # as a process that has not loaded it yet
+    predictive.forget_cached()
+    with caplog.at_level("ERROR", logger="leadscore.predictive"):
+        for i in range(2):
+            response = client.post("/v1/events", json={"event_id": f"x{i}", "lead_id": "A1", "type": "page_view",
+                                                       "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            assert response.status_code == 200, response.text
+            predictive.forget_cached()
+        assert client.post("/v1/leads", json={"lead_id": "A9", "attributes": {"job_title": "CEO"}}).status_code in (
+            200, 201)
+    errors = [r for r in caplog.records if r.name == "leadscore.predictive" and r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot be loaded" in errors[0].getMessage()
+    assert "A1" not in errors[0].getMessage() and "CEO" not in errors[0].getMessage()
+    for lead_id in ("A1", "A9"):
+        lead = client.get(f"/v1/leads/{lead_id}").json()
+        assert lead["predictive"] is None
+        assert lead["score"] == _rule_score(lead)
+
+
+def test_activation_loads_the_model_before_the_write_transaction(
+    client: TestClient, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unzipping and loading a model (up to 200 MB) happens before the write transaction
+    opens, so that ingest is not blocked meanwhile (on SQLite)."""
+    _seed(client)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    order: list[str] = []
+    load, open_write = predictive._load_predictor, ctx.store.write
+
+    def loading(files: bytes) -> Any:
+        order.append("load")
+        return load(files)
+
+    def writing(*args: Any, **kwargs: Any) -> Any:
+        order.append("write")
+        return open_write(*args, **kwargs)
+
+    monkeypatch.setattr(predictive, "_load_predictor", loading)
+    monkeypatch.setattr(ctx.store, "write", writing)
+    assert client.put("/v1/predictive?policy=blend", content=_zip(model_dir)).status_code == 202
+    assert order[:2] == ["load", "write"] and order.count("load") == 1, order
+
+
+def test_the_active_model_is_forgotten_after_commit_and_stale_scores_are_redone(
+    client: TestClient, model_dir: Path,
+) -> None:
+    """A thread that looked the active model up inside the activation's window does not keep
+    the old state once it commits; leads scored meanwhile with the old policy are scored
+    again by rescore_all's final pass, so after deactivation none keeps a blended score."""
+    from leadscore.store.raw import raw
+
+    _seed(client)
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.write() as session:
+        predictive.activate(session, _zip(model_dir), name="demo", now_us=ctx.now_us(), policy="blend")
+        predictive._active = (time.monotonic(), None)  # another thread cached "no model" before the commit
+    assert predictive._active is None  # forgotten at commit
+    predictive.rescore_all(ctx.store, ctx.now_us)
+    with ctx.store.read() as session:
+        stale = predictive.active(session)
+    assert stale is not None and stale.policy == "blend"
+    blended = client.get("/v1/leads/A1").json()
+    assert blended["score"] != _rule_score(blended) == blended["predictive"]["rule_score"]
+
+    with ctx.store.write() as session:
+        predictive.deactivate(session)
+    # a thread that still holds the old (blend) model scores A1 after the deactivation
+    predictive._active = (time.monotonic(), stale)
+    assert client.post("/v1/events", json={"event_id": "late", "lead_id": "A1", "type": "page_view",
+                                           "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}).status_code == 200
+    late = client.get("/v1/leads/A1").json()
+    assert late["score"] != _rule_score(late)  # blended by the stale view
+    predictive.rescore_all(ctx.store, ctx.now_us)
+    for lead_id in ("A1", "A2", "A3"):
+        lead = client.get(f"/v1/leads/{lead_id}").json()
+        assert lead["score"] == _rule_score(lead) and lead["predictive"] is None
+    with ctx.store.read() as session:
+        assert raw(session).all("SELECT count(*) FROM lead_predictions")[0][0] == 0
+
+
+def test_activation_and_deactivation_are_audited(client: TestClient, model_dir: Path) -> None:
+    _seed(client)
+    assert client.put("/v1/predictive?policy=blend&weight=0.3&name=demo", content=_zip(model_dir)).status_code == 202
+    assert client.delete("/v1/predictive").status_code == 200
+    assert client.delete("/v1/predictive").status_code == 200  # nothing active: nothing audited
+    found = client.get("/v1/audit").json()["entries"]
+    actions = [e for e in found if e["action"].startswith("predictive_")]
+    assert [e["action"] for e in actions] == ["predictive_deactivated", "predictive_activated"]
+    deactivated, activated = actions
+    assert activated["actor"].startswith("key ") and "(admin)" in activated["actor"]
+    assert activated["subject"] == deactivated["subject"] and activated["subject"].startswith("predictive model ")
+    assert (activated["detail"]["name"], activated["detail"]["policy"], activated["detail"]["weight"]) == (
+        "demo", "blend", 0.3)
+    assert (deactivated["detail"]["name"], deactivated["detail"]["policy"]) == ("demo", "blend")
+    only = client.get("/v1/audit?action=predictive_activated").json()["entries"]
+    assert [e["action"] for e in only] == ["predictive_activated"]

@@ -625,15 +625,17 @@ def predictive_activate(
 ) -> None:
     """Store a trained model in the service and activate it; every lead is then predicted."""
     from leadscore.cli.common import database_url
-    from leadscore.service.predictive import activate_directory, parse_stages
+    from leadscore.service.predictive import activate, check_policy, parse_stages, prepare_directory
     from leadscore.store.db import Store
 
     cuts = parse_stages(stages) if stages else None
+    check_policy(policy, weight)
+    prepared = prepare_directory(directory)  # loaded and validated before the write transaction
     store = Store.open(database_url(db))
     try:
         with store.write() as session:
-            status = activate_directory(session, directory, now_us=_now_us(), policy=policy, weight=weight,
-                                        stages=cuts, name=name)
+            status = activate(session, prepared, now_us=_now_us(), policy=policy, weight=weight,
+                              stages=cuts, name=name or directory.resolve().name)
         done = _rescore_all(store)
         with store.read() as session:
             from leadscore.service.predictive import status as current

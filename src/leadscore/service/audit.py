@@ -40,6 +40,8 @@ ACTIONS = (
     "key_created",
     "key_revoked",
     "events_purged",  # retention
+    "predictive_activated",  # a predictive model was stored and activated (every lead's score may change)
+    "predictive_deactivated",  # the predictive model was deactivated (scores are rule scores again)
 )
 HASH_SETTING = "audit_hash_secret"
 MAX_LIMIT = 1000

@@ -31,6 +31,7 @@ model), so the atomic model switch stays short.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -44,13 +45,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Lead
 from leadscore.engine.scoring import round_score
 from leadscore.engine.timestamps import from_micros, iso
 from leadscore.errors import InputError
+from leadscore.service import audit
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.raw import from_json, marks, raw, to_json
 from leadscore.store.tables_predictive import (
@@ -168,8 +170,11 @@ def _check_stages(found: Any, where: str) -> dict[str, float]:
 # ---- activation ------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_predictors: dict[int, Predictor] = {}
+_predictors: dict[tuple[int, str], Predictor] = {}  # (model id, checksum) -> the loaded model
 _active: tuple[float, ActivePredictive | None] | None = None
+RETRY_LOAD_AFTER = 300.0  # seconds a process waits before trying again to load a model it could not load
+_failed: dict[tuple[int, str], float] = {}  # (model id, checksum) -> when (monotonic) to try loading again
+_unusable = False  # a model is active but this process cannot load it: leads get rule scores
 
 
 def forget_cached() -> None:
@@ -179,11 +184,25 @@ def forget_cached() -> None:
         _active = None
 
 
-def activate(
-    session: Session, files: bytes, *, name: str, now_us: int, policy: str = "rules", weight: float | None = None,
-    stages: dict[str, float] | None = None,
-) -> dict[str, Any]:
-    """Store a model directory's files (a zip) and make it the active predictive model."""
+def _forget_after_commit(session: Session) -> None:
+    """Forget which model is active when ``session`` commits: a thread that looked it up
+    before (in the transaction's window) must not keep the old state for ACTIVE_TTL."""
+    event.listen(session, "after_commit", lambda _session: forget_cached(), once=True)
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A model directory's files (a zip), loaded and validated: what :func:`activate` stores.
+    Made by :func:`prepare` *before* the write transaction (unzipping and loading a model of
+    up to 200 MB takes a while; on SQLite it would block every write meanwhile)."""
+
+    files: bytes
+    predictor: Predictor
+    stages: dict[str, float] | None  # the model directory's stages.json
+
+
+def check_policy(policy: str, weight: float | None) -> float:
+    """The policy's weight (its default when None); refuses a bad policy or weight."""
     if policy not in POLICIES:
         raise InvalidRequest(f"policy {policy!r}; choose one of {', '.join(POLICIES)}", "policy")
     if weight is None:
@@ -192,42 +211,82 @@ def activate(
         raise InvalidRequest(f"weight is for policy blend only (policy is {policy})", "weight")
     if not 0 <= weight <= 1:
         raise InvalidRequest(f"weight {weight:g} must be between 0 and 1 (the predictive score's share)", "weight")
+    return float(weight)
+
+
+def prepare(files: bytes) -> PreparedModel:
+    """Load and validate a model directory's files (a zip) outside any transaction."""
     if len(files) > MAX_MODEL_BYTES:
         raise InvalidRequest(f"the model is {len(files) // 1_048_576} MiB; at most {MAX_MODEL_BYTES // 1_048_576} MiB",
                              "body")
     predictor = _load_predictor(files)
-    chosen = stages if stages is not None else _stages_of_files(files)
+    try:
+        _probe(predictor)
+    except Exception as exc:  # noqa: BLE001 - refuse a model this process cannot run
+        raise InvalidRequest(f"the model cannot predict here ({type(exc).__name__}); retrain it with this "
+                             "leadscore version", "body") from None
+    return PreparedModel(files, predictor, _stages_of_files(files))
+
+
+def prepare_directory(directory: str | Path) -> PreparedModel:
+    """:func:`prepare` a model directory on disk."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise InvalidRequest(f"{path}: not a directory; give the folder written by `leadscore train --out`", "directory")
+    return prepare(pack_directory(path))
+
+
+def activate(
+    session: Session, model: bytes | PreparedModel, *, name: str, now_us: int, policy: str = "rules",
+    weight: float | None = None, stages: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Store a model directory (prepared by :func:`prepare`, or its zip's bytes) and make it the active
+    predictive model."""
+    weight = check_policy(policy, weight)
+    prepared = model if isinstance(model, PreparedModel) else prepare(model)
+    files, predictor = prepared.files, prepared.predictor
+    chosen = stages if stages is not None else prepared.stages
     session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     session.flush()
     row = PredictiveModelRow(
         name=name[:255], files=files, checksum=hashlib.sha256(files).hexdigest(), manifest=predictor.manifest,
-        policy=policy, weight=float(weight),
+        policy=policy, weight=weight,
         stages=sorted(([k, v] for k, v in chosen.items()), key=lambda s: -s[1]) if chosen else None,
         created_us=now_us, activated_us=now_us, active=True,
     )
     session.add(row)
     session.flush()
     raw(session).execute("DELETE FROM lead_predictions WHERE model_id <> ?", [row.id])
+    audit.record(session, "predictive_activated", now_us, subject=f"predictive model {row.id}",
+                 detail={"name": row.name, "checksum": row.checksum, "algorithm": predictor.manifest.get("algorithm"),
+                         "policy": policy, "weight": weight, "stages": row.stages})
     with _lock:
-        _predictors[row.id] = predictor
-    forget_cached()
+        _predictors[(row.id, row.checksum)] = predictor
+    forget_cached()  # this transaction's own scoring sees the new model
+    _forget_after_commit(session)  # and every thread of the process once it is committed
     return status(session)
 
 
 def activate_directory(session: Session, directory: str | Path, *, now_us: int, **options: Any) -> dict[str, Any]:
-    """:func:`activate` a model directory on disk."""
+    """:func:`activate` a model directory on disk (better: :func:`prepare_directory` it first,
+    outside the transaction, and :func:`activate` the result)."""
     path = Path(directory)
-    if not path.is_dir():
-        raise InvalidRequest(f"{path}: not a directory; give the folder written by `leadscore train --out`", "directory")
-    return activate(session, pack_directory(path), name=options.pop("name", None) or path.resolve().name,
+    return activate(session, prepare_directory(path), name=options.pop("name", None) or path.resolve().name,
                     now_us=now_us, **options)
 
 
-def deactivate(session: Session) -> bool:
+def deactivate(session: Session, now_us: int | None = None) -> bool:
     """No predictive model any more (scores are rule scores again after :func:`rescore_all`)."""
+    before = session.execute(select(predictive_models.c.id, predictive_models.c.name, predictive_models.c.policy,
+                                    predictive_models.c.weight).where(predictive_models.c.active)).first()
+    if before is not None:
+        audit.record(session, "predictive_deactivated", now_us if now_us is not None else time.time_ns() // 1000,
+                     subject=f"predictive model {before.id}",
+                     detail={"name": before.name, "policy": before.policy, "weight": before.weight})
     found = session.execute(update(predictive_models).where(predictive_models.c.active).values(active=False))
     raw(session).execute("DELETE FROM lead_predictions")
     forget_cached()
+    _forget_after_commit(session)
     return bool(getattr(found, "rowcount", 0))
 
 
@@ -238,22 +297,61 @@ def active(session: Session) -> ActivePredictive | None:
     cached = _active
     if cached is not None and now - cached[0] < ACTIVE_TTL:
         return cached[1]
-    rows = raw(session).all("SELECT id, name, policy, weight, stages FROM predictive_models WHERE active")
+    global _unusable
+    rows = raw(session).all("SELECT id, name, policy, weight, stages, checksum FROM predictive_models WHERE active")
     found: ActivePredictive | None = None
+    unusable = False
     if rows:
-        model_id, name, policy, weight, stages = rows[0]
-        predictor = _predictors.get(model_id)
+        model_id, name, policy, weight, stages, checksum = rows[0]
+        key = (int(model_id), str(checksum))
+        predictor = _predictors.get(key) or _load_stored(session, key, now)
         if predictor is None:
-            blob = raw(session).all("SELECT files FROM predictive_models WHERE id = ?", [model_id])[0][0]
-            predictor = _load_predictor(bytes(blob))
-            with _lock:
-                _predictors[model_id] = predictor
-        parsed = from_json(stages)
-        found = ActivePredictive(int(model_id), name, policy, float(weight),
-                                 tuple((str(n), float(v)) for n, v in parsed) if parsed else None, predictor)
+            unusable = True
+        else:
+            parsed = from_json(stages)
+            found = ActivePredictive(int(model_id), name, policy, float(weight),
+                                     tuple((str(n), float(v)) for n, v in parsed) if parsed else None, predictor)
     with _lock:
         _active = (now, found)
+        _unusable = unusable
     return found
+
+
+def _load_stored(session: Session, key: tuple[int, str], now: float) -> Predictor | None:
+    """The stored model loaded, or None when this process cannot load it (a missing library,
+    a version mismatch, a damaged blob): that is logged once, retried after
+    :data:`RETRY_LOAD_AFTER` seconds, and leads keep their rule scores meanwhile - scoring
+    never fails because of the predictive model."""
+    retry_at = _failed.get(key)
+    if retry_at is not None and now < retry_at:
+        return None
+    try:
+        blob = raw(session).all("SELECT files FROM predictive_models WHERE id = ?", [key[0]])[0][0]
+        predictor = _load_predictor(bytes(blob))
+        _probe(predictor)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, scoring goes on with rule scores
+        with _lock:
+            first = key not in _failed
+            _failed[key] = now + RETRY_LOAD_AFTER
+        if first:  # the model's files hold no lead data; the reason is the error's type (and our own message)
+            reason = exc.message if isinstance(exc, InvalidRequest) else type(exc).__name__
+            log.error("predictive model %s cannot be loaded in this process (%s); leads get rule scores "
+                      "(tried again every %d s)", key[0], reason, int(RETRY_LOAD_AFTER))
+        return None
+    with _lock:
+        _predictors[key] = predictor
+        _failed.pop(key, None)
+    if retry_at is not None:
+        log.warning("predictive model %s loaded after all; leads get its predictions again", key[0])
+    return predictor
+
+
+def _probe(predictor: Predictor) -> None:
+    """Predict one empty lead: the model and every library it needs really work here."""
+    from datetime import UTC, datetime
+
+    with contextlib.suppress(InputError):  # an empty lead may lack an as-of attribute: the model itself loaded
+        predictor.predict_lead(Lead("leadscore-probe", {}), [], datetime.now(UTC))
 
 
 def status(session: Session) -> dict[str, Any]:
@@ -310,8 +408,12 @@ def _final(model: ActivePredictive, change: ScoreChange, rule_stages: Sequence[t
     old = change.old_score
     changed = old is None or final.score != old or stage != change.old_stage or dict(final.grades) != (
         change.old_grades or {})
-    recorded = old is None or stage != change.old_stage or dict(final.grades) != (change.old_grades or {}) or (
-        change.recorded if change.cause == "time" else final.score != old)
+    if change.cause == "time":  # the time rule on the final score (recorded_score holds the final score)
+        base = change.recorded_score if change.recorded_score is not None else old
+        moved = base is None or abs(final.score - base) >= change.history_min_delta
+    else:
+        moved = final.score != old
+    recorded = old is None or stage != change.old_stage or dict(final.grades) != (change.old_grades or {}) or moved
     return replace(change, result=final, changed=changed, recorded=recorded)
 
 
@@ -324,6 +426,10 @@ def apply(session: Session, given: Sequence[ScoreChange]) -> list[ScoreChange]:
         return changes
     model = active(session)
     if model is None:
+        if _unusable:  # no stale prediction beside a rule score (the model cannot be loaded here)
+            db = raw(session)
+            for part in _chunks([c.lead_pk for c in changes]):
+                db.execute(f"DELETE FROM lead_predictions WHERE lead_pk IN ({marks(len(part))})", part)
         return changes
     from leadscore.service.scoring import load_events
 
@@ -424,23 +530,52 @@ def rescore_all(store: Store, clock: Callable[[], int], *, chunk: int = 500, pol
     from leadscore.service.rescore import rescore_pks
 
     cache = _models()
+    started = time.monotonic()  # the activation (deactivation) was committed before
+    options = {"policy": policy} if policy is not None else {}
     done = 0
-    after = 0
-    while True:
-        with store.write() as session:
-            try:
-                model = active_model(session, cache)
-            except NotFound:
-                return done  # no rule model: nothing is scored
-            pks = [r[0] for r in raw(session).all("SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?", [after, chunk])]
-            if not pks:
-                return done
-            options = {"policy": policy} if policy is not None else {}
-            rescore_pks(session, model, pks, clock(), "model", detail="predictive model change", **options)
-        after = pks[-1]
-        done += len(pks)
-        if progress:
-            progress(done)
+    for final in (False, True):
+        if final:
+            # a thread (or process) that looked the active model up just before the change
+            # used the old one for up to ACTIVE_TTL: once that has passed, score again each
+            # lead that still carries the old model's (or no) prediction
+            time.sleep(max(0.0, started + ACTIVE_TTL + 0.1 - time.monotonic()))
+        after = 0
+        while True:
+            with store.write() as session:
+                try:
+                    model = active_model(session, cache)
+                except NotFound:
+                    return done  # no rule model: nothing is scored
+                pks = _stale_pks(session, after, chunk) if final else [
+                    r[0] for r in raw(session).all("SELECT id FROM leads WHERE id > ? ORDER BY id LIMIT ?",
+                                                   [after, chunk])]
+                if not pks:
+                    break
+                rescore_pks(session, model, pks, clock(), "model", detail="predictive model change", **options)
+            after = pks[-1]
+            done += len(pks)
+            if progress:
+                progress(done)
+    return done
+
+
+def _stale_pks(session: Session, after: int, limit: int) -> list[int]:
+    """Leads (key > ``after``) scored under another predictive model than the active one
+    (their prediction is of an inactive model; or, with an active model, they have none).
+    Predictions of an inactive model are deleted."""
+    db = raw(session)
+    rows = db.all("SELECT id FROM predictive_models WHERE active")
+    if rows:
+        found = db.all("SELECT l.id FROM leads l WHERE l.id > ? AND NOT EXISTS (SELECT 1 FROM lead_predictions p "
+                       "WHERE p.lead_pk = l.id AND p.model_id = ?) ORDER BY l.id LIMIT ?", [after, rows[0][0], limit])
+    else:
+        found = db.all("SELECT DISTINCT lead_pk FROM lead_predictions WHERE lead_pk > ? ORDER BY lead_pk LIMIT ?",
+                       [after, limit])
+    pks = [int(r[0]) for r in found]
+    for part in _chunks(pks):
+        db.execute(f"DELETE FROM lead_predictions WHERE lead_pk IN ({marks(len(part))}) AND model_id NOT IN "
+                   "(SELECT id FROM predictive_models WHERE active)", part)
+    return pks
 
 
 def _models() -> Any:

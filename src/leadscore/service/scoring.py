@@ -93,6 +93,10 @@ class ScoreChange:
     next_change_us: int | None
     recorded: bool = False
     changed: bool = False  # the reported score, stage or a grade changed
+    # predict: the lead's last recorded (final) score and the policy's time threshold, so that
+    # the predictive hook applies the time rule to the *final* score (service/predictive.py)
+    recorded_score: float | None = None
+    history_min_delta: float = ScoringPolicy.history_min_delta
 
     @property
     def score(self) -> float:
@@ -285,7 +289,7 @@ def score_states(
                 state.pk, state.lead_id, now_us, cause,
                 detail.get(state.pk) if isinstance(detail, dict) else detail,
                 model.version_id, state.score, state.stage, state.grades, result, moment,
-                recorded, changed,
+                recorded, changed, state.recorded_score, policy.history_min_delta,
             )
         )
     return out
@@ -383,6 +387,7 @@ def change_to_json(change: ScoreChange, updated_us: int) -> str:
         "cause": change.cause, "detail": change.detail, "version": change.model_version_id,
         "old": [change.old_score, change.old_stage, change.old_grades], "next": change.next_change_us,
         "recorded": change.recorded, "changed": change.changed, "updated": updated_us,
+        "recorded_score": change.recorded_score, "min_delta": change.history_min_delta,
         "total": r.total, "groups": r.groups, "raw_groups": r.raw_groups, "grades": r.grades,
         "stage": r.stage,
         "rules": [
@@ -407,6 +412,7 @@ def change_from_json(text: str) -> tuple[ScoreChange, int]:
     change = ScoreChange(
         d["lead_pk"], d["lead_id"], d["at"], d["cause"], d["detail"], d["version"], old_score,
         old_stage, old_grades, result, d["next"], d["recorded"], d["changed"],
+        d.get("recorded_score"), d.get("min_delta", ScoringPolicy.history_min_delta),
     )
     return change, int(d["updated"])
 

@@ -52,10 +52,13 @@ async def put_predictive(
     if not body:
         raise MalformedBody("the body is empty; send the model directory as a zip", "body")
     cuts = predictive.parse_stages(stages) if stages else None
+    predictive.check_policy(policy, weight)
+    # unzip, load and validate the model before the write transaction (it may take seconds)
+    prepared = await run_in_threadpool(predictive.prepare, body)
     now = ctx.now_us()
 
     def work(session: Session) -> dict[str, Any]:
-        return predictive.activate(session, body, name=name or "predictive model", now_us=now, policy=policy,
+        return predictive.activate(session, prepared, name=name or "predictive model", now_us=now, policy=policy,
                                    weight=weight, stages=cuts)
 
     result = await run_in_threadpool(write, ctx, work)
@@ -67,7 +70,7 @@ async def put_predictive(
 async def delete_predictive(ctx: CtxDep, background: BackgroundTasks) -> Any:
     def work(session: Session) -> dict[str, Any]:
         before = predictive.status(session)
-        predictive.deactivate(session)
+        predictive.deactivate(session, ctx.now_us())
         return before
 
     before = await run_in_threadpool(write, ctx, work)
