@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import String, Table, and_, cast, delete, func, or_, select, text
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
+from leadscore.engine.values import forget_values
 from leadscore.service import (
     audit,
     predictive,  # predict: lead detail shows the prediction
 )
 from leadscore.service.errors import InvalidRequest, NotFound
+from leadscore.service.scoring import forget_properties
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 
 ORDERS = ("score", "updated")
@@ -304,7 +307,22 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     now = now_us if now_us is not None else time.time_ns() // 1000
     audit.record(session, "lead_erased", now, subject=audit.lead_subject(session, row.lead_id, now, create=True),
                  detail={"rows": deleted})
+    # the in-memory caches of values (decoded event properties, `matches` results) may hold
+    # the lead's data: emptied now, and again once the erasure is committed (a batch scored
+    # meanwhile may have read the lead's rows before they were deleted)
+    forget_cached_values()
+    sqlalchemy_event.listen(session, "after_commit", _forget_after_commit, once=True)
     return deleted
+
+
+def forget_cached_values() -> None:
+    """Empty every in-memory cache of lead values (see :func:`erase_lead`)."""
+    forget_properties()
+    forget_values()
+
+
+def _forget_after_commit(session: Session) -> None:
+    forget_cached_values()
 
 
 def stage_counts(session: Session) -> dict[str, int]:

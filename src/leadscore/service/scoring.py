@@ -262,14 +262,20 @@ def load_events(
 
 
 _PROPERTIES: dict[str, Mapping[str, Any]] = {}
-_PROPERTIES_LIMIT = 50_000
+_PROPERTIES_LIMIT = 50_000  # property sets remembered
+_PROPERTIES_TEXT_LIMIT = 4096  # characters: a longer JSON text is decoded each time
+_PROPERTIES_CHARS = 4_000_000  # characters of all the texts remembered
+_properties_chars = 0
 _NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
 def _properties(value: Any) -> Mapping[str, Any]:
     """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
     once per distinct text (events repeat a few property sets; decoding them was a seventh
-    of a batch); psycopg hands over documents already decoded."""
+    of a batch): small texts only, a few MB in all (texts and decoded mappings), emptied
+    when a lead is erased (:func:`forget_properties`); psycopg hands over documents already
+    decoded."""
+    global _properties_chars
     if value is None:
         return _NO_PROPERTIES
     if not isinstance(value, str):
@@ -277,9 +283,19 @@ def _properties(value: Any) -> Mapping[str, Any]:
     found = _PROPERTIES.get(value)
     if found is None:
         found = MappingProxyType(from_json(value) or {})
-        if len(_PROPERTIES) < _PROPERTIES_LIMIT:
+        size = len(value)
+        if (size <= _PROPERTIES_TEXT_LIMIT and len(_PROPERTIES) < _PROPERTIES_LIMIT
+                and _properties_chars + size <= _PROPERTIES_CHARS):
             _PROPERTIES[value] = found
+            _properties_chars += size
     return found
+
+
+def forget_properties() -> None:
+    """Empty the cache of decoded event properties (a lead was erased: keep none of its data)."""
+    global _properties_chars
+    _PROPERTIES.clear()
+    _properties_chars = 0
 
 
 def _should_record(
