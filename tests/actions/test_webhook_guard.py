@@ -21,6 +21,11 @@ REFUSED = [
     "http://100.64.0.1/", "http://224.0.0.1/", "http://[::1]/", "http://[fe80::1]/", "http://[fc00::1]/",
     "http://[::ffff:127.0.0.1]/", "http://[::ffff:10.0.0.1]/", "http://[::]/", "https://user:pw@127.0.0.1:443/",
     "http://localhost:8000/hook",  # resolved by the system: loopback
+    # IPv6 addresses that carry a non-public IPv4 address: NAT64, 6to4, IPv4-compatible
+    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::10.0.0.1]/",
+    "http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::1]/", "http://[2002:c0a8:101::]/",
+    "http://[::7f00:1]/", "http://[::169.254.169.254]/", "http://[::a00:1]/",
+    "http://[64:ff9b:1::5db8:d822]/",  # NAT64 prefix for local use (RFC 8215)
 ]
 
 
@@ -46,6 +51,9 @@ def test_host_names_are_judged_by_every_address_they_resolve_to() -> None:
         check_target("https://inside.example/hook", allow=NOTHING, resolver=resolver)
     with pytest.raises(DeliveryError, match="resolves to ::ffff:192.168.0.1"):
         check_target("https://mixed.example/hook", allow=NOTHING, resolver=resolver)
+    nat64 = {"metadata.example": ["64:ff9b::a9fe:a9fe"]}
+    with pytest.raises(DeliveryError, match="resolves to 64:ff9b::a9fe:a9fe, which is not a public"):
+        check_target("https://metadata.example/x", allow=NOTHING, resolver=lambda host, port: nat64[host])
     target = check_target("https://public.example/hook", allow=NOTHING, resolver=resolver)
     assert (target.host, target.address) == ("public.example", "93.184.216.34")  # the first, as resolved
 
@@ -58,6 +66,10 @@ def test_host_names_are_judged_by_every_address_they_resolve_to() -> None:
 
 def test_public_addresses_and_bad_urls() -> None:
     assert check_target("https://93.184.216.34/hook", allow=NOTHING).address == "93.184.216.34"
+    # an IPv6 address that carries a public IPv4 address is public (DNS64 gives such ones)
+    for carrier in ("64:ff9b::5db8:d822", "2002:5db8:d822::1", "::ffff:93.184.216.34"):
+        address = check_target(f"https://[{carrier}]/hook", allow=NOTHING).address
+        assert address is not None and ip_address(address) == ip_address(carrier)
     for url in ("ftp://93.184.216.34/x", "http:///nohost", "http://[::1/x"):
         with pytest.raises(DeliveryError, match="refused webhook target"):
             check_target(url, allow=NOTHING)

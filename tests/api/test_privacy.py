@@ -238,6 +238,32 @@ def test_subject_export_holds_every_table_about_the_lead(app_client: TestClient)
         "lead_exported", "lead_exported"]
 
 
+def test_subject_export_leaves_out_the_operators_internals(app_client: TestClient, receiver: EchoReceiver) -> None:
+    """Messages and deliveries are exported by what concerns the person (what was sent about
+    them, when, how it went), not by the webhook URL template, signing secret, the CRM's
+    error text, idempotency keys or leases."""
+    _populate(app_client)
+    export = app_client.get(f"/v1/leads/{LEAD}/export").json()
+    outbox, deliveries = export["records"]["outbox"], export["records"]["deliveries"]
+    assert outbox and deliveries
+    text = json.dumps({"outbox": outbox, "deliveries": deliveries})
+    for internal in (receiver.url, "cannot store", "secret", "idempotency", "lease", "last_error",
+                     "timeout_seconds", "consent_attribute"):
+        assert internal not in text, internal
+    assert {tuple(sorted(r)) for r in deliveries} == {
+        ("at", "attempt", "id", "ok", "outbox_id", "status_code")}
+    by_kind = {r["kind"]: r for r in outbox}
+    assert set(by_kind) == {"webhook", "email_lead", "email"}
+    sent = by_kind["webhook"]["payload"]  # the body sent about the person
+    assert sent["lead"]["lead_id"] == LEAD and sent["lead"]["attributes"]["email"] == EMAIL
+    assert by_kind["email_lead"]["to"] == EMAIL  # their own address
+    assert "to" not in by_kind["email"]  # a rep's address is not theirs
+    assert NAME in by_kind["email_lead"]["payload"]["subject"]
+    assert EMAIL in by_kind["email"]["payload"]["body"]
+    for row in outbox:
+        assert {"id", "trigger_id", "status", "attempts", "created_at", "finished_at"} <= set(row)
+
+
 def test_audit_log_records_model_keys_and_key_use(app_client: TestClient) -> None:
     created = app_client.post("/v1/keys", json={"name": "crm-sync", "scope": "ingest"}).json()
     ingest = {"Authorization": f"Bearer {created['key']}"}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
+import weakref
 
 import pytest
 
+from leadscore.service import scoring
 from leadscore.service.scoring import collector_paused
 
 
@@ -47,3 +50,71 @@ def test_overlapping_batches_restore_it_when_the_last_one_ends() -> None:
     release.set()
     thread.join(10)
     assert gc.isenabled()
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_old_cyclic_garbage_is_freed_while_batches_keep_overlapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads whose pauses overlap without end (the count never drops to 0, the collector
+    never runs by itself): cyclic garbage that reached the oldest generation is still freed,
+    by the full collections made at most every FULL_EVERY seconds."""
+    monkeypatch.setattr(scoring, "FULL_EVERY", 0.3)
+    monkeypatch.setattr(scoring, "YOUNG_EVERY", 0.05)
+    stop = threading.Event()
+    # cycles that live through a batch and so reach generation 2 (as in the review's
+    # reproduction); weak references tell when they are freed
+    refs: list[weakref.ref[_Cycle]] = []
+    refs_lock = threading.Lock()
+
+    def batches() -> None:
+        while not stop.is_set():
+            with collector_paused():
+                held = [_Cycle() for _ in range(50)]
+                with refs_lock:
+                    refs.extend(weakref.ref(cycle) for cycle in held)
+                time.sleep(0.005)
+            del held
+
+    with collector_paused():  # held throughout: the count never drops to 0
+        old = _Cycle()
+        gc.collect(1)  # still reachable: promoted to the oldest generation
+        assert gc.is_tracked(old) and any(obj is old for obj in gc.get_objects(2))
+        old_ref = weakref.ref(old)
+        del old
+        threads = [threading.Thread(target=batches) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while old_ref() is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not gc.isenabled()
+            assert old_ref() is None, "garbage in generation 2 never freed while paused"
+            time.sleep(0.5)  # two more full collections
+            with refs_lock:
+                early = refs[: len(refs) // 2]
+            alive = sum(ref() is not None for ref in early)
+            assert alive == 0, f"{alive} of {len(early)} cycles of early batches still alive"
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+    assert gc.isenabled()
+
+
+def test_no_collections_are_made_when_the_application_disabled_the_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scoring, "FULL_EVERY", 0.0)
+    monkeypatch.setattr(scoring, "YOUNG_EVERY", 0.0)
+    gc.disable()
+    try:
+        before = [stat["collections"] for stat in gc.get_stats()]
+        with collector_paused(), collector_paused():
+            pass
+        assert [stat["collections"] for stat in gc.get_stats()] == before
+    finally:
+        gc.enable()

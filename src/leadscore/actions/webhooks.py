@@ -95,9 +95,36 @@ def unmapped(address: Address) -> Address:
     return address
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052, well-known prefix: IPv4 in the low 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, not global
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (and :: and ::1)
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and that a connection to it may reach:
+    IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::``
+    and IPv4-compatible ``::a.b.c.d``; None for any other address."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: Address) -> bool:
-    """True for a globally routable unicast address."""
-    address = unmapped(address)
+    """True for a globally routable unicast address; an IPv6 address that carries an IPv4
+    address (:func:`embedded_ipv4`) is judged by that IPv4 address (so that neither
+    ``64:ff9b::a9fe:a9fe`` nor ``2002:7f00:1::`` nor ``::7f00:1`` reaches 169.254.169.254 or
+    127.0.0.1 through a NAT64 gateway, a 6to4 relay or an old stack)."""
+    inner = embedded_ipv4(address)
+    if inner is not None:
+        address = inner
+    elif isinstance(address, ipaddress.IPv6Address) and address in _NAT64_LOCAL:
+        return False
     return address.is_global and not address.is_multicast
 
 

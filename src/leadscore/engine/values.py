@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -119,20 +120,48 @@ def _starts_with(operand: str) -> ValueTest:
     return lambda v: folded(v).startswith(text)
 
 
-_MEMO_LIMIT = 20_000
+_MEMO_LIMIT = 20_000  # texts remembered per `matches` test
+_MEMO_TEXT_LIMIT = 4096  # characters: a longer text is searched each time, never kept
+_MEMO_CHARS = 1_000_000  # characters of all the texts of one memo
+_memos: weakref.WeakValueDictionary[int, _Memo] = weakref.WeakValueDictionary()
+
+
+class _Memo(dict[str, bool]):
+    """The results of one `matches` test by value text: at most _MEMO_LIMIT texts of at
+    most _MEMO_TEXT_LIMIT characters, _MEMO_CHARS characters in all (a few MB at worst; in
+    practice the few distinct job titles or industries); registered so that
+    :func:`forget_values` can empty it."""
+
+    chars = 0
+
+    def remember(self, text: str, found: bool) -> None:
+        size = len(text)
+        if size <= _MEMO_TEXT_LIMIT and len(self) < _MEMO_LIMIT and self.chars + size <= _MEMO_CHARS:
+            self[text] = found
+            self.chars += size
+
+    def clear(self) -> None:
+        super().clear()
+        self.chars = 0
+
+
+def forget_values() -> None:
+    """Empty every memo of lead values (when a lead is erased: no cache keeps its data)."""
+    for memo in list(_memos.values()):
+        memo.clear()
 
 
 def _matches(operand: str) -> ValueTest:
     search = re.compile(operand).search
-    memo: dict[str, bool] = {}  # attribute values repeat (job titles, industries): search once
+    memo = _Memo()  # attribute values repeat (job titles, industries): search once
+    _memos[id(memo)] = memo
 
     def test(v: Any) -> bool:
         text = text_form(v)
         found = memo.get(text)
         if found is None:
             found = search(text) is not None
-            if len(memo) < _MEMO_LIMIT:
-                memo[text] = found
+            memo.remember(text, found)
         return found
 
     return test

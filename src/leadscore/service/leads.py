@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import String, Table, and_, cast, delete, func, or_, select, text
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
+from leadscore.engine.values import forget_values
 from leadscore.service import (
     audit,
     predictive,  # predict: lead detail shows the prediction
 )
 from leadscore.service.errors import InvalidRequest, NotFound
+from leadscore.service.scoring import forget_properties
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 
 ORDERS = ("score", "updated")
@@ -229,10 +232,46 @@ def _record_public(table: Table, row: Any) -> dict[str, Any]:
     return out
 
 
+_OUTBOX_PUBLIC = ("id", "kind", "trigger_id", "status", "attempts", "created_at", "finished_at")
+_EMAIL_PUBLIC = ("from", "subject", "body", "template")
+_DELIVERY_PUBLIC = ("id", "outbox_id", "attempt", "at", "ok", "status_code")
+
+
+def _outbox_public(table: Table, row: Any) -> dict[str, Any]:
+    """A message about the person: what was sent (a webhook's body, an e-mail's subject and
+    text; to the person's own address: that address), when, and how it went. Not the
+    operator's internals: the webhook URL template (names of environment variables), its
+    signing secret, the CRM's error text, idempotency key and lease."""
+    full = _record_public(table, row)
+    out = {name: full[name] for name in _OUTBOX_PUBLIC}
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    if row.kind == "webhook":
+        out["payload"] = payload.get("body")
+    else:
+        out["payload"] = {name: payload[name] for name in _EMAIL_PUBLIC if name in payload}
+        if row.kind == "email_lead":
+            out["to"] = row.target
+    return out
+
+
+def _delivery_public(table: Table, row: Any) -> dict[str, Any]:
+    """An attempt to deliver a message about the person: when and whether it worked (not the
+    receiver's error text, which may echo anything)."""
+    full = _record_public(table, row)
+    return {name: full[name] for name in _DELIVERY_PUBLIC}
+
+
+# tables exported by the columns that concern the person (the rest: every column)
+_RECORD_VIEWS: dict[str, Callable[[Table, Any], dict[str, Any]]] = {
+    "outbox": _outbox_public, "deliveries": _delivery_public,
+}
+
+
 def export_lead(session: Session, lead_id: str, now_us: int | None = None) -> dict[str, Any]:
     """Everything held about one person (for a data-subject access request): the lead,
     its events, history and transitions, every other table's rows about it (``records``,
-    by table name) and the audit entries about it. With ``now_us`` (a write session) the
+    by table name; messages and delivery attempts by the columns that concern the person,
+    see :func:`_outbox_public`) and the audit entries about it. With ``now_us`` (a write session) the
     export itself is audited."""
     row = _lead_row(session, lead_id)
     all_events = session.execute(
@@ -251,7 +290,8 @@ def export_lead(session: Session, lead_id: str, now_us: int | None = None) -> di
             continue
         query = select(table).where(_about(table, row.id, row.lead_id))
         order = [c for c in table.primary_key.columns]
-        records[table.name] = [_record_public(table, r) for r in session.execute(query.order_by(*order))]
+        view = _RECORD_VIEWS.get(table.name, _record_public)
+        records[table.name] = [view(table, r) for r in session.execute(query.order_by(*order))]
     subject = audit.lead_subject(session, row.lead_id, now_us or 0, create=now_us is not None)
     if now_us is not None:
         audit.record(session, "lead_exported", now_us, subject=subject)
@@ -304,7 +344,22 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     now = now_us if now_us is not None else time.time_ns() // 1000
     audit.record(session, "lead_erased", now, subject=audit.lead_subject(session, row.lead_id, now, create=True),
                  detail={"rows": deleted})
+    # the in-memory caches of values (decoded event properties, `matches` results) may hold
+    # the lead's data: emptied now, and again once the erasure is committed (a batch scored
+    # meanwhile may have read the lead's rows before they were deleted)
+    forget_cached_values()
+    sqlalchemy_event.listen(session, "after_commit", _forget_after_commit, once=True)
     return deleted
+
+
+def forget_cached_values() -> None:
+    """Empty every in-memory cache of lead values (see :func:`erase_lead`)."""
+    forget_properties()
+    forget_values()
+
+
+def _forget_after_commit(session: Session) -> None:
+    forget_cached_values()
 
 
 def stage_counts(session: Session) -> dict[str, int]:

@@ -134,7 +134,12 @@ def remove_score_listener(listener: ScoreListener) -> None:
 _collector_lock = threading.Lock()
 _collector_users = 0
 _collector_restore = True
-_collector_since = 0.0
+YOUNG_EVERY = 1.0  # seconds between collections of the young generations while paused
+FULL_EVERY = 10.0  # seconds between full collections while paused, at most (about)
+# when a collection of the young generations / of the whole heap was last seen or made,
+# and the counts of such collections (gc.get_stats) then
+_young_at = _full_at = time.monotonic()
+_young_seen = _full_seen = -1
 
 
 @contextmanager
@@ -145,27 +150,65 @@ def collector_paused() -> Iterator[None]:
     states, results) and are then freed by reference counting; collections during the batch
     walked them again and again for nothing: a quarter of the server's CPU time on batches
     of 1,000 events (full collections of the whole heap). The collector is paused while any
-    batch runs (a count across threads) and restored as it was after the last one; when
-    batches keep overlapping, the young generations are collected once a second so that
-    garbage cannot pile up."""
-    global _collector_users, _collector_restore, _collector_since
+    batch runs (a count across threads) and restored as it was after the last one.
+
+    Pause only synchronous, CPU-bound work, never across an ``await``. Batches of several
+    threads can still overlap without end under steady load, so that the count never drops
+    to 0 and the collector never runs by itself: so as a batch starts or ends, the young
+    generations are collected when no collection ran for :data:`YOUNG_EVERY` seconds, and
+    the whole heap when no full one ran for :data:`FULL_EVERY` seconds (cyclic garbage that
+    reached the oldest generation is freed by nothing else). A collector disabled by the
+    application stays so."""
+    global _collector_users, _collector_restore
     with _collector_lock:
         if _collector_users == 0:
             _collector_restore = gc.isenabled()
             gc.disable()
-            _collector_since = time.monotonic()
         _collector_users += 1
+        generation = _due_collection()
+    if generation is not None:
+        gc.collect(generation)
     try:
         yield
     finally:
         with _collector_lock:
             _collector_users -= 1
+            generation = None
             if _collector_users == 0:
                 if _collector_restore:
                     gc.enable()
-            elif _collector_restore and time.monotonic() - _collector_since > 1.0:
-                gc.collect(1)
-                _collector_since = time.monotonic()
+            else:
+                generation = _due_collection()
+        if generation is not None:
+            gc.collect(generation)
+
+
+def _due_collection() -> int | None:
+    """The generation to collect now that batches are paused (called under the lock): 2 when
+    no full collection ran for FULL_EVERY seconds, 1 when no collection at all ran for
+    YOUNG_EVERY seconds, else None. Collections that ran by themselves (between batches) or
+    by the application count: they are seen in the counts of gc.get_stats()."""
+    global _young_at, _young_seen, _full_at, _full_seen
+    if not _collector_restore:
+        return None
+    now = time.monotonic()
+    if now - _young_at < YOUNG_EVERY and now - _full_at < FULL_EVERY:
+        return None
+    stats = gc.get_stats()
+    full = stats[2]["collections"]
+    young = stats[1]["collections"] + full
+    if full != _full_seen:  # one ran since the last look
+        _full_at, _full_seen = now, full
+    if young != _young_seen:
+        _young_at, _young_seen = now, young
+    if now - _full_at >= FULL_EVERY:
+        _full_at, _full_seen = now, full + 1
+        _young_at, _young_seen = now, young + 1
+        return 2
+    if now - _young_at >= YOUNG_EVERY:
+        _young_at, _young_seen = now, young + 1
+        return 1
+    return None
 
 
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -223,14 +266,20 @@ def load_events(
 
 
 _PROPERTIES: dict[str, Mapping[str, Any]] = {}
-_PROPERTIES_LIMIT = 50_000
+_PROPERTIES_LIMIT = 50_000  # property sets remembered
+_PROPERTIES_TEXT_LIMIT = 4096  # characters: a longer JSON text is decoded each time
+_PROPERTIES_CHARS = 4_000_000  # characters of all the texts remembered
+_properties_chars = 0
 _NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
 def _properties(value: Any) -> Mapping[str, Any]:
     """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
     once per distinct text (events repeat a few property sets; decoding them was a seventh
-    of a batch); psycopg hands over documents already decoded."""
+    of a batch): small texts only, a few MB in all (texts and decoded mappings), emptied
+    when a lead is erased (:func:`forget_properties`); psycopg hands over documents already
+    decoded."""
+    global _properties_chars
     if value is None:
         return _NO_PROPERTIES
     if not isinstance(value, str):
@@ -238,9 +287,19 @@ def _properties(value: Any) -> Mapping[str, Any]:
     found = _PROPERTIES.get(value)
     if found is None:
         found = MappingProxyType(from_json(value) or {})
-        if len(_PROPERTIES) < _PROPERTIES_LIMIT:
+        size = len(value)
+        if (size <= _PROPERTIES_TEXT_LIMIT and len(_PROPERTIES) < _PROPERTIES_LIMIT
+                and _properties_chars + size <= _PROPERTIES_CHARS):
             _PROPERTIES[value] = found
+            _properties_chars += size
     return found
+
+
+def forget_properties() -> None:
+    """Empty the cache of decoded event properties (a lead was erased: keep none of its data)."""
+    global _properties_chars
+    _PROPERTIES.clear()
+    _properties_chars = 0
 
 
 def _should_record(

@@ -39,8 +39,7 @@ async def post_events(request: Request, ctx: CtxDep) -> Any:
     duplicate), creates unknown leads, and returns each touched lead's new score and
     stage. A batch with one invalid event stores nothing."""
     payload = await read_json(request, ctx.settings.max_body_bytes)
-    with collector_paused():  # perf (issue #3): no cyclic GC while a batch is handled
-        return await _ingest(ctx, payload)
+    return await _ingest(ctx, payload)
 
 
 async def _ingest(ctx: Any, payload: Any) -> Any:
@@ -49,12 +48,16 @@ async def _ingest(ctx: Any, payload: Any) -> Any:
     now = ctx.now_us()
 
     def work(session: Session) -> dict[str, Any]:
-        result = ingest_events(
-            session, ctx.model(session), records, now, policy=ctx.policy,
-            tolerance_us=ctx.tolerance_us, max_events=ctx.settings.max_batch_events,
-            where="events" if where == "events" else "body",
-        )
-        return result.public()
+        # perf (issue #3): no cyclic GC while the batch is parsed, stored and scored; paused
+        # here, in the thread that does the work, not across the awaits of the request
+        # (held there, the pauses of overlapping requests kept the collector off for good)
+        with collector_paused():
+            result = ingest_events(
+                session, ctx.model(session), records, now, policy=ctx.policy,
+                tolerance_us=ctx.tolerance_us, max_events=ctx.settings.max_batch_events,
+                where="events" if where == "events" else "body",
+            )
+            return result.public()
 
     # the body is returned as is: the result is already of the IngestPublic shape, and
     # validating it again costs more than the database work of a single event
