@@ -364,8 +364,9 @@ def test_the_active_model_is_forgotten_after_commit_and_stale_scores_are_redone(
     ctx = client.app.state.ctx  # type: ignore[attr-defined]
     with ctx.store.write() as session:
         predictive.activate(session, _zip(model_dir), name="demo", now_us=ctx.now_us(), policy="blend")
-        predictive._active = (time.monotonic(), None)  # another thread cached "no model" before the commit
-    assert predictive._active is None  # forgotten at commit
+        database = predictive._database(session)
+        predictive._active[database] = (time.monotonic(), None)  # another thread cached "no model" before the commit
+    assert database not in predictive._active  # forgotten at commit
     predictive.rescore_all(ctx.store, ctx.now_us)
     with ctx.store.read() as session:
         stale = predictive.active(session)
@@ -376,7 +377,7 @@ def test_the_active_model_is_forgotten_after_commit_and_stale_scores_are_redone(
     with ctx.store.write() as session:
         predictive.deactivate(session)
     # a thread that still holds the old (blend) model scores A1 after the deactivation
-    predictive._active = (time.monotonic(), stale)
+    predictive._active[database] = (time.monotonic(), stale)
     assert client.post("/v1/events", json={"event_id": "late", "lead_id": "A1", "type": "page_view",
                                            "timestamp": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}).status_code == 200
     late = client.get("/v1/leads/A1").json()
@@ -405,3 +406,22 @@ def test_activation_and_deactivation_are_audited(client: TestClient, model_dir: 
     assert (deactivated["detail"]["name"], deactivated["detail"]["policy"]) == ("demo", "blend")
     only = client.get("/v1/audit?action=predictive_activated").json()["entries"]
     assert [e["action"] for e in only] == ["predictive_activated"]
+
+
+def test_two_stores_in_one_process_do_not_share_the_active_model(client: TestClient, model_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """Model ids are per database: what one store activates is not seen in another one that the
+    same process opens (a lead of the other store keeps its rule score and gets no prediction)."""
+    from leadscore.store.db import Store
+
+    _seed(client)
+    assert client.put("/v1/predictive?policy=predictive", content=_zip(model_dir),
+                      headers={"Content-Type": "application/zip"}).status_code == 202
+    other = Store.open(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        with client.app.state.ctx.store.read() as session:  # type: ignore[attr-defined]
+            assert predictive.active(session) is not None  # cached for this database now
+        with other.read() as session:
+            assert predictive.active(session) is None
+    finally:
+        other.dispose()

@@ -171,17 +171,23 @@ def _check_stages(found: Any, where: str) -> dict[str, float]:
 
 _lock = threading.Lock()
 _predictors: dict[tuple[int, str], Predictor] = {}  # (model id, checksum) -> the loaded model
-_active: tuple[float, ActivePredictive | None] | None = None
+# per database (a process may hold several stores, e.g. tests): which model is active, looked up when
+_active: dict[str, tuple[float, ActivePredictive | None]] = {}
 RETRY_LOAD_AFTER = 300.0  # seconds a process waits before trying again to load a model it could not load
 _failed: dict[tuple[int, str], float] = {}  # (model id, checksum) -> when (monotonic) to try loading again
-_unusable = False  # a model is active but this process cannot load it: leads get rule scores
+_unusable: set[str] = set()  # databases whose active model this process cannot load: leads get rule scores
+
+
+def _database(session: Session) -> str:
+    """The key of the session's database in this process's caches (model ids are per database)."""
+    bind = session.get_bind()
+    return str(bind.engine.url)
 
 
 def forget_cached() -> None:
     """Forget which model is active (this process looks again at its next use)."""
-    global _active
     with _lock:
-        _active = None
+        _active.clear()
 
 
 def _forget_after_commit(session: Session) -> None:
@@ -292,12 +298,11 @@ def deactivate(session: Session, now_us: int | None = None) -> bool:
 
 def active(session: Session) -> ActivePredictive | None:
     """The active predictive model (looked up at most once a second per process)."""
-    global _active
     now = time.monotonic()
-    cached = _active
+    database = _database(session)
+    cached = _active.get(database)
     if cached is not None and now - cached[0] < ACTIVE_TTL:
         return cached[1]
-    global _unusable
     rows = raw(session).all("SELECT id, name, policy, weight, stages, checksum FROM predictive_models WHERE active")
     found: ActivePredictive | None = None
     unusable = False
@@ -312,8 +317,11 @@ def active(session: Session) -> ActivePredictive | None:
             found = ActivePredictive(int(model_id), name, policy, float(weight),
                                      tuple((str(n), float(v)) for n, v in parsed) if parsed else None, predictor)
     with _lock:
-        _active = (now, found)
-        _unusable = unusable
+        _active[database] = (now, found)
+        if unusable:
+            _unusable.add(database)
+        else:
+            _unusable.discard(database)
     return found
 
 
@@ -426,7 +434,7 @@ def apply(session: Session, given: Sequence[ScoreChange]) -> list[ScoreChange]:
         return changes
     model = active(session)
     if model is None:
-        if _unusable:  # no stale prediction beside a rule score (the model cannot be loaded here)
+        if _database(session) in _unusable:  # no stale prediction beside a rule score (the model cannot be loaded here)
             db = raw(session)
             for part in _chunks([c.lead_pk for c in changes]):
                 db.execute(f"DELETE FROM lead_predictions WHERE lead_pk IN ({marks(len(part))})", part)
@@ -484,11 +492,11 @@ def apply(session: Session, given: Sequence[ScoreChange]) -> list[ScoreChange]:
 
 
 def _rule_stages(session: Session, version_id: int) -> tuple[tuple[str, float], ...]:
-    model = _models().get(session, version_id).model
+    model = _models(session).get(session, version_id).model
     return tuple((s.name, s.min_score) for s in model.stages or ())
 
 
-_rule_cache: Any = None
+_rule_caches: dict[str, Any] = {}
 
 
 def _chunks(items: Sequence[int]) -> list[Sequence[int]]:
@@ -529,7 +537,6 @@ def rescore_all(store: Store, clock: Callable[[], int], *, chunk: int = 500, pol
     from leadscore.service.models import active_model
     from leadscore.service.rescore import rescore_pks
 
-    cache = _models()
     started = time.monotonic()  # the activation (deactivation) was committed before
     options = {"policy": policy} if policy is not None else {}
     done = 0
@@ -543,7 +550,7 @@ def rescore_all(store: Store, clock: Callable[[], int], *, chunk: int = 500, pol
         while True:
             with store.write() as session:
                 try:
-                    model = active_model(session, cache)
+                    model = active_model(session, _models(session))
                 except NotFound:
                     return done  # no rule model: nothing is scored
                 pks = _stale_pks(session, after, chunk) if final else [
@@ -578,10 +585,9 @@ def _stale_pks(session: Session, after: int, limit: int) -> list[int]:
     return pks
 
 
-def _models() -> Any:
-    global _rule_cache
-    if _rule_cache is None:
-        from leadscore.service.models import ModelCache
+def _models(session: Session) -> Any:
+    """This process's parsed rule models of the session's database (version ids are per database)."""
+    from leadscore.service.models import ModelCache
 
-        _rule_cache = ModelCache()
-    return _rule_cache
+    with _lock:
+        return _rule_caches.setdefault(_database(session), ModelCache())
