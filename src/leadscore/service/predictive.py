@@ -412,17 +412,13 @@ def _final(model: ActivePredictive, change: ScoreChange, rule_stages: Sequence[t
     else:
         total = model.weight * predictive_score + (1 - model.weight) * result.total
         stage = result.stage
+    from leadscore.service.scoring import score_changed, should_record
+
     final = replace(result, total=total, stage=stage)
-    old = change.old_score
-    changed = old is None or final.score != old or stage != change.old_stage or dict(final.grades) != (
-        change.old_grades or {})
-    if change.cause == "time":  # the time rule on the final score (recorded_score holds the final score)
-        base = change.recorded_score if change.recorded_score is not None else old
-        moved = base is None or abs(final.score - base) >= change.history_min_delta
-    else:
-        moved = final.score != old
-    recorded = old is None or stage != change.old_stage or dict(final.grades) != (change.old_grades or {}) or moved
-    return replace(change, result=final, changed=changed, recorded=recorded)
+    old = (change.old_score, change.old_stage, change.old_grades)
+    # the rules of service/scoring.py on the *final* score (recorded_score holds the final score)
+    return replace(change, result=final, changed=score_changed(*old, final), recorded=should_record(
+        *old, change.recorded_score, final, change.cause, change.history_min_delta))
 
 
 def apply(session: Session, given: Sequence[ScoreChange]) -> list[ScoreChange]:

@@ -302,17 +302,29 @@ def forget_properties() -> None:
     _properties_chars = 0
 
 
-def _should_record(
-    old_score: float | None, old_stage: str | None, old_grades: dict[str, Any] | None,
-    recorded: float | None, result: LeadScore, cause: str, policy: ScoringPolicy,
+def score_changed(
+    old_score: float | None, old_stage: str | None, old_grades: dict[str, Any] | None, result: LeadScore,
 ) -> bool:
+    """The reported score, stage or a grade differs from what the lead had."""
+    return (
+        old_score is None or result.score != old_score or result.stage != old_stage
+        or dict(result.grades) != (old_grades or {})
+    )
+
+
+def should_record(
+    old_score: float | None, old_stage: str | None, old_grades: dict[str, Any] | None,
+    recorded: float | None, result: LeadScore, cause: str, min_delta: float,
+) -> bool:
+    """Whether the change gets a history row: any change of stage or grade; for the
+    passage of time, a score ``min_delta`` away from the last recorded one; else any change."""
     if old_score is None:
         return True
     if result.stage != old_stage or dict(result.grades) != (old_grades or {}):
         return True
     if cause == "time":
         base = recorded if recorded is not None else old_score
-        return abs(result.score - base) >= policy.history_min_delta
+        return abs(result.score - base) >= min_delta
     return result.score != old_score
 
 
@@ -336,12 +348,9 @@ def score_states(
         if decaying:
             tick = now_us + policy.decay_rescore_us
             moment = tick if moment is None else min(moment, tick)
-        changed = (
-            state.score is None or result.score != state.score or result.stage != state.stage
-            or dict(result.grades) != (state.grades or {})
-        )
-        recorded = _should_record(
-            state.score, state.stage, state.grades, state.recorded_score, result, cause, policy
+        changed = score_changed(state.score, state.stage, state.grades, result)
+        recorded = should_record(
+            state.score, state.stage, state.grades, state.recorded_score, result, cause, policy.history_min_delta
         )
         out.append(
             ScoreChange(
@@ -496,5 +505,5 @@ def moment(us: int | None) -> str | None:
 __all__ = [
     "LeadState", "ScoreChange", "change_from_json", "change_to_json", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
     "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
-    "score_public", "score_states",
+    "score_changed", "score_public", "score_states", "should_record",
 ]
