@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from leadscore.engine.timestamps import MICROS_PER_DAY, iso
 from leadscore.service import audit
 from leadscore.store.db import Store
 from leadscore.store.tables import events
 
 log = logging.getLogger("leadscore.retention")
-MICROS = 1_000_000
-DAY_US = 86_400 * MICROS
 PURGE_CHUNK = 5000  # events deleted per transaction (short write locks)
 
 
@@ -40,7 +40,7 @@ def purge_events(
     unless ``audit_empty`` is false)."""
     if older_than_days <= 0:
         raise ValueError(f"older_than_days must be more than 0, got {older_than_days:g}")
-    cutoff = now_us - int(older_than_days * DAY_US)
+    cutoff = now_us - int(older_than_days * MICROS_PER_DAY)
     total = 0
     while True:
         with store.write() as session:
@@ -55,15 +55,9 @@ def purge_events(
     if total or audit_empty:
         with store.write() as session:
             audit.record(session, "events_purged", now_us, actor=actor,
-                         detail={"older_than_days": older_than_days, "before": _iso(cutoff),
+                         detail={"older_than_days": older_than_days, "before": iso(cutoff),
                                  "events": total})
     return total
-
-
-def _iso(us: int) -> str:
-    from leadscore.engine import iso
-
-    return iso(us)
 
 
 class Housekeeper:
@@ -75,8 +69,6 @@ class Housekeeper:
         flush_seconds: float = 10.0, purge_seconds: float = 3600.0,
         clock: Callable[[], int] | None = None,
     ) -> None:
-        import time
-
         self.store = store
         self.usage = usage
         self.retention_days = retention_days
@@ -99,8 +91,6 @@ class Housekeeper:
 
     def run_once(self) -> dict[str, Any]:
         """One round: flush key usage; purge when due. Returns what was done."""
-        import time
-
         done: dict[str, Any] = {"usage": self._flush()}
         if self.retention_days and time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + self.purge_seconds
