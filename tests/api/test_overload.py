@@ -82,3 +82,31 @@ def test_many_concurrent_reads_and_writes_all_complete(server: tuple[str, dict[s
         results = list(pool.map(call, range(120)))
     assert set(results) == {200}
     assert time.monotonic() - started < 60
+
+
+def test_every_sync_route_with_a_read_session_releases_it_in_its_own_thread(tmp_path: Path) -> None:
+    """The deadlock fix works per router (``route_class=ReleasingRoute``): a router added
+    without it would bring the deadlock back for its routes, so every sync route that takes a
+    read session must be a ReleasingRoute."""
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    from leadscore.api.deps import ReleasingRoute, read_session
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}", scheduler=False))
+
+    def uses_read_session(dependant: Any) -> bool:
+        return any(d.call is read_session or uses_read_session(d) for d in dependant.dependencies)
+
+    checked, missing = 0, []
+    for top in app.routes:  # included routers flattened, as in test_security_scopes.py
+        for context in top.effective_route_contexts() if hasattr(top, "effective_route_contexts") else [top]:
+            route = getattr(context, "original_route", context)
+            if isinstance(route, APIRoute) and uses_read_session(context.dependant):
+                checked += 1
+                wrapped = getattr(route.endpoint, "__wrapped__", route.endpoint)
+                if not inspect.iscoroutinefunction(wrapped) and not isinstance(route, ReleasingRoute):
+                    missing.append(f"{sorted(route.methods)} {route.path}")
+    assert checked > 10
+    assert missing == [], f"sync routes holding a read session without ReleasingRoute: {missing}"
