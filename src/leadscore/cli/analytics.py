@@ -3,17 +3,12 @@ what leads became)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from leadscore.cli.common import DbOption, database_url, err, out
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
+from leadscore.cli.common import DbOption, database_url, err, now_us, out
 
 
 def report(
@@ -39,7 +34,7 @@ def report(
     from leadscore.store.db import Store
     from leadscore.web.report import render_report
 
-    now = to_micros(parse_as_of(as_of)) if as_of else _now_us()
+    now = to_micros(parse_as_of(as_of)) if as_of else now_us()
     store = Store.open(database_url(db))
     try:
         with store.read() as session:
@@ -72,7 +67,7 @@ def outcomes(
     store = Store.open(database_url(db))
     try:
         with file.open(newline="", encoding="utf-8-sig") as handle, store.write() as session:
-            counts = import_outcome_rows(session, csv.DictReader(handle), _now_us())
+            counts = import_outcome_rows(session, csv.DictReader(handle), now_us())
     finally:
         store.dispose()
     out.print(f"{counts['recorded']:,} outcomes recorded from {counts['rows']:,} rows"

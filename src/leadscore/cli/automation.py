@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli.common import DbOption, database_url, err
+from leadscore.cli.common import DbOption, database_url, err, now_us
 from leadscore.errors import UsageError
 
 webhooks_app = typer.Typer(help="The outbox of webhooks and e-mails: list, retry, replay, dispatch.",
@@ -17,10 +17,6 @@ webhooks_app = typer.Typer(help="The outbox of webhooks and e-mails: list, retry
 segments_app = typer.Typer(help="Segments of the active model: list, members, refresh.",
                            no_args_is_help=True)
 audience_app = typer.Typer(help="Hashed customer lists for ad platforms.", no_args_is_help=True)
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def _store(db: str | None):  # type: ignore[no-untyped-def]
@@ -66,7 +62,7 @@ def _requeue(ids: list[int] | None, db: str | None, statuses: tuple[str, ...], v
     store = _store(db)
     try:
         with store.write() as session:
-            n = requeue(session, ids, _now_us(), statuses=statuses)
+            n = requeue(session, ids, now_us(), statuses=statuses)
     finally:
         store.dispose()
     err.print(f"{verb} {n} outbox row(s); the dispatcher of `leadscore serve` sends them",
@@ -173,7 +169,7 @@ def segments_refresh(db: DbOption = None) -> None:
     store = _store(db)
     try:
         with store.write() as session:
-            n = refresh(session, _model(session), _now_us())
+            n = refresh(session, _model(session), now_us())
     finally:
         store.dispose()
     err.print(f"{n} membership change(s)", markup=False)

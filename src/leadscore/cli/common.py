@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,6 +15,11 @@ from leadscore.errors import InputError, LeadscoreError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def now_us() -> int:
+    """The present, in epoch microseconds (the store's clock)."""
+    return time.time_ns() // 1000
 
 
 class Exit(Exception):  # noqa: N818 - mirrors typer.Exit

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from leadscore.cli.common import AsOfOption, DbOption, err, out, parse_as_of
+from leadscore.cli.common import AsOfOption, DbOption, err, now_us, out, parse_as_of
 from leadscore.errors import UsageError
 from leadscore.ingest.files import file_format, write_rows
 
@@ -578,12 +578,6 @@ predictive_app = typer.Typer(
 )
 
 
-def _now_us() -> int:
-    import time
-
-    return time.time_ns() // 1000
-
-
 def _rescore_all(store: Any) -> int:
     from leadscore.actions import install
     from leadscore.config import get_settings
@@ -592,7 +586,7 @@ def _rescore_all(store: Any) -> int:
 
     install()  # score changes fire the rule model's triggers, as any rescoring does
     settings = get_settings()
-    return rescore_all(store, _now_us, chunk=settings.rescore_chunk, policy=ScoringPolicy.from_settings(settings))
+    return rescore_all(store, now_us, chunk=settings.rescore_chunk, policy=ScoringPolicy.from_settings(settings))
 
 
 def _print_status(status: dict[str, Any]) -> None:
@@ -634,7 +628,7 @@ def predictive_activate(
     store = Store.open(database_url(db))
     try:
         with store.write() as session:
-            status = activate(session, prepared, now_us=_now_us(), policy=policy, weight=weight,
+            status = activate(session, prepared, now_us=now_us(), policy=policy, weight=weight,
                               stages=cuts, name=name or directory.resolve().name)
         done = _rescore_all(store)
         with store.read() as session:

@@ -8,15 +8,11 @@ from typing import Annotated
 
 import typer
 
-from leadscore.cli.common import DbOption, database_url, err, out
+from leadscore.cli.common import DbOption, database_url, err, now_us, out
 from leadscore.errors import UsageError
 from leadscore.scopes import SCOPES
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def serve(
@@ -83,7 +79,7 @@ def keys_create(
     store = Store.open(database_url(db))
     try:
         with store.write() as session:
-            row, token = create_key(session, name, scope, _now_us())
+            row, token = create_key(session, name, scope, now_us())
     finally:
         store.dispose()
     err.print(f"created key {row.id} '{row.name}' (scope {row.scope}); it is shown only once:",
@@ -121,7 +117,7 @@ def keys_revoke(
     store = Store.open(database_url(db))
     try:
         with store.write() as session:
-            row = revoke_key(session, key, _now_us())
+            row = revoke_key(session, key, now_us())
     finally:
         store.dispose()
     err.print(f"revoked key {row.id} '{row.name}'", markup=False)
@@ -141,9 +137,9 @@ def rescore(db: DbOption = None) -> None:
     store = Store.open(database_url(db))
     try:
         with store.write() as session:
-            ensure_model(session, None, _now_us())
+            ensure_model(session, None, now_us())
         summary = rescore_all_pending(
-            store, ModelCache(), _now_us, policy=ScoringPolicy.from_settings(settings),
+            store, ModelCache(), now_us, policy=ScoringPolicy.from_settings(settings),
             chunk=settings.rescore_chunk,
         )
     finally:
@@ -186,7 +182,7 @@ def purge_events_command(
         raise UsageError(f"--older-than-days must be more than 0, got {days:g}")
     store = Store.open(database_url(db))
     try:
-        purged = purge_events(store, days, _now_us(), actor="cli")
+        purged = purge_events(store, days, now_us(), actor="cli")
     finally:
         store.dispose()
     err.print(f"purged {purged} event(s) older than {days:g} day(s); current scores are kept until "
@@ -230,7 +226,7 @@ def import_command(
     started = time.perf_counter()
     try:
         with store.write() as session:
-            ensure_model(session, None, _now_us())
+            ensure_model(session, None, now_us())
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True, disable=quiet,
@@ -242,7 +238,7 @@ def import_command(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
-            summary = import_files(store, leads, events, _now_us(),
+            summary = import_files(store, leads, events, now_us(),
                                    policy=ScoringPolicy.from_settings(settings), progress=progress)
     finally:
         store.dispose()
