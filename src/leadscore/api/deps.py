@@ -1,5 +1,6 @@
-"""Shared dependencies of the routes, as ``Annotated`` aliases: ``CtxDep``, ``SessionDep``
-(a read transaction), ``CurrentKey`` (the API key of the request) and the scope guards."""
+"""Shared dependencies of the routes: ``CtxDep``, ``SessionDep`` (a read transaction) as
+``Annotated`` aliases, and the scope guards ``RequireIngest``/``RequireRead``/``RequireAdmin``
+(the request's API key, of a scope that allows the route)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -139,15 +140,17 @@ def _releasing(call: Callable[..., Any]) -> Callable[..., Any]:
 
     return route
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `leadscore keys create`.")
+BEARER_DESCRIPTION = "An API key: `leadscore keys create`."
 
 
-def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    if credentials is not None:
-        return credentials.credentials.strip()
+def _token(request: Request) -> str | None:
+    """The key sent in the Authorization header: ``Bearer <key>``, or ``Basic`` with the key
+    as user name (Segment/RudderStack webhooks); None without a header or a credential."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "basic" and value:  # Segment/RudderStack webhooks: the key as user name
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value:
         try:
             user = base64.b64decode(value.strip(), validate=True).decode("utf-8").split(":", 1)[0]
         except (binascii.Error, UnicodeDecodeError):
@@ -160,10 +163,7 @@ def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -
     return None
 
 
-async def current_key(
-    request: Request, ctx: CtxDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> KeyInfo:
+async def current_key(request: Request, ctx: AppContext) -> KeyInfo:
     """The request's key; looked up at most every few seconds per key (see KeyCache:
     a revoked key stops working within ``KEY_CACHE_SECONDS``). A cached key costs no
     thread hop and no database statement; a lookup runs in the thread pool.
@@ -172,7 +172,7 @@ async def current_key(
     there is none: settings ``rate_limit_per_second``/``rate_limit_burst``), is counted
     in the key's usage (written every few seconds, not per request) and names the key as
     the actor of what it audits."""
-    token = _token(request, credentials)
+    token = _token(request)
     key = ctx.keys.cached(token)
     if key is None:
         key = await run_in_threadpool(ctx.keys.authenticate, ctx.store.read, token)
@@ -183,21 +183,28 @@ async def current_key(
     return key
 
 
-CurrentKey = Annotated[KeyInfo, Depends(current_key)]
+class KeyGuard(HTTPBearer):
+    """The dependency of every route behind a key: the request's key (:func:`current_key`)
+    must have scope ``needed``.
 
+    One dependency, not a chain (bearer scheme -> key -> scope): FastAPI resolves each
+    dependency of each request, and the chain cost more than a cached key's lookup. As
+    an ``HTTPBearer`` it still declares the bearer scheme in the OpenAPI document (under
+    the same name)."""
 
-def _scope(needed: str) -> Any:
-    async def guard(key: CurrentKey) -> KeyInfo:
-        require_scope(key, needed)
+    def __init__(self, needed: str) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer", description=BEARER_DESCRIPTION)
+        self.needed = needed
+
+    async def __call__(self, request: Request) -> KeyInfo:  # type: ignore[override]
+        key = await current_key(request, request.app.state.ctx)
+        require_scope(key, self.needed)
         return key
 
-    guard.__name__ = f"require_{needed}"
-    return Depends(guard)
 
-
-RequireIngest = _scope("ingest")
-RequireRead = _scope("read")
-RequireAdmin = _scope("admin")
+RequireIngest = Depends(KeyGuard("ingest"))
+RequireRead = Depends(KeyGuard("read"))
+RequireAdmin = Depends(KeyGuard("admin"))
 
 
 CLOSER_THREADS = 8

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import LEAD_KEYS, check_keys, check_values, read_json
 from leadscore.api.deps import (
@@ -18,6 +17,7 @@ from leadscore.api.deps import (
     RequireIngest,
     RequireRead,
     SessionDep,
+    run_write,
     write,
 )
 from leadscore.api.schemas import (
@@ -79,7 +79,7 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
             "changed_attributes": result.changed, **score,
         }
 
-    created, body = await run_in_threadpool(write, ctx, work)
+    created, body = await run_write(ctx, work)
     return JSONResponse(body, status_code=201 if created else 200)
 
 
