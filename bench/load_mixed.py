@@ -13,7 +13,9 @@ queueing counts), on 32 keep-alive connections per process. The mix, per 20 requ
      1  GET  /v1/analytics
 
 Prints, per kind and overall: requests, errors (anything but 2xx, or no answer), p50, p95,
-p99 and max latency, and the achieved rate.
+p99 and max latency, and the achieved rate; also the CPU seconds the server and the load
+processes used (a load process near a full core would make the generator the bottleneck)
+and the load average before and after.
 
     .venv/bin/python bench/load_mixed.py                  # SQLite
     .venv/bin/python bench/load_mixed.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -25,6 +27,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import socket
 import subprocess
 import sys
@@ -104,7 +107,7 @@ def _load(url: str, key: str, rate: float, seconds: float, offset: float, lead_i
         thread.start()
     for thread in threads:
         thread.join()
-    out.put({"results": results, "elapsed": time.perf_counter() - begin})
+    out.put({"results": results, "elapsed": time.perf_counter() - begin, "cpu_s": time.process_time()})
 
 
 def _summary(latencies: list[float], errors: int) -> dict[str, Any]:
@@ -115,6 +118,22 @@ def _summary(latencies: list[float], errors: int) -> dict[str, Any]:
 
     return {"requests": len(ordered), "errors": errors, "p50_ms": pct(0.5), "p95_ms": pct(0.95),
             "p99_ms": pct(0.99), "max_ms": round(ordered[-1] * 1000, 2) if ordered else 0.0}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def main() -> None:
@@ -148,6 +167,8 @@ def main() -> None:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
             lead_ids = [row["lead_id"] for row in client.get("/v1/leads?limit=1000").json()["leads"]]
         tag = str(int(time.time()))
+        load_before = _load_average()
+        server_cpu = _cpu_seconds(server.pid)
         queue: Any = multiprocessing.Queue()
         per_process = args.rate / args.processes
         loads = [
@@ -162,10 +183,15 @@ def main() -> None:
             load.join()
         results = [r for out in outputs for r in out["results"]]
         elapsed = max(out["elapsed"] for out in outputs)
+        server_after = _cpu_seconds(server.pid)
         report: dict[str, Any] = {
             "database": db.split(":")[0], "world_leads": args.world_leads,
             "target_rate": args.rate, "seconds": args.seconds,
             "achieved_rate": round(len(results) / elapsed, 1),
+            "server_cpu_s": round(server_after - server_cpu, 1)
+            if server_after is not None and server_cpu is not None else None,
+            "load_cpu_s": [round(out["cpu_s"], 1) for out in outputs],
+            "load_average": {"before": load_before, "after": _load_average()},
             "all": _summary([t for _, t, _ in results], sum(1 for *_, ok in results if not ok)),
         }
         for kind in dict.fromkeys(MIX):
