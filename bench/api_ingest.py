@@ -13,6 +13,10 @@
 
     .venv/bin/python bench/api_ingest.py                       # SQLite
     .venv/bin/python bench/api_ingest.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+On PostgreSQL each run works in a schema of its own, dropped at the end (the batches'
+event ids are the same in every run: in a shared schema a second run would only send
+duplicates).
 """
 
 from __future__ import annotations
@@ -129,6 +133,28 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _own_schema(url: str) -> tuple[str, str]:
+    """A new empty schema for this run, and the URL that works in it."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{os.getpid()}_{int(time.time())}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}", schema
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -148,6 +174,9 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     db = args.db or f"sqlite:///{folder / 'bench.db'}"
+    schema = None
+    if db.startswith("postgresql"):
+        db, schema = _own_schema(db)
     key = _cli("keys", "create", "--name", "bench", "--scope", "admin", "--db", db).strip().splitlines()[-1]
     port = _free_port()
     server = subprocess.Popen(
@@ -212,6 +241,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if schema is not None:
+            _drop_schema(args.db, schema)
 
 
 if __name__ == "__main__":

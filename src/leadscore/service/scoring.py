@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -364,19 +365,24 @@ def score_states(
 
 
 def record_scores(
-    session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None
+    session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None,
+    stored: Mapping[int, tuple[str | None, int | None]] | None = None,
 ) -> None:
     """Write score changes: current score, history, stage transitions, then the listeners.
 
     ``updated`` maps lead keys to their previous ``updated_us`` (kept when nothing changed).
+    ``stored`` maps lead keys to their stored ``(stage, model_version_id)``: a column that
+    keeps its value is then left out of the UPDATE, and so are its index's entries (perf,
+    issue #3: every indexed column set is an index entry deleted and inserted again).
     """
     if not changes:
         return
     # predict: the active predictive model's prediction and the final score policy (service/predictive.py)
     changes = predictive.apply(session, changes)
     previous_updated = updated or {}
-    plain: list[tuple[Any, ...]] = []
-    recorded_rows: list[tuple[Any, ...]] = []
+    before = stored or {}
+    # the UPDATE rows by the columns they set beyond the always-set ones (see _update_sql)
+    groups: dict[tuple[bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
     history: list[tuple[Any, ...]] = []
     transitions: list[tuple[Any, ...]] = []
     for change in changes:
@@ -384,20 +390,29 @@ def record_scores(
         score, stage, at_us = result.score, result.stage, change.at_us
         grades = to_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
-        row = (
-            result.total, score, stage, to_json(result.rounded_groups()), grades,
-            to_json(result.explanation()), change.model_version_id, at_us,
-            change.next_change_us, at_us if change.changed or previous is None else previous,
-        )
+        row: list[Any] = [
+            result.total, score, to_json(result.rounded_groups()), grades,
+            to_json(result.explanation()), at_us, change.next_change_us,
+        ]
+        old = before.get(change.lead_pk)
+        set_stage = old is None or old[0] != stage
+        set_version = old is None or old[1] != change.model_version_id
+        set_updated = change.changed or previous is None
+        if set_stage:
+            row.append(stage)
+        if set_version:
+            row.append(change.model_version_id)
+        if set_updated:
+            row.append(at_us)
         if change.recorded:
-            recorded_rows.append((*row, score, change.lead_pk))
+            row.append(score)
             history.append((
                 change.lead_pk, at_us, change.cause,
                 change.detail[:1024] if change.detail else None, change.model_version_id,
                 change.old_score, score, change.old_stage, stage, to_json(change.old_grades), grades,
             ))
-        else:
-            plain.append((*row, change.lead_pk))
+        row.append(change.lead_pk)
+        groups.setdefault((set_stage, set_version, set_updated, change.recorded), []).append(tuple(row))
         if change.stage_changed:
             transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
@@ -405,13 +420,8 @@ def record_scores(
     # earlier (service/rescore.py recomputes it before the change is applied)
     for part in chunks([c.lead_pk for c in changes]):
         db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
-    for group, extra in ((plain, ""), (recorded_rows, ", recorded_score = ?")):
-        db.many(
-            "UPDATE leads SET total = ?, score = ?, stage = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
-            "explanation = {jsonb}, model_version_id = ?, scored_us = ?, next_change_us = ?, "
-            f"updated_us = ?{extra} WHERE id = ?",
-            group,
-        )
+    for columns, rows in groups.items():
+        db.many(_update_sql(*columns), rows)
     db.many(
         "INSERT INTO score_history (lead_pk, at_us, cause, detail, model_version_id, old_score, "
         "new_score, old_stage, new_stage, old_grades, new_grades) "
@@ -425,6 +435,17 @@ def record_scores(
     )
     for listener in list(_listeners):
         listener(session, changes)
+
+
+@lru_cache(maxsize=16)
+def _update_sql(stage: bool, version: bool, updated: bool, recorded: bool) -> str:
+    """The UPDATE of a scored lead that also sets the stage, the model version, ``updated_us``
+    and ``recorded_score`` as asked (the row's values are in that order, then the key)."""
+    extra = "".join(f", {name} = ?" for name, wanted in (
+        ("stage", stage), ("model_version_id", version), ("updated_us", updated),
+        ("recorded_score", recorded)) if wanted)
+    return ("UPDATE leads SET total = ?, score = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
+            f"explanation = {{jsonb}}, scored_us = ?, next_change_us = ?{extra} WHERE id = ?")
 
 
 def rescore_states(
@@ -442,7 +463,8 @@ def rescore_states(
     if events_by_pk is None:
         events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
     changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail)
-    record_scores(session, changes, updated={s.pk: s.updated_us for s in states})
+    record_scores(session, changes, updated={s.pk: s.updated_us for s in states},
+                  stored={s.pk: (s.stage, s.model_version_id) for s in states})
     return changes
 
 
