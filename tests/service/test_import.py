@@ -84,6 +84,20 @@ def _check_against_the_engine(store: Store, world: dict[str, Path]) -> dict[str,
     return stored
 
 
+@pytest.fixture(params=["one process", "pipeline"], autouse=True)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs twice: events stored then leads scored in this process, and (the
+    path of large imports) events stored by a forked process while this one scores."""
+    if request.param == "pipeline":
+        if not importer._can_fork():
+            pytest.skip("no fork on this platform")
+        monkeypatch.setattr(importer, "PIPELINE_MIN_EVENTS", 0)
+        monkeypatch.setattr(importer, "PIPELINE_CHUNK", 60)
+    else:
+        monkeypatch.setattr(importer, "PIPELINE_MIN_EVENTS", 10**12)
+    return str(request.param)
+
+
 def _fresh(store: Store) -> None:
     with store.write() as session:
         ensure_model(session, None, NOW)
@@ -110,16 +124,18 @@ class Cut(RuntimeError):
 
 
 def test_an_import_cut_off_while_loading_events_resumes_without_duplicates(
-    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _fresh(store)
     monkeypatch.setattr(importer, "BATCH", 700)
     real = importer._insert_event_rows
-    calls = []
+    log = tmp_path / "batches"  # a file: the batches may be written by a forked process
+    log.write_text("")
 
     def failing(session: Any, rows: Any) -> int:
-        calls.append(len(rows))
-        if len(calls) == 3:
+        with log.open("a") as out:
+            out.write(f"{len(rows)}\n")
+        if len(log.read_text().split()) == 3:
             real(session, rows)  # written, then the transaction is rolled back
             raise Cut("killed")
         return real(session, rows)
@@ -129,7 +145,8 @@ def test_an_import_cut_off_while_loading_events_resumes_without_duplicates(
         import_files(store, world["leads"], world["events"], NOW)
     with store.read() as session:
         partial = session.execute(select(func.count()).select_from(events)).scalar()
-    assert partial == calls[0] + calls[1]  # two committed batches, the third rolled back
+    calls = [int(n) for n in log.read_text().split()]
+    assert len(calls) == 3 and partial == calls[0] + calls[1]  # two batches committed, the third rolled back
     monkeypatch.setattr(importer, "_insert_event_rows", real)
     summary = import_files(store, world["leads"], world["events"], NOW)
     assert summary.duplicates >= partial
@@ -141,6 +158,7 @@ def test_an_import_cut_off_while_scoring_resumes_with_the_engines_scores(
 ) -> None:
     _fresh(store)
     monkeypatch.setattr(importer, "SCORE_CHUNK", 60)
+    monkeypatch.setattr(importer, "PIPELINE_CHUNK", 60)
     real = importer.record_scores
     calls = []
 

@@ -14,7 +14,9 @@ no duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,24 +163,26 @@ def _store_is_empty_of_events(store: Store) -> bool:
         return not raw(session).all("SELECT 1 FROM events LIMIT 1")
 
 
-def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                  progress: Progress | None = None,
-                  loaded: dict[int, list[Event]] | None = None) -> set[int]:
-    """Store the events of a file (unknown leads are created); returns the touched keys.
+@dataclass
+class _Prepared:
+    """An event file read, deduplicated, and its leads created: ready to be stored."""
 
-    The file is read column-wise (Arrow) when it can be (:func:`leadscore.ingest.read_events`,
-    which falls back to the row reader, and names the first bad row). Events are written
-    lead by lead in key order, ``BATCH`` per transaction. When ``loaded`` is given and the
-    store held no event before, it receives each lead's events as stored (for scoring
-    without reading them back); it is emptied when any event was already stored.
-    """
+    by_lead: dict[str, list[Event]]
+    keys: dict[str, int]
+    order: list[str]  # lead ids in key order: events are written lead by lead in that order
+    rows: int  # events read (duplicates within the file included)
+
+
+def _prepare_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
+                    progress: Progress | None = None) -> _Prepared | None:
+    """Read an event file and create its unknown leads; None for a file of a header alone."""
     if progress is not None:
         progress("reading events", 0, None)
     try:
         by_lead, stats = read_events(path)
     except InputError as exc:
         if str(exc.message).startswith("no events in the file"):
-            return set()  # a header alone: nothing to load, as before
+            return None  # a header alone: nothing to load, as before
         if "missing column" in str(exc):
             raise InputError(
                 f"missing column(s) {str(exc).split('missing column(s) ', 1)[-1].split(' (')[0]}",
@@ -187,7 +191,6 @@ def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSu
         raise
     summary.events_read += stats.rows
     summary.duplicates += stats.duplicates
-    touched: set[int] = set()
     ids = list(by_lead)
     keys: dict[str, int] = {}
     with store.write() as session:
@@ -203,40 +206,86 @@ def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSu
             summary.leads_created += len(new_rows)
             keys.update(_lead_keys(session, [str(r["lead_id"]) for r in new_rows]))
     order = sorted(ids, key=keys.__getitem__)  # appends to the (lead_pk, id) index
-    complete = loaded is not None
+    return _Prepared(by_lead, keys, order, stats.rows)
+
+
+@dataclass
+class _Stored:
+    stored: int = 0
+    duplicates: int = 0
+    complete: bool = True  # every event written was new to the store
+
+
+def _store_events(store: Store, prepared: _Prepared, now_us: int,
+                  on_batch: Callable[[int, int, bool], None] | None = None) -> _Stored:
+    """Write the prepared events lead by lead in key order, ``BATCH`` events (whole leads)
+    per transaction. ``on_batch(done, last_key, complete)`` is called after each commit:
+    every event of the leads up to key ``last_key`` is then stored."""
+    result = _Stored()
     batch: list[tuple[Any, ...]] = []
     properties_json = _PropertiesJson()
     done = 0
+    last = 0
 
     def flush() -> None:
-        nonlocal complete
         if not batch:
             return
         with store.write() as session:
             stored = _insert_event_rows(session, batch)
-        summary.events_stored += stored
-        summary.duplicates += len(batch) - stored
+        result.stored += stored
+        result.duplicates += len(batch) - stored
         if stored != len(batch):
-            complete = False
+            result.complete = False
         batch.clear()
-        if progress is not None:
-            progress("loading events", done, stats.rows)
+        if on_batch is not None:
+            on_batch(done, last, result.complete)
 
-    for lead_id in order:
-        pk = keys[lead_id]
-        touched.add(pk)
-        lead_events = by_lead[lead_id]
+    for lead_id in prepared.order:
+        pk = last = prepared.keys[lead_id]
+        lead_events = prepared.by_lead[lead_id]
         for e in lead_events:
             batch.append((e.event_id, pk, e.type, e.ts, properties_json(e.properties), now_us))
         done += len(lead_events)
-        if loaded is not None:
-            loaded[pk] = lead_events
         if len(batch) >= BATCH:
             flush()
     flush()
-    if loaded is not None and not complete:
-        loaded.clear()
-    return touched
+    return result
+
+
+def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
+                  progress: Progress | None = None,
+                  loaded: dict[int, list[Event]] | None = None) -> set[int]:
+    """Store the events of a file (unknown leads are created); returns the touched keys.
+
+    The file is read column-wise (Arrow) when it can be (:func:`leadscore.ingest.read_events`,
+    which falls back to the row reader, and names the first bad row). Events are written
+    lead by lead in key order, ``BATCH`` per transaction. When ``loaded`` is given and the
+    store held no event before, it receives each lead's events as stored (for scoring
+    without reading them back); it is emptied when any event was already stored.
+    """
+    prepared = _prepare_events(store, path, now_us, summary, progress)
+    if prepared is None:
+        return set()
+    return _import_prepared(store, prepared, now_us, summary, progress, loaded)
+
+
+def _import_prepared(store: Store, prepared: _Prepared, now_us: int, summary: ImportSummary,
+                     progress: Progress | None, loaded: dict[int, list[Event]] | None) -> set[int]:
+    total = prepared.rows
+
+    def on_batch(done: int, _last: int, _complete: bool) -> None:
+        if progress is not None:
+            progress("loading events", done, total)
+
+    result = _store_events(store, prepared, now_us, on_batch)
+    summary.events_stored += result.stored
+    summary.duplicates += result.duplicates
+    if loaded is not None:
+        if result.complete:
+            loaded.update((prepared.keys[lead_id], evs) for lead_id, evs in prepared.by_lead.items())
+        else:
+            loaded.clear()
+    return {prepared.keys[lead_id] for lead_id in prepared.order}
 
 
 def _insert_event_rows(session: Session, rows: list[tuple[Any, ...]]) -> int:
@@ -375,6 +424,188 @@ def _score_parallel(session: Session, pool: Any, workers: int, model: ActiveMode
     return changes
 
 
+# --- the pipeline: events stored by a forked process while this one scores ---------------
+
+PIPELINE_MIN_EVENTS = 50_000  # smaller imports run in one process (a fork costs ~0.1 s)
+PIPELINE_CHUNK = 5_000  # leads scored, then recorded in one transaction
+
+
+def _event_counts(session: Session, pks: list[int]) -> dict[int, int]:
+    """Each lead's number of stored events (0 included)."""
+    counts = dict.fromkeys(pks, 0)
+    for piece in chunks(pks):
+        counts.update(raw(session).all(
+            f"SELECT lead_pk, count(*) FROM events WHERE lead_pk IN ({marks(len(piece))}) "
+            "GROUP BY lead_pk", list(piece)))
+    return counts
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+
+
+class _Writer:
+    """A forked process that stores the prepared events (:func:`_store_events`) while
+    this one scores. It shares the events by the fork (nothing is copied or pickled) and
+    tells how far it got in a shared page: events done, the last lead key whose events
+    are all committed, whether a batch met an event already stored, and whether it ended.
+    Its summary (or its exception) comes back through a pipe."""
+
+    _DONE, _LAST, _INCOMPLETE, _ENDED = 0, 8, 16, 24
+
+    def __init__(self, store: Store, prepared: _Prepared, now_us: int) -> None:
+        import mmap
+
+        self.page = mmap.mmap(-1, 32)
+        self.read_end, write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child (coverage of forks is not collected)
+            os.close(self.read_end)
+            self._child(store, prepared, now_us, write_end)
+        os.close(write_end)
+        self.result: _Stored | None = None
+
+    def _set(self, offset: int, value: int) -> None:
+        self.page[offset : offset + 8] = value.to_bytes(8, "little", signed=True)
+
+    def _get(self, offset: int) -> int:
+        return int.from_bytes(self.page[offset : offset + 8], "little", signed=True)
+
+    def _child(self, store: Store, prepared: _Prepared, now_us: int,
+               write_end: int) -> None:  # pragma: no cover - runs in the child
+        import pickle
+
+        code = 0
+        try:
+            store.engine.dispose(close=False)  # the parent's connections stay the parent's
+
+            def on_batch(done: int, last: int, complete: bool) -> None:
+                if not complete:
+                    self._set(self._INCOMPLETE, 1)  # before the key: the parent reads it after
+                self._set(self._LAST, last)
+                self._set(self._DONE, done)
+
+            payload = pickle.dumps(("ok", _store_events(store, prepared, now_us, on_batch)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            code = 1
+            try:
+                payload = pickle.dumps(("error", exc))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        try:
+            self._set(self._ENDED, 1)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+        finally:
+            os._exit(code)
+
+    @property
+    def done(self) -> int:
+        return self._get(self._DONE)
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self._get(self._INCOMPLETE))
+
+    def stored_up_to(self, key: int) -> bool:
+        """True once every event of the leads up to ``key`` is committed (waits for it);
+        raises the writer's exception if it failed."""
+        import time
+
+        while self._get(self._LAST) < key and not self._get(self._ENDED):
+            time.sleep(0.005)
+        if self._get(self._ENDED):
+            self.finish()
+        return True
+
+    def finish(self) -> _Stored:
+        """Wait for the writer to end; its summary, or its exception raised here."""
+        import pickle
+
+        if self.result is None:
+            with os.fdopen(self.read_end, "rb") as pipe:
+                payload = pipe.read()
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            if not payload:
+                raise RuntimeError(f"the process storing events ended without a word (status {status})")
+            kind, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes
+            if kind == "error":
+                raise value
+            self.result = value
+        return self.result
+
+    def stop(self) -> None:
+        """End the writer if it still runs (this process failed): its open batch rolls back."""
+        import signal
+
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+            os.close(self.read_end)
+
+
+def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
+               summary: ImportSummary, *, policy: ScoringPolicy,
+               progress: Progress | None) -> None:
+    """Store the events in a forked process while this one scores the touched leads (the
+    store held no event before): each chunk of leads is scored from memory with the
+    states read before, then, once the writer committed their events, recorded in a
+    transaction that reads the states again and checks each lead's event count; a lead
+    that changed meanwhile (or any, once an event of the file was found already stored)
+    is scored there again from the store, as :func:`score_all` does."""
+    loaded = {prepared.keys[lead_id]: evs for lead_id, evs in prepared.by_lead.items()}
+    writer = _Writer(store, prepared, now_us)
+    try:
+        ordered = sorted(pks)
+        cache = ModelCache()
+        for start in range(0, len(ordered), PIPELINE_CHUNK):
+            part = ordered[start : start + PIPELINE_CHUNK]
+            with store.read() as session:
+                model = active_model(session, cache)
+                before = {s.pk: s for s in load_states(session, part)}
+            types = model.event_types
+            early = score_states(
+                model, list(before.values()),
+                {pk: [e for e in loaded.get(pk, ()) if e.type in types] for pk in before},
+                now_us, "import", policy=policy,
+            )
+            writer.stored_up_to(part[-1])
+            if progress is not None:
+                progress("loading events", writer.done, prepared.rows)
+            with store.write() as session:
+                current = active_model(session, cache)
+                states = load_states(session, part, lock=True)
+                now_states = {s.pk: s for s in states}
+                counts = {} if writer.incomplete or current.version_id != model.version_id else (
+                    _event_counts(session, part))
+                kept = {c.lead_pk: c for c in early
+                        if c.lead_pk in counts and counts[c.lead_pk] == len(loaded.get(c.lead_pk, ()))
+                        and before[c.lead_pk] == now_states.get(c.lead_pk)}
+                again = [s for s in states if s.pk not in kept]
+                if again:
+                    by_pk = load_events(session, {s.pk: s.lead_id for s in again}, current.event_types)
+                    for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
+                        kept[change.lead_pk] = change
+                record_scores(session, [kept[s.pk] for s in states],
+                              updated={s.pk: s.updated_us for s in states})
+            summary.leads_scored += len(states)
+            if progress is not None:
+                progress("scoring", summary.leads_scored, len(ordered))
+        result = writer.finish()
+    except BaseException:
+        writer.stop()
+        raise
+    summary.events_stored += result.stored
+    summary.duplicates += result.duplicates
+    if progress is not None:
+        progress("loading events", prepared.rows, prepared.rows)
+
+
 def analyze(store: Store) -> None:
     """Refresh the planner's statistics of the tables an import fills."""
     with store.write() as session:
@@ -409,8 +640,16 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
         analyze(store)
     loaded: dict[int, list[Event]] | None = None
     if events_path is not None:
-        loaded = {} if _store_is_empty_of_events(store) else None
-        touched |= import_events(store, events_path, now_us, summary, progress, loaded)
+        empty = _store_is_empty_of_events(store)
+        prepared = _prepare_events(store, events_path, now_us, summary, progress)
+        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork():
+            touched |= set(prepared.keys.values())
+            _pipelined(store, prepared, touched, now_us, summary, policy=policy, progress=progress)
+            analyze(store)
+            return summary
+        loaded = {} if empty else None
+        if prepared is not None:
+            touched |= _import_prepared(store, prepared, now_us, summary, progress, loaded)
         analyze(store)
     score_all(store, touched, now_us, summary, policy=policy, progress=progress, loaded=loaded)
     return summary
