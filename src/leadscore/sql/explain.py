@@ -71,7 +71,8 @@ class ExplainPlan:
         changes = []
         for _, c in next_change_conditions(model):
             window = c.within_days
-            absence = math.ceil(window * MICROS_PER_DAY) if isinstance(c, AbsenceCondition) else None
+            absence = (math.ceil(window * MICROS_PER_DAY)
+                       if isinstance(c, AbsenceCondition) and window is not None else None)
             leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
             changes.append((absence, leave))
         return cls(
