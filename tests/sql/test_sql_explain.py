@@ -71,7 +71,20 @@ def assert_identical(expected: dict[str, Any], got: dict[str, Any], engine: str)
         assert got[lead_id] == want, f"{engine}: lead {lead_id}"
 
 
-def _duckdb(model: ScoringModel, people: list[Lead], events: list[Event]) -> dict[str, Any]:
+def first_copies(events: list[Event]) -> list[Event]:
+    """The events without later copies of an event_id (what the service stores)."""
+    seen: set[str] = set()
+    out = []
+    for event in events:
+        if event.event_id is not None:
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+        out.append(event)
+    return out
+
+
+def _duckdb(model: ScoringModel, people: list[Lead], events: list[Event], *, dedupe: bool = True) -> dict[str, Any]:
     con = duckdb_connection()
     columns = model_columns(model)
     for name, schema, rows in (("leads", leads_schema(columns), lead_rows(columns, people)),
@@ -85,17 +98,19 @@ def _duckdb(model: ScoringModel, people: list[Lead], events: list[Event]) -> dic
         return relation.columns, relation.fetchall()
 
     found = score_explained(fetch, model, "duckdb", {p.lead_id: p for p in people},
-                            leads="leads", events="events", as_of_us=AS_OF_US)
+                            leads="leads", events="events", as_of_us=AS_OF_US, dedupe=dedupe)
     return {lead_id: stored(*value) for lead_id, value in found.items()}
 
 
 @SETTINGS
-@given(worlds())
-def test_duckdb_explained_is_the_engines(world: tuple[ScoringModel, list[Lead], list[Event]]) -> None:
+@given(worlds(), st.booleans())
+def test_duckdb_explained_is_the_engines(world: tuple[ScoringModel, list[Lead], list[Event]], dedupe: bool) -> None:
+    """With ``dedupe=False`` (the service's stores keep event ids unique) each rule reads
+    the events table itself."""
     model, people, events = world
     expected = oracle(model, people, events)
     try:
-        got = _duckdb(model, people, events)
+        got = _duckdb(model, people, events if dedupe else first_copies(events), dedupe=dedupe)
     except UnsupportedOnEngine:
         return
     assert_identical(expected, got, "duckdb")
@@ -118,6 +133,7 @@ def test_ties_and_type_order_follow_the_engine() -> None:
     assert [e["event_id"] for e in expected["L1"]["explanation"]["rules"][0]["events"]] == ["e2", "e3"]
     assert expected["L1"]["next_change_us"] == AS_OF_US + day
     assert_identical(expected, _duckdb(model, [Lead("L1")], events), "duckdb")
+    assert_identical(expected, _duckdb(model, [Lead("L1")], events, dedupe=False), "duckdb")
 
 
 @pytest.fixture(scope="module")
@@ -131,11 +147,14 @@ def pg(postgres_url: str) -> Any:
 
 @pytest.mark.postgres
 @settings(SETTINGS, max_examples=50)
-@given(world=worlds())
-def test_postgres_explained_is_the_engines(pg: Any, world: tuple[ScoringModel, list[Lead], list[Event]]) -> None:
+@given(world=worlds(), dedupe=st.booleans())
+def test_postgres_explained_is_the_engines(pg: Any, world: tuple[ScoringModel, list[Lead], list[Event]],
+                                           dedupe: bool) -> None:
     from leadscore.sql.postgres import load_tables
 
     model, people, events = world
+    if not dedupe:
+        events = first_copies(events)
     expected = oracle(model, people, events)
     suffix = uuid.uuid4().hex[:8]
 
@@ -147,7 +166,8 @@ def test_postgres_explained_is_the_engines(pg: Any, world: tuple[ScoringModel, l
     try:
         load_tables(pg, model, people, events, leads_table=f"leads_{suffix}", events_table=f"events_{suffix}")
         found = score_explained(fetch, model, "postgres", {p.lead_id: p for p in people},
-                                leads=f"leads_{suffix}", events=f"events_{suffix}", as_of_us=AS_OF_US)
+                                leads=f"leads_{suffix}", events=f"events_{suffix}", as_of_us=AS_OF_US,
+                                dedupe=dedupe)
     except UnsupportedOnEngine:
         return
     finally:

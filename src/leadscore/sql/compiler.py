@@ -384,34 +384,33 @@ def compile_model(
     DISTINCT FROM``): faster when leads are many and their values repeat (job titles,
     countries), as in files of a million leads.
 
-    ``explain``: the result also has, for what the service stores beside a score (see
-    :mod:`leadscore.sql.explain`), ``rule_<i>`` (rule ``i``'s exact points) and, for the
-    ``k``-th event or absence condition of the model (nested ones included, in
-    :func:`next_change_conditions` order), ``next_future_<k>`` (the oldest matching event
-    stamped after as_of) and, when it has a window, ``next_oldest_<k>`` (the oldest matching
-    event inside it); NULL when there is none. Events after as_of are then read too.
+    ``explain``: instead of scores, what :mod:`leadscore.sql.explain` builds the engine's
+    results from, one row per lead: ``lead_id``, ``rule_<i>`` (the points of rule ``i``,
+    for each rule whose ``when`` is neither a single event condition, whose counted events
+    come from :func:`compile_counted`, nor about attributes only, which Python tests) and, for the ``k``-th event or absence
+    condition of the model (nested ones included, in :func:`next_change_conditions` order),
+    ``next_future_<k>`` (the oldest matching event stamped after as_of) and, when it has a
+    window, ``next_oldest_<k>`` (the oldest matching event inside it); NULL when there is
+    none. Events after as_of are then read too.
     """
     target = get_dialect(dialect)
     compiler = _Compiler(model, target, as_of_us, lookups=attribute_lookups, future=explain)
     columns = model_columns(model)
     rule_values = [
-        _alias(compiler.contribution(rule, f"rules[{i}] ({rule.id})"), f"r{i}")
+        _alias(compiler.contribution(rule, f"rules[{i}] ({rule.id})"), f"rule_{i}" if explain else f"r{i}")
         for i, rule in enumerate(model.rules)
+        if not (explain and (isinstance(rule.when, EventCondition) or attribute_only(rule.when)))
     ]
-    extra: list[str] = []
     if explain:
-        extra = [f"r{i}" for i in range(len(model.rules))]
         for k, (where, condition) in enumerate(next_change_conditions(model)):
             ts = _col("ts_us", "e")
             future = compiler.aggregate(exp.Filter(
                 this=exp.Min(this=ts), expression=exp.Where(this=compiler.match(condition, where, future=True))))
             rule_values.append(_alias(future, f"next_future_{k}"))
-            extra.append(f"next_future_{k}")
             if condition.within_days is not None:
                 oldest = compiler.aggregate(exp.Filter(
                     this=exp.Min(this=ts.copy()), expression=exp.Where(this=compiler.match(condition, where))))
                 rule_values.append(_alias(oldest, f"next_oldest_{k}"))
-                extra.append(f"next_oldest_{k}")
     kept = ["lead_id", *carry]
     query = exp.select(*[_col(c, "l") for c in kept], *rule_values).from_(exp.to_table(leads).as_("l"))
     ctes: list[tuple[str, exp.Expr]] = []
@@ -445,6 +444,10 @@ def compile_model(
             on=exp.EQ(this=_col("lead_id", "a"), expression=_col("lead_id", "l")),
             join_type="left",
         )
+    if explain:
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte)
+        return query
     ctes.append(("ls_rules", query))
 
     groups = model.group_names()
@@ -454,13 +457,13 @@ def compile_model(
         spec = model.groups.get(name)
         clipped = _clip(raw, spec.min, spec.max) if spec else raw
         group_values.append(_alias(clipped, f"g{g}"))
-    ctes.append(("ls_groups", exp.select(*[_col(c, "r") for c in (*kept, *extra)], *group_values).from_(
+    ctes.append(("ls_groups", exp.select(*[_col(c, "r") for c in kept], *group_values).from_(
         exp.to_table("ls_rules").as_("r"))))
 
     total = _clip(_sum_in_order([_col(f"g{g}", "s") for g in range(len(groups))]),
                   model.score.min, model.score.max)
     ctes.append(("ls_totals", exp.select(
-        *[_col(c, "s") for c in (*kept, *extra)], *[_col(f"g{g}", "s") for g in range(len(groups))],
+        *[_col(c, "s") for c in kept], *[_col(f"g{g}", "s") for g in range(len(groups))],
         _alias(total, "total"),
     ).from_(exp.to_table("ls_groups").as_("s"))))
 
@@ -471,7 +474,6 @@ def compile_model(
     outputs: list[exp.Expr] = [_col("lead_id", "t"), _alias(score, "score"), _alias(stage, "stage")]
     outputs += [_alias(_col(f"g{g}", "t"), f"score_{name}") for g, name in enumerate(groups)]
     outputs += [_col(c, "t") for c in carry]
-    outputs += [_alias(_col(c, "t"), f"rule_{c[1:]}") if c[0] == "r" else _col(c, "t") for c in extra]
     for name in model.graded_groups():
         value = _col(f"g{groups.index(name)}", "t")
         grades = model.groups[name].grades or {}
@@ -485,6 +487,11 @@ def compile_model(
         materialized = True if name == "ls_rules" and target.materialize else None
         final = final.with_(name, as_=cte, materialized=materialized)
     return final
+
+
+def attribute_only(condition: Any) -> bool:
+    """The condition reads attributes only (no event or absence condition inside)."""
+    return not any(isinstance(c, (EventCondition, AbsenceCondition)) for c in walk_conditions(condition))
 
 
 def next_change_conditions(model: ScoringModel) -> list[tuple[str, EventCondition | AbsenceCondition]]:
@@ -512,8 +519,11 @@ def compile_counted(
     in the order of the condition's types, then later input (higher ``seq``) first). ``seq``
     is needed even with ``dedupe=False``. None when the model has no event rule."""
     target = get_dialect(dialect)
-    compiler = _Compiler(model, target, as_of_us)
+    # without dedupe each rule reads the events itself (its type test first: one shared
+    # CTE of every event of the model's types was slower on PostgreSQL); match says as_of
+    compiler = _Compiler(model, target, as_of_us, future=not dedupe)
     columns = model_columns(model)
+    source = "ls_events" if dedupe else events
     parts: list[exp.Select] = []
     for i, rule in enumerate(model.rules):
         condition = rule.when
@@ -533,7 +543,7 @@ def compile_counted(
             _alias(exp.Window(this=exp.RowNumber(), partition_by=[_col("lead_id", "e")],
                               order=exp.Order(expressions=order)), "position"),
             _alias(exp.Window(this=exp.Count(this=exp.Star()), partition_by=[_col("lead_id", "e")]), "matched"),
-        ).from_(exp.to_table("ls_events").as_("e")).where(match)
+        ).from_(exp.to_table(source).as_("e")).where(match)
         limit = 1 if rule.repeat == "once" else rule.max_times
         needed = condition.min_count if rule.repeat == "once" else 1
         keep: list[exp.Expr] = []
@@ -552,6 +562,8 @@ def compile_counted(
     for part in parts[1:]:
         union = exp.union(union, part, distinct=False)
     query = exp.select(exp.Star()).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("u"))))
+    if not dedupe:
+        return query
     return query.with_("ls_events", as_=_events_cte(events, columns, as_of_us, dedupe, ordered=True))
 
 

@@ -20,14 +20,23 @@ from typing import Any
 
 from leadscore.engine.scoring import Contribution, CountedEvent, Lead, LeadScore, clip
 from leadscore.engine.timestamps import MICROS_PER_DAY
+from leadscore.engine.values import value_test
 from leadscore.model.schema import (
     AbsenceCondition,
+    AllCondition,
+    AnyCondition,
     AttributeCondition,
     EventCondition,
+    NotCondition,
     ScoringModel,
     walk_conditions,
 )
-from leadscore.sql.compiler import compile_counted, compile_model, next_change_conditions
+from leadscore.sql.compiler import (
+    attribute_only,
+    compile_counted,
+    compile_model,
+    next_change_conditions,
+)
 from leadscore.sql.dialects import Dialect, get_dialect
 
 # (rule index, event_id, type, ts_us), in the engine's order within each rule
@@ -41,6 +50,23 @@ class _RuleShape:
     event: bool  # the rule's `when` is one event condition: its counted events come from SQL
     half_life: float | None
     attributes: tuple[str, ...]
+    holds: Callable[[Mapping[str, Any]], bool] | None  # attributes only: tested here
+
+
+def _attribute_test(condition: Any) -> Callable[[Mapping[str, Any]], bool]:
+    """A condition on attributes only, as the engine tests it (``value_test``)."""
+    if isinstance(condition, AttributeCondition):
+        return value_test(condition.attribute, condition.op, condition.value)
+    if isinstance(condition, AllCondition):
+        parts = [_attribute_test(c) for c in condition.all]
+        return lambda attrs: all(part(attrs) for part in parts)
+    if isinstance(condition, AnyCondition):
+        parts = [_attribute_test(c) for c in condition.any]
+        return lambda attrs: any(part(attrs) for part in parts)
+    if isinstance(condition, NotCondition):
+        inner = _attribute_test(condition.not_)
+        return lambda attrs: not inner(attrs)
+    raise TypeError(f"not an attribute condition: {type(condition).__name__}")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -62,8 +88,9 @@ class ExplainPlan:
         for i, rule in enumerate(model.rules):
             attributes = tuple(dict.fromkeys(
                 c.attribute for c in walk_conditions(rule.when) if isinstance(c, AttributeCondition)))
-            rules.append(_RuleShape(i, isinstance(rule.when, EventCondition),
-                                    rule.decay.half_life_days if rule.decay else None, attributes))
+            event = isinstance(rule.when, EventCondition)
+            rules.append(_RuleShape(i, event, rule.decay.half_life_days if rule.decay else None, attributes,
+                                    _attribute_test(rule.when) if not event and attribute_only(rule.when) else None))
         groups = []
         for name in model.group_names():
             spec = model.groups.get(name)
@@ -108,6 +135,10 @@ def assemble(plan: ExplainPlan, lead: Lead, row: Mapping[str, Any], counted: Cou
                 factor = 0.5 ** (age / half_life) if half_life else 1.0
                 points += rule_points * factor
                 events.append(CountedEvent(event_id, kind, ts, age, factor))
+        elif shape.holds is not None:
+            if not shape.holds(attrs):
+                continue
+            points = rule.points
         else:
             if not row[f"rule_{shape.index}"]:
                 continue
