@@ -10,6 +10,10 @@ prepared set-based where the database allows it (PostgreSQL; elsewhere the two a
 same path). Each change rescored every lead; each prints its total, the switch
 transaction's part and the preparation's. ``--in-place`` adds the older baseline: every lead
 rescored in place, chunk by chunk (``rescore_pks``, cause "model").
+
+``--due-sizes 100,1000,5000`` (PostgreSQL): for time-driven rescoring, which touches only the
+leads that are due, scoring that many leads (no writes) lead by lead (``load_events`` +
+``score_states``) against set-based (``score_set_based`` + ``changes_of``), alternating.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--in-place", action="store_true")
+    parser.add_argument("--due-sizes", default="")
+    parser.add_argument("--skip-switch", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-switch-"))
     world = write_world(folder / "world", args.leads, seed=42)
@@ -83,7 +89,7 @@ def main() -> None:
     rescore.apply_pending = timed_apply  # type: ignore[assignment]
     runs: dict[str, list[dict[str, float]]] = {"per_lead": [], "set_based": []}
     points = 16
-    for _ in range(args.repeat):
+    for _ in range(0 if args.skip_switch else args.repeat):
         for name in ("per_lead", "set_based"):
             points += 1  # a new version each time: every lead is rescored
             with store.write() as session:
@@ -97,14 +103,44 @@ def main() -> None:
             runs[name].append({"total_s": round(total, 2), "switch_s": round(switch_seconds[-1], 2),
                                "prepare_s": round(total - switch_seconds[-1], 2)})
     rescore.apply_pending = apply  # type: ignore[assignment]
+    if not args.skip_switch:
+        best = {name: min(r["total_s"] for r in rs) for name, rs in runs.items()}
+        out.update({"runs": runs, "best_total_s": best,
+                    "ratio_set_based_vs_per_lead": round(best["set_based"] / best["per_lead"], 2)})
+    if args.due_sizes:
+        out["due"] = _due(store, [int(n) for n in args.due_sizes.split(",")], args.repeat, tick())
     store.dispose()
-    best = {name: min(r["total_s"] for r in rs) for name, rs in runs.items()}
-    out.update({
-        "runs": runs, "best_total_s": best,
-        "ratio_set_based_vs_per_lead": round(best["set_based"] / best["per_lead"], 2),
-        "load_after": os.getloadavg(),
-    })
+    out["load_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
+
+
+def _due(store: Store, sizes: list[int], repeat: int, now: int) -> dict[str, dict[str, float]]:
+    """Seconds to score ``n`` leads (fastest of ``repeat``), per lead and set-based."""
+    from leadscore.service.models import active_model
+    from leadscore.service.scoring import load_events, load_states, score_states
+    from leadscore.store.raw import raw
+
+    out: dict[str, dict[str, float]] = {}
+    for n in sizes:
+        times: dict[str, list[float]] = {"per_lead": [], "set_based": []}
+        for _ in range(repeat):
+            for name in times:
+                with store.write() as session:
+                    model = active_model(session, ModelCache())
+                    pks = [r[0] for r in raw(session).all("SELECT id FROM leads ORDER BY random() LIMIT ?", [n])]
+                    started = time.perf_counter()
+                    states = load_states(session, pks)
+                    if name == "per_lead":
+                        events = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+                        score_states(model, states, events, now, "time")
+                    else:
+                        scored = rescore.score_set_based(session, model, states, now)
+                        assert scored is not None
+                        rescore.changes_of(model, states, scored, now, "time", policy=rescore.ScoringPolicy(),
+                                           detail=None)
+                    times[name].append(time.perf_counter() - started)
+        out[str(n)] = {name: round(min(t), 3) for name, t in times.items()}
+    return out
 
 
 if __name__ == "__main__":

@@ -120,3 +120,55 @@ def test_set_based_switch_stores_what_the_per_lead_switch_stores(pg_url: Any, tm
     assert any(lead["next_change_us"] is not None for lead in set_based["leads"])
     assert set_based["history"] == per_lead["history"] and len(per_lead["history"]) > 0
     assert set_based["moves"] == per_lead["moves"]
+
+
+@pytest.mark.postgres
+def test_an_object_valued_property_falls_back_to_the_per_lead_path(pg_url: Any, tmp_path: Path) -> None:
+    """A property the model reads holding an object has no SQL text form (the engine
+    compares Python's str of it): the change is prepared lead by lead, with the same result."""
+    from sqlalchemy import text
+
+    world = write_world(tmp_path / "world", 60, seed=3)
+    results = []
+    for set_based in (False, True):
+        url = pg_url()
+        store = Store.open(url)
+        try:
+            with store.write() as session:
+                ensure_model(session, None, NOW - 10)
+            import_files(store, world.files["leads"], world.files["events"], NOW - 5)
+            with store.write() as session:  # ingestion stores objects as JSON text; other writers may not
+                session.execute(text(
+                    "UPDATE events SET properties = CAST(:doc AS json) WHERE id = "
+                    "(SELECT min(id) FROM events WHERE type = 'page_view')"), {"doc": '{"url": {"path": "/pricing"}}'})
+        finally:
+            store.dispose()
+        results.append(_switched_again(url, set_based=set_based))
+    per_lead, set_based_run = results
+    assert set_based_run["used"] == [False]
+    assert set_based_run["leads"] == per_lead["leads"]
+
+
+def _switched_again(url: str, *, set_based: bool) -> dict[str, Any]:
+    store = Store.open(url)
+    try:
+        with store.write() as session:
+            activate_document(session, OTHER.replace("contains: pricing", "contains: /pricing"), "yaml", NOW,
+                              inline_limit=0)
+        used: list[bool] = []
+        original = rescore.prepare_set_based
+
+        def prepare(*args: Any, **kwargs: Any) -> bool:
+            used.append(original(*args, **{**kwargs, "min_leads": 1}))
+            return used[-1]
+
+        rescore.prepare_set_based = prepare  # type: ignore[assignment]
+        try:
+            rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=40, set_based=set_based)
+        finally:
+            rescore.prepare_set_based = original  # type: ignore[assignment]
+        with store.read() as session:
+            rows = session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()
+        return {"used": used, "leads": [dict(r) for r in rows]}
+    finally:
+        store.dispose()

@@ -164,60 +164,20 @@ def prepare_set_based(
     the model reads holding an object or array. A pending score is written only while the
     lead is as it was read (its ``scored_us``): a lead scored again meanwhile is left to
     the next pass."""
-    from leadscore.sql import UnsupportedOnEngine, model_columns
-    from leadscore.sql.explain import score_explained
-    from leadscore.sql.postgres import nested_values, store_events_view
-
     with store.write() as session:
-        db = raw(session)
-        if not db.postgresql:
+        if not raw(session).postgresql:
             return False
         model = cache.get(session, job.model_version_id)
         pks = _unprepared(session, job.id, model.version_id, 0, None)
         if len(pks) < min_leads:
             return False
         now = clock()
-        columns = model_columns(model.model)
         states = load_states(session, pks)
-        scored_us = dict(db.all("SELECT id, scored_us FROM leads WHERE id = ANY(?)", [list(pks)]))
-        people = {s.lead_id: s.lead() for s in states}
-        rows = [
-            (s.pk, s.lead_id, people[s.lead_id].created_us() if columns.needs_created else None,
-             *[_text_form(s.attributes.get(a)) for a in columns.attributes])
-            for s in states
-        ]
-        attrs = "".join(f', "attr_{a.replace(chr(34), chr(34) * 2)}" text' for a in columns.attributes)
-        db.execute(f"CREATE TEMPORARY TABLE {_RESCORE_LEADS} (pk bigint, lead_id text, created_us bigint{attrs}) "
-                   "ON COMMIT DROP")
-        with db.driver.cursor() as cursor, cursor.copy(f"COPY {_RESCORE_LEADS} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-
-        def fetch(sql: str) -> tuple[list[str], Any]:  # generated SQL, run as it is
-            with db.driver.cursor() as cursor:
-                cursor.execute(sql)
-                if cursor.description is None:
-                    return [], []
-                return [d.name for d in cursor.description], cursor.fetchall()
-
-        fetch(f"ANALYZE {_RESCORE_LEADS}")
-        fetch(store_events_view(columns, _RESCORE_LEADS, _RESCORE_EVENTS))
-        if columns.properties and columns.event_types:
-            types = ", ".join("'" + t.replace("'", "''") + "'" for t in columns.event_types)
-            _, nested = fetch(
-                f"SELECT 1 FROM events e JOIN {_RESCORE_LEADS} t ON t.pk = e.lead_pk WHERE e.type IN ({types}) "
-                f"AND ({nested_values('e.properties', columns.properties)}) LIMIT 1")
-            if nested:
-                session.rollback()
-                return False
-        try:
-            scored = score_explained(fetch, model.model, "postgres", people, leads=_RESCORE_LEADS,
-                                     events=_RESCORE_EVENTS, as_of_us=now, dedupe=False)
-        except UnsupportedOnEngine as exc:
-            log.info("model version %s is prepared lead by lead: %s", model.version_id, exc)
+        scored_us = dict(raw(session).all("SELECT id, scored_us FROM leads WHERE id = ANY(?)", [list(pks)]))
+        scored = score_set_based(session, model, states, now)
+        if scored is None:
             session.rollback()
             return False
-        fetch(f"DROP VIEW {_RESCORE_EVENTS}")
     changes = changes_of(model, states, scored, now, "model", policy=policy,
                          detail=f"model version {model.version_id}")
     updated = {s.pk: s.updated_us for s in states}
@@ -238,6 +198,63 @@ def prepare_set_based(
                                   else_=rescore_jobs.c.done + len(part)))
             )
     return True
+
+
+def score_set_based(
+    session: Session, model: ActiveModel, states: Sequence[LeadState], now_us: int,
+) -> dict[str, tuple[LeadScore, int | None, bool]] | None:
+    """``score_and_schedule`` of these leads at ``now_us`` (with their stored events), by lead
+    id, computed set-based inside PostgreSQL (:mod:`leadscore.sql.explain`): exactly the
+    engine's numbers, explanations and next changes. None where it cannot be done exactly
+    (the caller scores lead by lead): SQLite, a model PostgreSQL cannot compute exactly, an
+    event property the model reads holding an object or array (no SQL text form). Uses
+    temporary objects dropped at commit; run it in a write transaction."""
+    from leadscore.sql import UnsupportedOnEngine, model_columns
+    from leadscore.sql.explain import score_explained
+    from leadscore.sql.postgres import nested_values, store_events_view
+
+    db = raw(session)
+    if not db.postgresql:
+        return None
+    columns = model_columns(model.model)
+    people = {s.lead_id: s.lead() for s in states}
+    rows = [
+        (s.pk, s.lead_id, people[s.lead_id].created_us() if columns.needs_created else None,
+         *[_text_form(s.attributes.get(a)) for a in columns.attributes])
+        for s in states
+    ]
+    attrs = "".join(f', "attr_{a.replace(chr(34), chr(34) * 2)}" text' for a in columns.attributes)
+
+    def fetch(sql: str) -> tuple[list[str], Any]:  # generated SQL, run as it is
+        with db.driver.cursor() as cursor:
+            cursor.execute(sql)
+            if cursor.description is None:
+                return [], []
+            return [d.name for d in cursor.description], cursor.fetchall()
+
+    fetch(f"CREATE TEMPORARY TABLE {_RESCORE_LEADS} (pk bigint, lead_id text, created_us bigint{attrs}) "
+          "ON COMMIT DROP")
+    with db.driver.cursor() as cursor, cursor.copy(f"COPY {_RESCORE_LEADS} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    fetch(f"ANALYZE {_RESCORE_LEADS}")
+    fetch(store_events_view(columns, _RESCORE_LEADS, _RESCORE_EVENTS))
+    result: dict[str, tuple[LeadScore, int | None, bool]] | None = None
+    nested: Any = []
+    if columns.properties and columns.event_types:
+        types = ", ".join("'" + t.replace("'", "''") + "'" for t in columns.event_types)
+        _, nested = fetch(
+            f"SELECT 1 FROM events e JOIN {_RESCORE_LEADS} t ON t.pk = e.lead_pk WHERE e.type IN ({types}) "
+            f"AND ({nested_values('e.properties', columns.properties)}) LIMIT 1")
+    if not nested:
+        try:
+            result = score_explained(fetch, model.model, "postgres", people, leads=_RESCORE_LEADS,
+                                     events=_RESCORE_EVENTS, as_of_us=now_us, dedupe=False)
+        except UnsupportedOnEngine as exc:  # raised before any query runs
+            log.info("model version %s is scored lead by lead: %s", model.version_id, exc)
+    fetch(f"DROP VIEW {_RESCORE_EVENTS}")
+    fetch(f"DROP TABLE {_RESCORE_LEADS}")
+    return result
 
 
 def changes_of(
