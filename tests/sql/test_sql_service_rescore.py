@@ -172,3 +172,53 @@ def _switched_again(url: str, *, set_based: bool) -> dict[str, Any]:
         return {"used": used, "leads": [dict(r) for r in rows]}
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lead_scored_again_while_prepared_is_prepared_again(pg_url: Any, tmp_path: Path) -> None:
+    """An event arriving between the set-based read and the writing of the pending scores:
+    that lead's stale pending score is not written; the next pass prepares it again, and the
+    switch shows the event."""
+    from leadscore.engine import iso
+    from leadscore.service.ingest import ingest_events
+    from leadscore.service.models import active_model
+
+    world = write_world(tmp_path / "world", 40, seed=5)
+    store = Store.open(pg_url())
+    try:
+        with store.write() as session:
+            ensure_model(session, None, NOW - 10)
+        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
+        with store.write() as session:
+            activate_document(session, OTHER, "yaml", NOW, inline_limit=0)
+            lead = session.execute(select(leads.c.lead_id).order_by(leads.c.id).limit(1)).scalar_one()
+        original = rescore.changes_of
+
+        def meanwhile(*args: Any, **kwargs: Any) -> Any:
+            with store.write() as session:
+                ingest_events(session, active_model(session, ModelCache()), [
+                    {"event_id": "late", "lead_id": lead, "type": "page_view", "timestamp": iso(NOW + 6),
+                     "properties": {"url": "/docs"}}], NOW + 6)
+            return original(*args, **kwargs)
+
+        rescore.changes_of = meanwhile  # type: ignore[assignment]
+        calls: list[bool] = []
+        prepare = rescore.prepare_set_based
+
+        def counted_prepare(*args: Any, **kwargs: Any) -> bool:
+            calls.append(prepare(*args, **{**kwargs, "min_leads": 1}))
+            return calls[-1]
+
+        rescore.prepare_set_based = counted_prepare  # type: ignore[assignment]
+        try:
+            rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=10)
+        finally:
+            rescore.changes_of = original  # type: ignore[assignment]
+            rescore.prepare_set_based = prepare  # type: ignore[assignment]
+        with store.read() as session:
+            row = session.execute(select(leads).where(leads.c.lead_id == lead)).mappings().one()
+    finally:
+        store.dispose()
+    assert calls == [True]
+    views = next(r for r in row["explanation"]["rules"] if r["rule"] == "views")
+    assert views["events"][0]["event_id"] == "late"

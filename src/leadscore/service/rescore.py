@@ -181,17 +181,19 @@ def prepare_set_based(
     changes = changes_of(model, states, scored, now, "model", policy=policy,
                          detail=f"model version {model.version_id}")
     updated = {s.pk: s.updated_us for s in states}
-    for part in chunks(changes, chunk):
+    for part in chunks(changes, 4 * chunk):
         with store.write() as session:
             current = running_job(session)
             if current is None or current.id != job.id:
                 return True  # superseded by a newer model change
-            raw(session).many(
-                "INSERT INTO pending_scores (job_id, lead_pk, change) SELECT ?, ?, ? WHERE EXISTS "
-                "(SELECT 1 FROM leads WHERE id = ? AND scored_us IS NOT DISTINCT FROM ?)",
-                [(job.id, c.lead_pk, change_to_json(c, updated[c.lead_pk]), c.lead_pk, scored_us.get(c.lead_pk))
-                 for c in part],
-            )
+            # one set-based statement per chunk; leads scored again since they were read are left out
+            raw(session).execute(
+                "INSERT INTO pending_scores (job_id, lead_pk, change) SELECT ?, u.pk, u.change "
+                "FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS bigint[])) AS u(pk, change, seen) "
+                "JOIN leads l ON l.id = u.pk AND l.scored_us IS NOT DISTINCT FROM u.seen",
+                [job.id, [c.lead_pk for c in part], [change_to_json(c, updated[c.lead_pk]) for c in part],
+                 [scored_us.get(c.lead_pk) for c in part]],
+            ).close()
             session.execute(
                 update(rescore_jobs).where(rescore_jobs.c.id == job.id)
                 .values(done=case((rescore_jobs.c.done + len(part) > rescore_jobs.c.total, rescore_jobs.c.total),
