@@ -4,15 +4,23 @@ background, and the one switch transaction that applies them (the time ingestion
     .venv/bin/python bench/model_switch.py --leads 20000
     .venv/bin/python bench/model_switch.py --leads 20000 --db postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-Baseline in the same run: rescoring every lead in place, chunk by chunk, with the per-lead
-path that model changes used before they became atomic (`rescore_pks`, cause "model").
-Prints seconds and leads/s for each, and the switch transaction's share.
+Same store, same run, alternating (``--repeat`` rounds): a model change prepared lead by
+lead (``rescore_stale(set_based=False)``, the path before set-based preparation) and one
+prepared set-based where the database allows it (PostgreSQL; elsewhere the two are the
+same path). Each change rescored every lead; each prints its total, the switch
+transaction's part and the preparation's. ``--in-place`` adds the older baseline: every lead
+rescored in place, chunk by chunk (``rescore_pks``, cause "model").
+
+``--due-sizes 100,1000,5000`` (PostgreSQL): for time-driven rescoring, which touches only the
+leads that are due, scoring that many leads (no writes) lead by lead (``load_events`` +
+``score_states``) against set-based (``score_set_based`` + ``changes_of``), alternating.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +37,10 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20000)
     parser.add_argument("--db", default=None)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--in-place", action="store_true")
+    parser.add_argument("--due-sizes", default="")
+    parser.add_argument("--skip-switch", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-switch-"))
     world = write_world(folder / "world", args.leads, seed=42)
@@ -36,51 +48,99 @@ def main() -> None:
     now = time.time_ns() // 1000
     with store.write() as session:
         ensure_model(session, None, now)
-    summary = import_files(store, world.files["leads"], world.files["events"], now)
-    starter = starter_document()
-    changed = starter.replace("points: 15", "points: 16", 1)
-    assert changed != starter
-
-    # baseline: every lead rescored in place by the new version, chunk by chunk
-    with store.write() as session:
-        version = activate_document(session, changed, "yaml", now + 1, inline_limit=0).id
-        rescore.activate(session, version, now + 1)
-    cache = ModelCache()
     started = time.perf_counter()
-    while True:
-        with store.write() as session:
-            pks = rescore.stale_leads(session, version, args.chunk)
-            if not pks:
-                break
-            rescore.rescore_pks(session, cache.get(session, version), pks, now + 2, "model")
-    baseline = time.perf_counter() - started
+    summary = import_files(store, world.files["leads"], world.files["events"], now)
+    import_s = time.perf_counter() - started
+    starter = starter_document()
+    out: dict[str, object] = {
+        "database": (args.db or "sqlite").split(":")[0], "leads": summary.leads_read,
+        "events": summary.events_read, "import_s": round(import_s, 2), "load_before": os.getloadavg(),
+    }
+    clock = [now + 1]
 
-    # the atomic change: prepare in the background, then one switch transaction
-    with store.write() as session:
-        activate_document(session, starter, "yaml", now + 3, inline_limit=0)
+    def tick() -> int:
+        clock[0] += 1
+        return clock[0]
+
+    if args.in_place:
+        changed = starter.replace("points: 15", "points: 14", 1)
+        with store.write() as session:
+            version = activate_document(session, changed, "yaml", tick(), inline_limit=0).id
+            rescore.activate(session, version, tick())
+        cache = ModelCache()
+        started = time.perf_counter()
+        while True:
+            with store.write() as session:
+                pks = rescore.stale_leads(session, version, args.chunk)
+                if not pks:
+                    break
+                rescore.rescore_pks(session, cache.get(session, version), pks, tick(), "model")
+        out["baseline_in_place_s"] = round(time.perf_counter() - started, 2)
+
     switch_seconds: list[float] = []
     apply = rescore.apply_pending
 
     def timed_apply(*a: object, **k: object) -> list[int]:
         t = time.perf_counter()
-        out = apply(*a, **k)  # type: ignore[arg-type]
+        result = apply(*a, **k)  # type: ignore[arg-type]
         switch_seconds.append(time.perf_counter() - t)
-        return out
+        return result
 
     rescore.apply_pending = timed_apply  # type: ignore[assignment]
-    started = time.perf_counter()
-    result = rescore.rescore_stale(store, ModelCache(), lambda: now + 4, chunk=args.chunk)
-    total = time.perf_counter() - started
+    runs: dict[str, list[dict[str, float]]] = {"per_lead": [], "set_based": []}
+    points = 16
+    for _ in range(0 if args.skip_switch else args.repeat):
+        for name in ("per_lead", "set_based"):
+            points += 1  # a new version each time: every lead is rescored
+            with store.write() as session:
+                activate_document(session, starter.replace("points: 15", f"points: {points}", 1), "yaml", tick(),
+                                  inline_limit=0)
+            started = time.perf_counter()
+            result = rescore.rescore_stale(store, ModelCache(), tick, chunk=args.chunk,
+                                           set_based=name == "set_based")
+            total = time.perf_counter() - started
+            assert result.model == summary.leads_read, result
+            runs[name].append({"total_s": round(total, 2), "switch_s": round(switch_seconds[-1], 2),
+                               "prepare_s": round(total - switch_seconds[-1], 2)})
+    rescore.apply_pending = apply  # type: ignore[assignment]
+    if not args.skip_switch:
+        best = {name: min(r["total_s"] for r in rs) for name, rs in runs.items()}
+        out.update({"runs": runs, "best_total_s": best,
+                    "ratio_set_based_vs_per_lead": round(best["set_based"] / best["per_lead"], 2)})
+    if args.due_sizes:
+        out["due"] = _due(store, [int(n) for n in args.due_sizes.split(",")], args.repeat, tick())
     store.dispose()
-    print(json.dumps({
-        "database": (args.db or "sqlite").split(":")[0], "leads": summary.leads_read,
-        "events": summary.events_read, "rescored": result.model,
-        "baseline_in_place_s": round(baseline, 2),
-        "atomic_total_s": round(total, 2),
-        "atomic_switch_transaction_s": round(switch_seconds[0], 2),
-        "ratio_atomic_vs_baseline": round(total / baseline, 2),
-        "switch_ms_per_1000_leads": round(1000 * 1000 * switch_seconds[0] / max(result.model, 1), 1),
-    }, indent=2))
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+
+
+def _due(store: Store, sizes: list[int], repeat: int, now: int) -> dict[str, dict[str, float]]:
+    """Seconds to score ``n`` leads (fastest of ``repeat``), per lead and set-based."""
+    from leadscore.service.models import active_model
+    from leadscore.service.scoring import load_events, load_states, score_states
+    from leadscore.store.raw import raw
+
+    out: dict[str, dict[str, float]] = {}
+    for n in sizes:
+        times: dict[str, list[float]] = {"per_lead": [], "set_based": []}
+        for _ in range(repeat):
+            for name in times:
+                with store.write() as session:
+                    model = active_model(session, ModelCache())
+                    pks = [r[0] for r in raw(session).all("SELECT id FROM leads ORDER BY random() LIMIT ?", [n])]
+                    started = time.perf_counter()
+                    states = load_states(session, pks)
+                    if name == "per_lead":
+                        events = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+                        score_states(model, states, events, now, "time")
+                    else:
+                        scored = rescore.score_set_based(session, model, states, now)
+                        assert scored is not None
+                        rescore.changes_of(model, states, scored, now, "time", policy=rescore.ScoringPolicy(),
+                                           detail=None)
+                    times[name].append(time.perf_counter() - started)
+        out[str(n)] = {name: round(min(t), 3) for name, t in times.items()}
+    return out
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from leadscore.engine import LeadScore
 from leadscore.service.models import (
     ActiveModel,
     ModelCache,
@@ -27,6 +28,7 @@ from leadscore.service.models import (
     lock_model_switch,
 )
 from leadscore.service.scoring import (
+    LeadState,
     ScoreChange,
     ScoringPolicy,
     change_from_json,
@@ -36,7 +38,9 @@ from leadscore.service.scoring import (
     load_states,
     record_scores,
     rescore_states,
+    score_changed,
     score_states,
+    should_record,
 )
 from leadscore.store.db import Store
 from leadscore.store.raw import raw
@@ -45,6 +49,12 @@ from leadscore.store.tables_rescore import pending_scores
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], int]
+
+
+def _text_form(value: Any) -> str | None:
+    from leadscore.engine.values import is_missing, text_form
+
+    return None if is_missing(value) else text_form(value)
 
 
 def due_leads(session: Session, now_us: int, limit: int) -> list[int]:
@@ -135,6 +145,143 @@ def prepare_chunk(
     return len(changes)
 
 
+# a model change over at least this many leads on PostgreSQL is prepared set-based
+# (bench/model_switch.py; below it, the fixed cost of the queries outweighs the gain)
+SET_BASED_MIN_LEADS = 2000
+_RESCORE_LEADS, _RESCORE_EVENTS = "ls_rescore_leads", "ls_rescore_events"
+
+
+def prepare_set_based(
+    store: Store, cache: ModelCache, job: Any, clock: Clock, *, policy: ScoringPolicy = ScoringPolicy(),
+    chunk: int = 500, min_leads: int = SET_BASED_MIN_LEADS,
+) -> bool:
+    """Prepare the job's pending scores of every unprepared lead with two set-based queries
+    inside PostgreSQL (:mod:`leadscore.sql.explain`: the same scores, explanations and next
+    changes as the engine, exactly), then write them chunk by chunk with the job's progress.
+
+    False (nothing done) where the per-lead path must do it: SQLite, fewer than
+    ``min_leads`` leads, a model PostgreSQL cannot compute exactly, or an event property
+    the model reads holding an object or array. A pending score is written only while the
+    lead is as it was read (its ``scored_us``): a lead scored again meanwhile is left to
+    the next pass."""
+    with store.write() as session:
+        if not raw(session).postgresql:
+            return False
+        model = cache.get(session, job.model_version_id)
+        pks = _unprepared(session, job.id, model.version_id, 0, None)
+        if len(pks) < min_leads:
+            return False
+        now = clock()
+        states = load_states(session, pks)
+        scored_us = dict(raw(session).all("SELECT id, scored_us FROM leads WHERE id = ANY(?)", [list(pks)]))
+        scored = score_set_based(session, model, states, now)
+        if scored is None:
+            session.rollback()
+            return False
+    changes = changes_of(model, states, scored, now, "model", policy=policy,
+                         detail=f"model version {model.version_id}")
+    updated = {s.pk: s.updated_us for s in states}
+    for part in chunks(changes, 4 * chunk):
+        with store.write() as session:
+            current = running_job(session)
+            if current is None or current.id != job.id:
+                return True  # superseded by a newer model change
+            # one set-based statement per chunk; leads scored again since they were read are left out
+            raw(session).execute(
+                "INSERT INTO pending_scores (job_id, lead_pk, change) SELECT ?, u.pk, u.change "
+                "FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS bigint[])) AS u(pk, change, seen) "
+                "JOIN leads l ON l.id = u.pk AND l.scored_us IS NOT DISTINCT FROM u.seen",
+                [job.id, [c.lead_pk for c in part], [change_to_json(c, updated[c.lead_pk]) for c in part],
+                 [scored_us.get(c.lead_pk) for c in part]],
+            ).close()
+            session.execute(
+                update(rescore_jobs).where(rescore_jobs.c.id == job.id)
+                .values(done=case((rescore_jobs.c.done + len(part) > rescore_jobs.c.total, rescore_jobs.c.total),
+                                  else_=rescore_jobs.c.done + len(part)))
+            )
+    return True
+
+
+def score_set_based(
+    session: Session, model: ActiveModel, states: Sequence[LeadState], now_us: int,
+) -> dict[str, tuple[LeadScore, int | None, bool]] | None:
+    """``score_and_schedule`` of these leads at ``now_us`` (with their stored events), by lead
+    id, computed set-based inside PostgreSQL (:mod:`leadscore.sql.explain`): exactly the
+    engine's numbers, explanations and next changes. None where it cannot be done exactly
+    (the caller scores lead by lead): SQLite, a model PostgreSQL cannot compute exactly, an
+    event property the model reads holding an object or array (no SQL text form). Uses
+    temporary objects dropped at commit; run it in a write transaction."""
+    from leadscore.sql import UnsupportedOnEngine, model_columns
+    from leadscore.sql.explain import score_explained
+    from leadscore.sql.postgres import nested_values, store_events_view
+
+    db = raw(session)
+    if not db.postgresql:
+        return None
+    columns = model_columns(model.model)
+    people = {s.lead_id: s.lead() for s in states}
+    rows = [
+        (s.pk, s.lead_id, people[s.lead_id].created_us() if columns.needs_created else None,
+         *[_text_form(s.attributes.get(a)) for a in columns.attributes])
+        for s in states
+    ]
+    attrs = "".join(f', "attr_{a.replace(chr(34), chr(34) * 2)}" text' for a in columns.attributes)
+
+    def fetch(sql: str) -> tuple[list[str], Any]:  # generated SQL, run as it is
+        with db.driver.cursor() as cursor:
+            cursor.execute(sql)
+            if cursor.description is None:
+                return [], []
+            return [d.name for d in cursor.description], cursor.fetchall()
+
+    fetch(f"CREATE TEMPORARY TABLE {_RESCORE_LEADS} (pk bigint, lead_id text, created_us bigint{attrs}) "
+          "ON COMMIT DROP")
+    with db.driver.cursor() as cursor, cursor.copy(f"COPY {_RESCORE_LEADS} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    fetch(f"ANALYZE {_RESCORE_LEADS}")
+    fetch(store_events_view(columns, _RESCORE_LEADS, _RESCORE_EVENTS))
+    result: dict[str, tuple[LeadScore, int | None, bool]] | None = None
+    nested: Any = []
+    if columns.properties and columns.event_types:
+        types = ", ".join("'" + t.replace("'", "''") + "'" for t in columns.event_types)
+        _, nested = fetch(
+            f"SELECT 1 FROM events e JOIN {_RESCORE_LEADS} t ON t.pk = e.lead_pk WHERE e.type IN ({types}) "
+            f"AND ({nested_values('e.properties', columns.properties)}) LIMIT 1")
+    if not nested:
+        try:
+            result = score_explained(fetch, model.model, "postgres", people, leads=_RESCORE_LEADS,
+                                     events=_RESCORE_EVENTS, as_of_us=now_us, dedupe=False)
+        except UnsupportedOnEngine as exc:  # raised before any query runs
+            log.info("model version %s is scored lead by lead: %s", model.version_id, exc)
+    fetch(f"DROP VIEW {_RESCORE_EVENTS}")
+    fetch(f"DROP TABLE {_RESCORE_LEADS}")
+    return result
+
+
+def changes_of(
+    model: ActiveModel, states: Sequence[LeadState], scored: dict[str, tuple[LeadScore, int | None, bool]],
+    now_us: int, cause: str, *, policy: ScoringPolicy, detail: str | None,
+) -> list[ScoreChange]:
+    """:func:`leadscore.service.scoring.score_states` of results already computed (the
+    engine's ``score_and_schedule`` triple by lead id): the same change objects."""
+    out: list[ScoreChange] = []
+    for state in states:
+        result, moment, decaying = scored[state.lead_id]
+        if decaying:
+            tick = now_us + policy.decay_rescore_us
+            moment = tick if moment is None else min(moment, tick)
+        out.append(ScoreChange(
+            state.pk, state.lead_id, now_us, cause, detail, model.version_id, state.score, state.stage,
+            state.grades, result, moment,
+            should_record(state.score, state.stage, state.grades, state.recorded_score, result, cause,
+                          policy.history_min_delta),
+            score_changed(state.score, state.stage, state.grades, result),
+            state.recorded_score, policy.history_min_delta,
+        ))
+    return out
+
+
 def apply_pending(
     session: Session, cache: ModelCache, job: Any, now_us: int,
     *, policy: ScoringPolicy = ScoringPolicy(), chunk: int = 500,
@@ -174,12 +321,15 @@ def apply_pending(
 def rescore_stale(
     store: Store, cache: ModelCache, clock: Clock, *, policy: ScoringPolicy = ScoringPolicy(),
     chunk: int = 500, summary: RescoreSummary | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None, set_based: bool = True,
 ) -> RescoreSummary:
     """Carry out the running rescore job (a model change): score every lead with the job's
     version into ``pending_scores``, chunk by chunk (the active model keeps scoring what
     arrives meanwhile; a lead scored again loses its pending score), then switch in one
-    transaction (:func:`apply_pending`). Interrupted, it resumes where it stopped."""
+    transaction (:func:`apply_pending`). Interrupted, it resumes where it stopped.
+
+    On PostgreSQL the leads are first scored set-based (:func:`prepare_set_based`, unless
+    ``set_based=False``); the per-lead passes then only see what it left."""
     summary = summary or RescoreSummary()
     with store.read() as session:
         job = running_job(session)
@@ -189,6 +339,8 @@ def rescore_stale(
     if job.model_version_id == active:  # the first model of a store: no old scores to keep
         return _rescore_active(store, cache, clock, job, policy=policy, chunk=chunk,
                                summary=summary, should_stop=should_stop)
+    if set_based:
+        prepare_set_based(store, cache, job, clock, policy=policy, chunk=chunk)
     for _ in range(2):  # a second pass catches leads scored again or created meanwhile
         after = 0
         while True:

@@ -133,10 +133,14 @@ def _first_match(pairs: list[tuple[exp.Expr, str]]) -> exp.Expr:
 class _Compiler:
     """One compilation: collects per-lead aggregates while the rules are written."""
 
-    def __init__(self, model: ScoringModel, dialect: Dialect, as_of_us: int, *, lookups: bool = False) -> None:
+    def __init__(self, model: ScoringModel, dialect: Dialect, as_of_us: int, *, lookups: bool = False,
+                 future: bool = False) -> None:
         self.model = model
         self.dialect = dialect
         self.as_of_us = as_of_us
+        # ``ls_events`` also holds the events stamped after as_of (for next-change moments):
+        # every match then says ``ts_us <= as_of`` itself
+        self.future = future
         self.aggregates: dict[str, tuple[str, exp.Expr]] = {}
         self.ranks: dict[str, tuple[str, exp.Expr]] = {}
         # attribute -> (CTE alias, {predicate SQL: (column, predicate on the CTE's "v")})
@@ -157,8 +161,9 @@ class _Compiler:
 
     # -- per-event --------------------------------------------------------------------
 
-    def match(self, condition: EventCondition | AbsenceCondition, where: str) -> exp.Expr:
+    def match(self, condition: EventCondition | AbsenceCondition, where: str, *, future: bool = False) -> exp.Expr:
         """Does an event (row of ``ls_events``, alias ``e``) match the condition?
+        (``future``: an event stamped after as_of matching its types and filters.)
 
         Type and window are tested first; the ``where`` filters (text functions, the costly
         part) only on the events that pass them."""
@@ -167,7 +172,11 @@ class _Compiler:
             exp.EQ(this=_col("type", "e"), expression=types[0]) if len(types) == 1
             else exp.In(this=_col("type", "e"), expressions=types)
         ]
-        if condition.within_days is not None:
+        if self.future and not future:
+            cheap.append(exp.LTE(this=_col("ts_us", "e"), expression=exp.Literal.number(self.as_of_us)))
+        elif future:
+            cheap.append(exp.GT(this=_col("ts_us", "e"), expression=exp.Literal.number(self.as_of_us)))
+        if condition.within_days is not None and not future:
             lowest = within_lower_bound(self.as_of_us, condition.within_days)
             cheap.append(exp.GTE(this=_col("ts_us", "e"), expression=exp.Literal.number(lowest)))
         filters = [
@@ -317,14 +326,19 @@ _HOLDS: dict[type, Callable[[_Compiler, Any, str], exp.Expr]] = {
 }
 
 
-def _events_cte(events: str, columns: ModelColumns, as_of_us: int, dedupe: bool) -> exp.Select:
-    """Deduplicated events of the model's types up to as_of, with the columns it reads."""
+def _events_cte(events: str, columns: ModelColumns, as_of_us: int, dedupe: bool, *,
+                future: bool = False, ordered: bool = False) -> exp.Select:
+    """Deduplicated events of the model's types up to as_of (``future``: all of them), with
+    the columns it reads (``ordered``: also ``event_id`` and ``seq``)."""
     names = ["lead_id", "type", "ts_us", *[property_column(p) for p in columns.properties]]
+    if ordered:
+        names += ["event_id", "seq"]
     query = exp.select(*[_col(n, "e") for n in names]).from_(exp.to_table(events).as_("e"))
     conditions: list[exp.Expr] = [
-        exp.LTE(this=_col("ts_us", "e"), expression=exp.Literal.number(as_of_us)),
         exp.In(this=_col("type", "e"), expressions=[exp.Literal.string(t) for t in columns.event_types]),
     ]
+    if not future:
+        conditions.insert(0, exp.LTE(this=_col("ts_us", "e"), expression=exp.Literal.number(as_of_us)))
     if dedupe:
         # the first (lowest seq) of the events sharing an event_id counts, whatever its type
         firsts = (
@@ -356,6 +370,7 @@ def compile_model(
     dedupe: bool = True,
     carry: tuple[str, ...] = (),
     attribute_lookups: bool = False,
+    explain: bool = False,
 ) -> exp.Select:
     """One SELECT scoring every lead of ``leads`` (see the module docstring for the shape).
 
@@ -368,14 +383,34 @@ def compile_model(
     distinct value of the attribute, in a CTE joined back to the leads (on ``IS NOT
     DISTINCT FROM``): faster when leads are many and their values repeat (job titles,
     countries), as in files of a million leads.
+
+    ``explain``: instead of scores, what :mod:`leadscore.sql.explain` builds the engine's
+    results from, one row per lead: ``lead_id``, ``rule_<i>`` (the points of rule ``i``,
+    for each rule whose ``when`` is neither a single event condition, whose counted events
+    come from :func:`compile_counted`, nor about attributes only, which Python tests) and, for the ``k``-th event or absence
+    condition of the model (nested ones included, in :func:`next_change_conditions` order),
+    ``next_future_<k>`` (the oldest matching event stamped after as_of) and, when it has a
+    window, ``next_oldest_<k>`` (the oldest matching event inside it); NULL when there is
+    none. Events after as_of are then read too.
     """
     target = get_dialect(dialect)
-    compiler = _Compiler(model, target, as_of_us, lookups=attribute_lookups)
+    compiler = _Compiler(model, target, as_of_us, lookups=attribute_lookups, future=explain)
     columns = model_columns(model)
     rule_values = [
-        _alias(compiler.contribution(rule, f"rules[{i}] ({rule.id})"), f"r{i}")
+        _alias(compiler.contribution(rule, f"rules[{i}] ({rule.id})"), f"rule_{i}" if explain else f"r{i}")
         for i, rule in enumerate(model.rules)
+        if not (explain and (isinstance(rule.when, EventCondition) or attribute_only(rule.when)))
     ]
+    if explain:
+        for k, (where, condition) in enumerate(next_change_conditions(model)):
+            ts = _col("ts_us", "e")
+            future = compiler.aggregate(exp.Filter(
+                this=exp.Min(this=ts), expression=exp.Where(this=compiler.match(condition, where, future=True))))
+            rule_values.append(_alias(future, f"next_future_{k}"))
+            if condition.within_days is not None:
+                oldest = compiler.aggregate(exp.Filter(
+                    this=exp.Min(this=ts.copy()), expression=exp.Where(this=compiler.match(condition, where))))
+                rule_values.append(_alias(oldest, f"next_oldest_{k}"))
     kept = ["lead_id", *carry]
     query = exp.select(*[_col(c, "l") for c in kept], *rule_values).from_(exp.to_table(leads).as_("l"))
     ctes: list[tuple[str, exp.Expr]] = []
@@ -391,7 +426,7 @@ def compile_model(
             join_type="left",
         )
     if compiler.aggregates:
-        source = _events_cte(events, columns, as_of_us, dedupe)
+        source = _events_cte(events, columns, as_of_us, dedupe, future=explain)
         ctes.append(("ls_events", source))
         source_name = "ls_events"
         if compiler.ranks:
@@ -409,6 +444,10 @@ def compile_model(
             on=exp.EQ(this=_col("lead_id", "a"), expression=_col("lead_id", "l")),
             join_type="left",
         )
+    if explain:
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte)
+        return query
     ctes.append(("ls_rules", query))
 
     groups = model.group_names()
@@ -448,6 +487,84 @@ def compile_model(
         materialized = True if name == "ls_rules" and target.materialize else None
         final = final.with_(name, as_=cte, materialized=materialized)
     return final
+
+
+def attribute_only(condition: Any) -> bool:
+    """The condition reads attributes only (no event or absence condition inside)."""
+    return not any(isinstance(c, (EventCondition, AbsenceCondition)) for c in walk_conditions(condition))
+
+
+def next_change_conditions(model: ScoringModel) -> list[tuple[str, EventCondition | AbsenceCondition]]:
+    """Every event and absence condition of a model, nested ones included, in the order the
+    engine looks at them for the next change (``engine.scoring._plan_model``), with where."""
+    found: list[tuple[str, EventCondition | AbsenceCondition]] = []
+    for i, rule in enumerate(model.rules):
+        for condition in walk_conditions(rule.when):
+            if isinstance(condition, (EventCondition, AbsenceCondition)):
+                found.append((f"rules[{i}] ({rule.id}).when", condition))
+    return found
+
+
+def compile_counted(
+    model: ScoringModel,
+    dialect: str | Dialect,
+    *,
+    events: str = "events",
+    as_of_us: int,
+    dedupe: bool = True,
+) -> exp.Expr | None:
+    """The events each event rule counts, for explanations: one row per (lead, rule, counted
+    event) with ``lead_id``, ``rule`` (index in the model), ``event_id``, ``type``, ``ts_us``
+    and ``position`` (1 = first in the engine's order: most recent first; equal timestamps
+    in the order of the condition's types, then later input (higher ``seq``) first). ``seq``
+    is needed even with ``dedupe=False``. None when the model has no event rule."""
+    target = get_dialect(dialect)
+    # without dedupe each rule reads the events itself (its type test first: one shared
+    # CTE of every event of the model's types was slower on PostgreSQL); match says as_of
+    compiler = _Compiler(model, target, as_of_us, future=not dedupe)
+    columns = model_columns(model)
+    source = "ls_events" if dedupe else events
+    parts: list[exp.Select] = []
+    for i, rule in enumerate(model.rules):
+        condition = rule.when
+        if not isinstance(condition, EventCondition):
+            continue
+        match = compiler.match(condition, f"rules[{i}] ({rule.id}).when")
+        types = list(dict.fromkeys(condition.types))
+        order: list[exp.Ordered] = [exp.Ordered(this=_col("ts_us", "e"), desc=True)]
+        if len(types) > 1:
+            position = exp.case(_col("type", "e"))
+            for p, kind in enumerate(types):
+                position = position.when(exp.Literal.string(kind), exp.Literal.number(p))
+            order.append(exp.Ordered(this=position, desc=False))
+        order.append(exp.Ordered(this=_col("seq", "e"), desc=True))
+        ranked = exp.select(
+            _col("lead_id", "e"), _col("event_id", "e"), _col("type", "e"), _col("ts_us", "e"),
+            _alias(exp.Window(this=exp.RowNumber(), partition_by=[_col("lead_id", "e")],
+                              order=exp.Order(expressions=order)), "position"),
+            _alias(exp.Window(this=exp.Count(this=exp.Star()), partition_by=[_col("lead_id", "e")]), "matched"),
+        ).from_(exp.to_table(source).as_("e")).where(match)
+        limit = 1 if rule.repeat == "once" else rule.max_times
+        needed = condition.min_count if rule.repeat == "once" else 1
+        keep: list[exp.Expr] = []
+        if limit is not None:
+            keep.append(exp.LTE(this=_col("position", "c"), expression=exp.Literal.number(limit)))
+        if needed > 1:
+            keep.append(exp.GTE(this=_col("matched", "c"), expression=exp.Literal.number(needed)))
+        part = exp.select(
+            _col("lead_id", "c"), _alias(exp.Literal.number(i), "rule"), _col("event_id", "c"),
+            _col("type", "c"), _col("ts_us", "c"), _col("position", "c"),
+        ).from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=exp.to_identifier("c"))))
+        parts.append(part.where(exp.and_(*keep)) if keep else part)
+    if not parts:
+        return None
+    union: exp.Expr = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False)
+    query = exp.select(exp.Star()).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("u"))))
+    if not dedupe:
+        return query
+    return query.with_("ls_events", as_=_events_cte(events, columns, as_of_us, dedupe, ordered=True))
 
 
 def compile_sql(model: ScoringModel, dialect: str | Dialect, *, pretty: bool = False, **tables: Any) -> str:

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from leadscore.engine.scoring import Event, Lead
 from leadscore.model.schema import ScoringModel
-from leadscore.sql.compiler import compile_model, model_columns
+from leadscore.sql.compiler import compile_model, model_columns, property_column
 from leadscore.sql.tables import event_rows, events_schema, lead_rows, leads_schema
 
 _TYPES = {"text": "text", "bigint": "bigint"}
@@ -47,3 +47,37 @@ def score_in_database(conn: Any, model: ScoringModel, as_of_us: int, *, leads: s
         cursor.execute(query.sql(dialect="postgres"))
         names = [d.name for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def json_text_form(document: str, name: str) -> str:
+    """SQL for ``text_form`` of ``document -> name`` (a ``json`` column written by Python's
+    ``json``: numbers are ints or ``repr`` of floats), NULL when missing or null. Objects and
+    arrays have no SQL text form (Python's ``str`` of them): see :func:`nested_values`."""
+    key = "'" + name.replace("'", "''") + "'"
+    text = f"({document} ->> {key})"
+    return (
+        f"CASE json_typeof({document} -> {key}) WHEN 'string' THEN {text} WHEN 'boolean' THEN {text} "
+        f"WHEN 'number' THEN CASE WHEN {text} = '-0.0' THEN '0' "
+        f"WHEN {text} ~ '^-?[0-9]{{1,15}}\\.0$' THEN left({text}, -2) ELSE {text} END END"
+    )
+
+
+def nested_values(document: str, names: Sequence[str]) -> str:
+    """SQL that holds when one of the named values of ``document`` is an object or array."""
+    tests = [f"json_typeof({document} -> '{n.replace(chr(39), chr(39) * 2)}') IN ('object', 'array')"
+             for n in names]
+    return " OR ".join(tests) if tests else "FALSE"
+
+
+def store_events_view(columns: Any, leads_table: str, name: str) -> str:
+    """``CREATE TEMPORARY VIEW name`` of the service's ``events`` in the compiled model's shape,
+    for the leads of ``leads_table`` (which has ``pk`` and ``lead_id``); ``seq`` is the
+    events' own key (their stored order), event ids are unique in the store."""
+    props = ", ".join(
+        f"{json_text_form('e.properties', p)} AS {exp.to_identifier(property_column(p), quoted=True).sql('postgres')}"
+        for p in columns.properties
+    )
+    return (
+        f"CREATE TEMPORARY VIEW {name} AS SELECT t.lead_id, e.type, e.ts_us, e.event_id, e.id AS seq"
+        f"{', ' + props if props else ''} FROM events e JOIN {leads_table} t ON t.pk = e.lead_pk"
+    )
