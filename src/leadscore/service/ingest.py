@@ -34,7 +34,7 @@ from leadscore.service.scoring import (
     score_public,
     state_from_raw,
 )
-from leadscore.store.raw import from_json, marks, raw, to_json
+from leadscore.store.raw import marks, raw, to_json
 from leadscore.store.tables import ID_LENGTH, leads
 
 MICROS = 1_000_000
@@ -128,20 +128,22 @@ def lock_leads(
         # RETURNING names the leads this transaction created (a concurrent creator wins the
         # conflict, and its events must then be read). On SQLite a created lead's state is
         # known without reading it back (perf, issue #3): no score yet, and its attributes
-        # are the JSON text just stored; PostgreSQL's jsonb is read back as it normalises it
+        # are those just stored as JSON text (normalised attributes are flat: texts, numbers,
+        # booleans, so the text reads back as the same dict); PostgreSQL's jsonb is read
+        # back as it normalises it
         for part in chunks(missing, 200):
             params: list[Any] = []
-            texts: dict[str, str | None] = {}
+            given: dict[str, dict[str, Any]] = {}
             for lead_id in part:
-                texts[lead_id] = text = to_json(dict(attributes.get(lead_id, {})))
-                params += [lead_id, text, now_us, now_us]
+                given[lead_id] = document = dict(attributes.get(lead_id, {}))
+                params += [lead_id, to_json(document), now_us, now_us]
             values = ", ".join(["(?, {jsonb}, ?, ?)"] * len(part))
             for pk, lead_id in db.all(
                 "INSERT INTO leads (lead_id, attributes, created_us, updated_us) "
                 f"VALUES {values} ON CONFLICT (lead_id) DO NOTHING RETURNING id, lead_id", params):
                 created.add(lead_id)
                 if not db.postgresql:
-                    states[lead_id] = LeadState(pk, lead_id, from_json(texts[lead_id]) or {}, now_us, now_us)
+                    states[lead_id] = LeadState(pk, lead_id, given[lead_id], now_us, now_us)
         fetch([lead_id for lead_id in missing if lead_id not in states])
     return states, created
 

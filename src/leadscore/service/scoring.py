@@ -388,7 +388,7 @@ def record_scores(
     for change in changes:
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
-        grades = to_json(result.grades)
+        grades = _grades_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [
             result.total, score, to_json(result.rounded_groups()), grades,
@@ -409,7 +409,7 @@ def record_scores(
             history.append((
                 change.lead_pk, at_us, change.cause,
                 change.detail[:1024] if change.detail else None, change.model_version_id,
-                change.old_score, score, change.old_stage, stage, to_json(change.old_grades), grades,
+                change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
             ))
         row.append(change.lead_pk)
         groups.setdefault((set_stage, set_version, set_updated, change.recorded), []).append(tuple(row))
@@ -435,6 +435,26 @@ def record_scores(
     )
     for listener in list(_listeners):
         listener(session, changes)
+
+
+_GRADES_JSON: dict[tuple[tuple[str, str | None], ...], str] = {}
+
+
+def _grades_json(grades: Mapping[str, str | None] | None) -> str | None:
+    """``to_json(grades)``, remembered: a lead's grades are one of a few combinations, and
+    encoding them was a fifth of the JSON encoding of a batch (grades are texts or None,
+    so equal keys of the cache are equal documents)."""
+    if grades is None:
+        return None
+    key = tuple(grades.items())
+    found = _GRADES_JSON.get(key)
+    if found is None:
+        found = to_json(grades)
+        assert found is not None
+        if len(_GRADES_JSON) >= 4096:
+            _GRADES_JSON.clear()
+        _GRADES_JSON[key] = found
+    return found
 
 
 @lru_cache(maxsize=16)

@@ -6,10 +6,12 @@ killed (it is in the WAL file, which the next connection reads); only a crash of
 operating system or a power loss may lose the last transactions committed before it.
 
 The WAL is copied into the database file (a checkpoint) by a background thread of the
-store, after writes, at most every :data:`CHECKPOINT_EVERY` seconds (perf, issue #3: run
-by the connection that commits, as SQLite does by default every 1,000 pages, a checkpoint
-took a third of the commit of a batch of events, two fsyncs included, on the request's
-path). A passive checkpoint blocks neither readers nor writers. The connections still
+store, after a write that leaves :data:`CHECKPOINT_PENDING` pages or more of WAL not yet
+copied, at most every :data:`CHECKPOINT_EVERY` seconds (perf, issue #3: run by the
+connection that commits, as SQLite does by default every 1,000 pages, a checkpoint took
+a third of the commit of a batch of events, two fsyncs included, on the request's path).
+The pages not yet copied are read from the header of the WAL index (the ``-shm`` file,
+https://www.sqlite.org/walformat.html: ``mxFrame`` minus ``nBackfill``). A passive checkpoint blocks neither readers nor writers. The connections still
 checkpoint by themselves past :data:`CHECKPOINT_FRAMES` pages of WAL, a backstop that
 keeps the WAL bounded when the thread cannot keep up (or in another process).
 Write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the
@@ -23,6 +25,7 @@ are the one place a transaction begins and ends.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +43,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
 CHECKPOINT_FRAMES = 4000  # pages of WAL past which a committing connection checkpoints
 CHECKPOINT_EVERY = 0.1  # seconds: the background checkpoints are at least this far apart
+CHECKPOINT_PENDING = 1000  # pages of WAL not yet copied that call for a background checkpoint
 CHECKPOINT_IDLE = 30.0  # seconds without writes after which the checkpoint thread ends
 
 log = logging.getLogger(__name__)
@@ -119,6 +123,8 @@ class _Checkpointer:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._index = Path(engine.url.database or "").resolve().with_name(
+            Path(engine.url.database or "").name + "-shm")
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -151,10 +157,27 @@ class _Checkpointer:
                 return
             self._wake.clear()
             try:
+                if self.pending() < CHECKPOINT_PENDING:
+                    continue
                 self.checkpoint()
             except Exception:  # noqa: BLE001 - the connections' own checkpoints bound the WAL
                 log.warning("WAL checkpoint failed", exc_info=True)
             time.sleep(CHECKPOINT_EVERY)
+
+    def pending(self) -> int:
+        """Pages in the WAL not yet copied into the database file, from the WAL index's
+        header (native byte order: ``mxFrame`` at byte 16, ``nBackfill`` at byte 96); a
+        large number when it cannot be read (then a checkpoint tells)."""
+        try:
+            with open(self._index, "rb") as index:
+                header = index.read(100)
+            frames = int.from_bytes(header[16:20], sys.byteorder)
+            copied = int.from_bytes(header[96:100], sys.byteorder)
+        except (OSError, ValueError):
+            return CHECKPOINT_PENDING
+        if len(header) < 100:
+            return CHECKPOINT_PENDING
+        return max(0, frames - copied)
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``."""
