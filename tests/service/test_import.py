@@ -85,11 +85,11 @@ def _check_against_the_engine(store: Store, world: dict[str, Path]) -> dict[str,
 
 
 @pytest.fixture(params=["one process", "pipeline"], autouse=True)
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, store: Store) -> str:
     """Each test runs twice: events stored then leads scored in this process, and (the
     path of large imports) events stored by a forked process while this one scores."""
     if request.param == "pipeline":
-        if not importer._can_fork():
+        if not importer._can_fork(store):
             pytest.skip("no fork on this platform")
         monkeypatch.setattr(importer, "PIPELINE_MIN_EVENTS", 0)
         monkeypatch.setattr(importer, "PIPELINE_MIN_BYTES", 0)

@@ -47,7 +47,7 @@ from leadscore.service.scoring import (
     record_scores,
     score_states,
 )
-from leadscore.store.db import Store
+from leadscore.store.db import Store, create_db_engine
 from leadscore.store.raw import marks, raw, to_json
 from leadscore.store.tables import ModelVersionRow, leads
 
@@ -585,10 +585,15 @@ def _event_counts(session: Session, pks: list[int]) -> dict[int, int]:
     return counts
 
 
-def _can_fork() -> bool:
+def _can_fork(store: Store) -> bool:
+    """Whether a forked process can work on this store: a fork exists here, and the
+    database is not one process's memory."""
     import multiprocessing
 
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+    url = store.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in str(url))
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods() and not in_memory
 
 
 class _Forked:
@@ -600,7 +605,7 @@ class _Forked:
 
     SLOTS = 4
 
-    def __init__(self, store: Store, work: Callable[[_Forked], Any]) -> None:
+    def __init__(self, store: Store, work: Callable[[_Forked, Store], Any]) -> None:
         import mmap
 
         self.page = mmap.mmap(-1, 8 * (self.SLOTS + 1))  # the last slot: ended
@@ -622,14 +627,16 @@ class _Forked:
     def ended(self) -> bool:
         return bool(self.get(self.SLOTS))
 
-    def _child(self, store: Store, work: Callable[[_Forked], Any],
+    def _child(self, store: Store, work: Callable[[_Forked, Store], Any],
                write_end: int) -> None:  # pragma: no cover - runs in the child
         import pickle
 
         code = 0
         try:
-            store.engine.dispose(close=False)  # the parent's connections stay the parent's
-            payload = pickle.dumps(("ok", work(self)))
+            # its own engine: the parent's connections are never touched here (not even
+            # closed: os._exit below runs no finalizer), as SQLite asks of a fork
+            url = store.engine.url.render_as_string(hide_password=False)
+            payload = pickle.dumps(("ok", work(self, Store(create_db_engine(url, pool_size=1)))))
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             code = 1
             try:
@@ -686,8 +693,8 @@ class _Forked:
 _DONE, _LAST, _INCOMPLETE = 0, 1, 2
 
 
-def _write_events(store: Store, prepared: _Prepared, now_us: int) -> Callable[[_Forked], _Stored]:
-    def work(child: _Forked) -> _Stored:  # pragma: no cover - runs in the child
+def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store], _Stored]:
+    def work(child: _Forked, store: Store) -> _Stored:  # pragma: no cover - runs in the child
         def on_batch(done: int, last: int, complete: bool) -> None:
             if not complete:
                 child.set(_INCOMPLETE, 1)
@@ -708,7 +715,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
     transaction that reads the states again and checks each lead's event count; a lead
     that changed meanwhile (or any, once an event of the file was found already stored)
     is scored there again from the store, as :func:`score_all` does."""
-    writer = _Forked(store, _write_events(store, prepared, now_us))
+    writer = _Forked(store, _write_events(prepared, now_us))
     try:
         ordered = sorted(pks)
         cache = ModelCache()
@@ -788,11 +795,11 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     # a large import reads its lead file in a forked process (which stores the leads) while
     # this one reads the event file; the leads are stored before any event, as in one process
     big = (events_path is not None and Path(events_path).is_file()
-           and Path(events_path).stat().st_size >= PIPELINE_MIN_BYTES and _can_fork())
+           and Path(events_path).stat().st_size >= PIPELINE_MIN_BYTES and _can_fork(store))
     reading_leads: _Forked | None = None
     if leads_path is not None:
         if big:
-            reading_leads = _Forked(store, _import_leads_work(store, leads_path, now_us))
+            reading_leads = _Forked(store, _import_leads_work(leads_path, now_us))
         else:
             touched |= import_leads(store, leads_path, now_us, summary, progress)
             analyze(store)
@@ -815,7 +822,7 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
             analyze(store)
         empty = _store_is_empty_of_events(store)
         prepared = None if read is None else _prepare_events(store, events_path, now_us, summary, read=read)
-        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork():
+        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork(store):
             touched |= set(prepared.keys.values())
             _pipelined(store, prepared, touched, now_us, summary, policy=policy, progress=progress)
             analyze(store)
@@ -828,9 +835,9 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     return summary
 
 
-def _import_leads_work(store: Store, path: str | Path,
-                       now_us: int) -> Callable[[_Forked], tuple[set[int], ImportSummary]]:
-    def work(_child: _Forked) -> tuple[set[int], ImportSummary]:  # pragma: no cover - in the child
+def _import_leads_work(path: str | Path,
+                       now_us: int) -> Callable[[_Forked, Store], tuple[set[int], ImportSummary]]:
+    def work(_child: _Forked, store: Store) -> tuple[set[int], ImportSummary]:  # pragma: no cover
         summary = ImportSummary()
         return import_leads(store, path, now_us, summary), summary
 
