@@ -85,16 +85,18 @@ def _check_against_the_engine(store: Store, world: dict[str, Path]) -> dict[str,
 
 
 @pytest.fixture(params=["one process", "pipeline"], autouse=True)
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, store: Store) -> str:
     """Each test runs twice: events stored then leads scored in this process, and (the
     path of large imports) events stored by a forked process while this one scores."""
     if request.param == "pipeline":
-        if not importer._can_fork():
+        if not importer._can_fork(store):
             pytest.skip("no fork on this platform")
         monkeypatch.setattr(importer, "PIPELINE_MIN_EVENTS", 0)
+        monkeypatch.setattr(importer, "PIPELINE_MIN_BYTES", 0)
         monkeypatch.setattr(importer, "PIPELINE_CHUNK", 60)
     else:
         monkeypatch.setattr(importer, "PIPELINE_MIN_EVENTS", 10**12)
+        monkeypatch.setattr(importer, "PIPELINE_MIN_BYTES", 10**15)
     return str(request.param)
 
 
@@ -117,6 +119,41 @@ def test_import_stores_every_event_once_and_the_engines_scores(
     assert (again.events_stored, again.leads_created) == (0, 0)
     assert again.duplicates == summary.events_stored + summary.duplicates
     _check_against_the_engine(store, world)
+
+
+def test_an_event_file_the_row_reader_reads_imports_the_same(
+    store: Store, world: dict[str, Path], tmp_path: Path
+) -> None:
+    """JSON lines (and any file with values to normalise) take the row reader's path."""
+    import csv
+    import json
+
+    jsonl = tmp_path / "events.jsonl"
+    with world["events"].open(newline="") as source, jsonl.open("w") as out:
+        for record in csv.DictReader(source):
+            out.write(json.dumps({k: v for k, v in record.items() if v != ""}) + "\n")
+    _fresh(store)
+    summary = import_files(store, world["leads"], jsonl, NOW)
+    assert summary.events_stored > 2000
+    _check_against_the_engine(store, world)
+
+
+def test_a_bad_event_row_is_named_and_the_leads_are_stored(
+    store: Store, world: dict[str, Path], tmp_path: Path
+) -> None:
+    from leadscore.errors import InputError
+
+    bad = tmp_path / "events.csv"
+    lines = world["events"].read_text().splitlines()
+    lines[5] = lines[5].replace("T", " at ", 1)  # an unreadable timestamp in data row 5
+    bad.write_text("\n".join(lines) + "\n")
+    _fresh(store)
+    with pytest.raises(InputError) as caught:
+        import_files(store, world["leads"], bad, NOW)
+    assert (caught.value.row, caught.value.column) == (5, "timestamp")
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(leads)).scalar() == 250
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 0
 
 
 class Cut(RuntimeError):

@@ -9,7 +9,9 @@ every error still names the file, row and column).
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -207,4 +209,87 @@ def read_events_fast(
     return result
 
 
-__all__ = ["read_events_fast", "read_events_table"]
+
+
+
+_CONTROL = r"[\x00-\x1f]"
+_PLAIN_NAME = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]+')
+
+
+@dataclass
+class EventColumns:
+    """An event file as columns, for bulk loading (``leadscore import``): the first copy of
+    each event_id, in file order, with each row's properties already as JSON text (what
+    :func:`leadscore.store.raw.to_json` gives for the row reader's properties)."""
+
+    lead_id: pa.Array  # text
+    type: pa.Array  # text
+    ts: np.ndarray  # epoch microseconds
+    event_id: pa.Array  # text or null
+    properties: pa.Array  # JSON text of an object
+    rows: int  # data rows read, duplicates included
+
+
+def read_event_columns(path: Path) -> EventColumns | None:
+    """A CSV event file as :class:`EventColumns`, when its values need no normalisation
+    (ASCII text without outer white space or control characters, timestamps Arrow
+    parses); None otherwise: the caller then uses :func:`leadscore.ingest.read_events`,
+    which normalises every value and names the row of any error."""
+    if path.suffix.lower() != ".csv":
+        return None
+    table = _read_csv_table(path)
+    if table is None or table.num_rows == 0:
+        return None
+    names = table.column_names
+    if "properties" in names or any(c not in names for c in ("lead_id", "type", "timestamp")):
+        return None
+    props = [p for p in names if p not in ("lead_id", "type", "timestamp", "event_id")]
+    if not all(_PLAIN_NAME.fullmatch(p) for p in props):
+        return None
+    if not _clean_text(table.column("lead_id")) or not _clean_text(table.column("type")):
+        return None
+    rows = table.num_rows
+    if "event_id" in names:
+        ids = table.column("event_id")
+        if not pa.types.is_string(ids.type) or not pc.all(pc.string_is_ascii(ids)).as_py():
+            return None
+        if not pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py():
+            return None
+        if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+            return None
+        first = _first_occurrences(ids)
+    else:
+        first = np.ones(rows, dtype=bool)
+    ts = _timestamps(table.column("timestamp"))
+    if ts is None:
+        return None
+    members = []  # ',"name":"value"' or null, per property column
+    for name in props:
+        column = table.column(name).combine_chunks()
+        if not pa.types.is_string(column.type) or not pc.all(pc.string_is_ascii(column)).as_py():
+            return None
+        if column.null_count == len(column):
+            continue
+        if pc.any(pc.match_substring(column, "\\")).as_py():
+            column = pc.replace_substring(column, "\\", "\\\\")
+        if pc.any(pc.match_substring(column, '"')).as_py():
+            column = pc.replace_substring(column, '"', '\\"')
+        members.append(pc.binary_join_element_wise(f',"{name}":"', column, '"', ""))
+    if not members:
+        properties = pa.repeat(pa.scalar("{}", pa.string()), rows)
+    else:  # the members joined; a missing value adds nothing (the separator is empty)
+        text = pc.binary_join_element_wise("{", *members, "}", "", null_handling="replace",
+                                           null_replacement="")
+        properties = pc.replace_substring(text, "{,", "{", max_replacements=1)
+    if pc.any(pc.match_substring_regex(properties, _CONTROL)).as_py():
+        return None  # the row reader's JSON escapes control characters
+    keep = pa.array(first)
+    table = table.select(["lead_id", "type"] + (["event_id"] if "event_id" in names else []))
+    kept = table.filter(keep)
+    event_id = (kept.column("event_id").combine_chunks() if "event_id" in names
+                else pa.nulls(kept.num_rows, pa.string()))
+    return EventColumns(
+        kept.column("lead_id").combine_chunks(), kept.column("type").combine_chunks(), ts[first],
+        event_id, pc.filter(properties, keep), rows,
+    )
+__all__ = ["EventColumns", "read_event_columns", "read_events_fast", "read_events_table"]

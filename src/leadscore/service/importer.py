@@ -16,19 +16,24 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
+import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, iso
 from leadscore.errors import InputError
 from leadscore.ingest import iter_records, make_attributes
-from leadscore.ingest.files import read_events
+from leadscore.ingest.columnar import EventColumns, read_event_columns
+from leadscore.ingest.files import EventStats, read_events
 from leadscore.ingest.normalise import RecordError, id_text
 from leadscore.model import parse_model
 from leadscore.service.models import ActiveModel, ModelCache, active_model
@@ -42,7 +47,7 @@ from leadscore.service.scoring import (
     record_scores,
     score_states,
 )
-from leadscore.store.db import Store
+from leadscore.store.db import Store, create_db_engine
 from leadscore.store.raw import marks, raw, to_json
 from leadscore.store.tables import ModelVersionRow, leads
 
@@ -163,23 +168,159 @@ def _store_is_empty_of_events(store: Store) -> bool:
         return not raw(session).all("SELECT 1 FROM events LIMIT 1")
 
 
-@dataclass
-class _Prepared:
-    """An event file read, deduplicated, and its leads created: ready to be stored."""
+Batch = tuple[list[tuple[Any, ...]], int, int]  # rows, the last lead key, events done
 
-    by_lead: dict[str, list[Event]]
-    keys: dict[str, int]
-    order: list[str]  # lead ids in key order: events are written lead by lead in that order
+
+class _Prepared:
+    """An event file read, deduplicated, and its leads created: ready to be stored lead by
+    lead in key order (appends to the ``(lead_pk, id)`` index), whole leads per batch."""
+
+    keys: dict[str, int]  # lead_id -> key, for every lead of the file
     rows: int  # events read (duplicates within the file included)
 
+    def batches(self, now_us: int) -> Iterator[Batch]:
+        raise NotImplementedError
 
-def _prepare_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                    progress: Progress | None = None) -> _Prepared | None:
-    """Read an event file and create its unknown leads; None for a file of a header alone."""
+    def events(self, pks: Sequence[int], types: Container[str] | None = None) -> dict[int, list[Event]]:
+        """The file's events of these leads (of ``types`` only when given), in file order."""
+        raise NotImplementedError
+
+    def counts(self, pks: Sequence[int]) -> dict[int, int]:
+        """How many events of each of these leads the file holds (deduplicated)."""
+        raise NotImplementedError
+
+
+class _RowsPrepared(_Prepared):
+    """Events read by :func:`leadscore.ingest.read_events` (any file it reads)."""
+
+    def __init__(self, by_lead: dict[str, list[Event]], keys: dict[str, int], rows: int) -> None:
+        self.by_lead, self.keys, self.rows = by_lead, keys, rows
+        self.by_pk = {keys[lead_id]: evs for lead_id, evs in by_lead.items()}
+
+    def batches(self, now_us: int) -> Iterator[Batch]:
+        batch: list[tuple[Any, ...]] = []
+        properties_json = _PropertiesJson()
+        done = 0
+        for pk in sorted(self.by_pk):
+            lead_events = self.by_pk[pk]
+            for e in lead_events:
+                batch.append((e.event_id, pk, e.type, e.ts, properties_json(e.properties), now_us))
+            done += len(lead_events)
+            if len(batch) >= BATCH:
+                yield batch, pk, done
+                batch = []
+        if batch:
+            yield batch, max(self.by_pk), done
+
+    def events(self, pks: Sequence[int], types: Container[str] | None = None) -> dict[int, list[Event]]:
+        return {pk: [e for e in self.by_pk[pk] if types is None or e.type in types]
+                for pk in pks if pk in self.by_pk}
+
+    def counts(self, pks: Sequence[int]) -> dict[int, int]:
+        return {pk: len(self.by_pk.get(pk, ())) for pk in pks}
+
+
+class _ColumnsPrepared(_Prepared):
+    """Events read as columns (:func:`leadscore.ingest.columnar.read_event_columns`), kept
+    sorted by lead key; Python objects are made only for a batch or a chunk being scored."""
+
+    def __init__(self, columns: EventColumns, keys: dict[str, int], lead_pks: np.ndarray) -> None:
+        import pyarrow as pa
+
+        self.keys, self.rows = keys, columns.rows
+        self.lead_ids = {pk: lead_id for lead_id, pk in keys.items()}
+        order = np.argsort(lead_pks, kind="stable")
+        self.pks = lead_pks[order]
+        take = pa.array(order)
+        self.event_id = columns.event_id.take(take)
+        self.type = columns.type.take(take)
+        self.ts = columns.ts[order]
+        self.properties = columns.properties.take(take)
+        self._decoded: dict[str, Mapping[str, Any]] = {}
+
+    def _span(self, first: int, last: int) -> tuple[int, int]:
+        return (int(np.searchsorted(self.pks, first, "left")),
+                int(np.searchsorted(self.pks, last, "right")))
+
+    def batches(self, now_us: int) -> Iterator[Batch]:
+        total = len(self.pks)
+        start = 0
+        while start < total:
+            end = min(total, start + BATCH)
+            last = int(self.pks[end - 1])
+            end = self._span(last, last)[1]  # the batch ends with a whole lead
+            rows = list(zip(
+                self.event_id.slice(start, end - start).to_pylist(), self.pks[start:end].tolist(),
+                self.type.slice(start, end - start).to_pylist(), self.ts[start:end].tolist(),
+                self.properties.slice(start, end - start).to_pylist(),
+                itertools.repeat(now_us, end - start), strict=False,
+            ))
+            yield rows, last, end
+            start = end
+
+    def events(self, pks: Sequence[int], types: Container[str] | None = None) -> dict[int, list[Event]]:
+        ordered = sorted(pks)
+        out: dict[int, list[Event]] = {pk: [] for pk in ordered if pk in self.lead_ids}
+        if not ordered:
+            return out
+        lo, hi = self._span(ordered[0], ordered[-1])
+        decoded = self._decoded
+        lead_ids = self.lead_ids
+        for pk, kind, ts, text, event_id in zip(
+            self.pks[lo:hi].tolist(), self.type.slice(lo, hi - lo).to_pylist(), self.ts[lo:hi].tolist(),
+            self.properties.slice(lo, hi - lo).to_pylist(), self.event_id.slice(lo, hi - lo).to_pylist(),
+            strict=True,
+        ):
+            if (types is not None and kind not in types) or pk not in out:
+                continue
+            properties = decoded.get(text)
+            if properties is None:
+                properties = MappingProxyType(json.loads(text))
+                if len(decoded) < _PropertiesJson.LIMIT:
+                    decoded[text] = properties
+            out[pk].append(Event(lead_ids[pk], kind, ts, properties, event_id))
+        return out
+
+    def counts(self, pks: Sequence[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for pk in pks:
+            lo, hi = self._span(pk, pk)
+            out[pk] = hi - lo
+        return out
+
+
+def _new_lead_rows(first_ts: Mapping[str, int], now_us: int) -> list[dict[str, Any]]:
+    return [{"lead_id": lead_id, "attributes": {"created_at": iso(min(first, now_us))},
+             "created_us": now_us, "updated_us": now_us} for lead_id, first in first_ts.items()]
+
+
+def _lead_keys_creating(store: Store, ids: list[str], first_ts: Callable[[list[str]], dict[str, int]],
+                        now_us: int, summary: ImportSummary) -> dict[str, int]:
+    """The keys of these leads, creating those not stored (created_at: their first event)."""
+    keys: dict[str, int] = {}
+    with store.write() as session:
+        keys.update(_lead_keys(session, ids))
+        unknown = [lead_id for lead_id in ids if lead_id not in keys]
+        if unknown:
+            _create_leads(session, _new_lead_rows(first_ts(unknown), now_us))
+            summary.leads_created += len(unknown)
+            keys.update(_lead_keys(session, unknown))
+    return keys
+
+
+EventFile = EventColumns | tuple[dict[str, list[Event]], EventStats]
+
+
+def _read_event_file(path: str | Path, progress: Progress | None = None) -> EventFile | None:
+    """An event file as columns when it can be read so (plain values), else as events by
+    the row reader (which names the row of any error); None for a header alone."""
     if progress is not None:
         progress("reading events", 0, None)
+    columns = read_event_columns(Path(path)) if Path(path).is_file() else None
+    if columns is not None:
+        return columns
     try:
-        by_lead, stats = read_events(path)
+        return read_events(path)
     except InputError as exc:
         if str(exc.message).startswith("no events in the file"):
             return None  # a header alone: nothing to load, as before
@@ -189,24 +330,45 @@ def _prepare_events(store: Store, path: str | Path, now_us: int, summary: Import
                 file=str(path), row=exc.row, column=exc.column,
             ) from None
         raise
+
+
+def _prepare_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
+                    progress: Progress | None = None, read: EventFile | None = None) -> _Prepared | None:
+    """Read an event file (unless ``read``) and create its unknown leads; None for a file of
+    a header alone."""
+    read = read if read is not None else _read_event_file(path, progress)
+    if read is None:
+        return None
+    if isinstance(read, EventColumns):
+        return _prepare_columns(store, read, now_us, summary)
+    by_lead, stats = read
     summary.events_read += stats.rows
     summary.duplicates += stats.duplicates
-    ids = list(by_lead)
-    keys: dict[str, int] = {}
-    with store.write() as session:
-        keys.update(_lead_keys(session, ids))
-        new_rows: list[dict[str, Any]] = []
-        for lead_id in ids:
-            if lead_id not in keys:
-                first = min(e.ts for e in by_lead[lead_id])
-                new_rows.append({"lead_id": lead_id, "attributes": {"created_at": iso(min(first, now_us))},
-                                 "created_us": now_us, "updated_us": now_us})
-        if new_rows:
-            _create_leads(session, new_rows)
-            summary.leads_created += len(new_rows)
-            keys.update(_lead_keys(session, [str(r["lead_id"]) for r in new_rows]))
-    order = sorted(ids, key=keys.__getitem__)  # appends to the (lead_pk, id) index
-    return _Prepared(by_lead, keys, order, stats.rows)
+    keys = _lead_keys_creating(
+        store, list(by_lead), lambda unknown: {i: min(e.ts for e in by_lead[i]) for i in unknown},
+        now_us, summary)
+    return _RowsPrepared(by_lead, keys, stats.rows)
+
+
+def _prepare_columns(store: Store, columns: EventColumns, now_us: int,
+                     summary: ImportSummary) -> _Prepared:
+    import pyarrow.compute as pc
+
+    summary.events_read += columns.rows
+    summary.duplicates += columns.rows - len(columns.lead_id)
+    distinct = pc.unique(columns.lead_id)
+    index = np.asarray(pc.index_in(columns.lead_id, value_set=distinct))
+    ids = distinct.to_pylist()
+
+    def first_ts(unknown: list[str]) -> dict[str, int]:
+        first = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, index, columns.ts)
+        position = {lead_id: n for n, lead_id in enumerate(ids)}
+        return {lead_id: int(first[position[lead_id]]) for lead_id in unknown}
+
+    keys = _lead_keys_creating(store, ids, first_ts, now_us, summary)
+    lead_pks = np.array([keys[lead_id] for lead_id in ids], dtype=np.int64)[index]
+    return _ColumnsPrepared(columns, keys, lead_pks)
 
 
 @dataclass
@@ -218,37 +380,19 @@ class _Stored:
 
 def _store_events(store: Store, prepared: _Prepared, now_us: int,
                   on_batch: Callable[[int, int, bool], None] | None = None) -> _Stored:
-    """Write the prepared events lead by lead in key order, ``BATCH`` events (whole leads)
-    per transaction. ``on_batch(done, last_key, complete)`` is called after each commit:
-    every event of the leads up to key ``last_key`` is then stored."""
+    """Write the prepared events, one transaction per batch. ``on_batch(done, last_key,
+    complete)`` is called after each commit: every event of the leads up to key
+    ``last_key`` is then stored."""
     result = _Stored()
-    batch: list[tuple[Any, ...]] = []
-    properties_json = _PropertiesJson()
-    done = 0
-    last = 0
-
-    def flush() -> None:
-        if not batch:
-            return
+    for rows, last, done in prepared.batches(now_us):
         with store.write() as session:
-            stored = _insert_event_rows(session, batch)
+            stored = _insert_event_rows(session, rows)
         result.stored += stored
-        result.duplicates += len(batch) - stored
-        if stored != len(batch):
+        result.duplicates += len(rows) - stored
+        if stored != len(rows):
             result.complete = False
-        batch.clear()
         if on_batch is not None:
             on_batch(done, last, result.complete)
-
-    for lead_id in prepared.order:
-        pk = last = prepared.keys[lead_id]
-        lead_events = prepared.by_lead[lead_id]
-        for e in lead_events:
-            batch.append((e.event_id, pk, e.type, e.ts, properties_json(e.properties), now_us))
-        done += len(lead_events)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
     return result
 
 
@@ -282,10 +426,10 @@ def _import_prepared(store: Store, prepared: _Prepared, now_us: int, summary: Im
     summary.duplicates += result.duplicates
     if loaded is not None:
         if result.complete:
-            loaded.update((prepared.keys[lead_id], evs) for lead_id, evs in prepared.by_lead.items())
+            loaded.update(prepared.events(list(prepared.keys.values())))
         else:
             loaded.clear()
-    return {prepared.keys[lead_id] for lead_id in prepared.order}
+    return set(prepared.keys.values())
 
 
 def _insert_event_rows(session: Session, rows: list[tuple[Any, ...]]) -> int:
@@ -427,6 +571,7 @@ def _score_parallel(session: Session, pool: Any, workers: int, model: ActiveMode
 # --- the pipeline: events stored by a forked process while this one scores ---------------
 
 PIPELINE_MIN_EVENTS = 50_000  # smaller imports run in one process (a fork costs ~0.1 s)
+PIPELINE_MIN_BYTES = 4_000_000  # an event file this large: its lead file is read meanwhile
 PIPELINE_CHUNK = 5_000  # leads scored, then recorded in one transaction
 
 
@@ -440,54 +585,58 @@ def _event_counts(session: Session, pks: list[int]) -> dict[int, int]:
     return counts
 
 
-def _can_fork() -> bool:
+def _can_fork(store: Store) -> bool:
+    """Whether a forked process can work on this store: a fork exists here, and the
+    database is not one process's memory."""
     import multiprocessing
 
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+    url = store.engine.url
+    in_memory = url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in str(url))
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods() and not in_memory
 
 
-class _Writer:
-    """A forked process that stores the prepared events (:func:`_store_events`) while
-    this one scores. It shares the events by the fork (nothing is copied or pickled) and
-    tells how far it got in a shared page: events done, the last lead key whose events
-    are all committed, whether a batch met an event already stored, and whether it ended.
-    Its summary (or its exception) comes back through a pipe."""
+class _Forked:
+    """A function run in a forked process (it shares this one's memory as it was: nothing
+    is copied or pickled on the way in), which tells how far it got in a shared page of
+    integers (:meth:`set` there, :meth:`get` here) and hands back its result, or its
+    exception, pickled through a pipe. It never uses this process's database connections
+    (it opens its own)."""
 
-    _DONE, _LAST, _INCOMPLETE, _ENDED = 0, 8, 16, 24
+    SLOTS = 4
 
-    def __init__(self, store: Store, prepared: _Prepared, now_us: int) -> None:
+    def __init__(self, store: Store, work: Callable[[_Forked, Store], Any]) -> None:
         import mmap
 
-        self.page = mmap.mmap(-1, 32)
+        self.page = mmap.mmap(-1, 8 * (self.SLOTS + 1))  # the last slot: ended
         self.read_end, write_end = os.pipe()
+        self.outcome: tuple[str, Any] | None = None
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child (coverage of forks is not collected)
             os.close(self.read_end)
-            self._child(store, prepared, now_us, write_end)
+            self._child(store, work, write_end)
         os.close(write_end)
-        self.result: _Stored | None = None
 
-    def _set(self, offset: int, value: int) -> None:
-        self.page[offset : offset + 8] = value.to_bytes(8, "little", signed=True)
+    def set(self, slot: int, value: int) -> None:
+        self.page[8 * slot : 8 * slot + 8] = value.to_bytes(8, "little", signed=True)
 
-    def _get(self, offset: int) -> int:
-        return int.from_bytes(self.page[offset : offset + 8], "little", signed=True)
+    def get(self, slot: int) -> int:
+        return int.from_bytes(self.page[8 * slot : 8 * slot + 8], "little", signed=True)
 
-    def _child(self, store: Store, prepared: _Prepared, now_us: int,
+    @property
+    def ended(self) -> bool:
+        return bool(self.get(self.SLOTS))
+
+    def _child(self, store: Store, work: Callable[[_Forked, Store], Any],
                write_end: int) -> None:  # pragma: no cover - runs in the child
         import pickle
 
         code = 0
         try:
-            store.engine.dispose(close=False)  # the parent's connections stay the parent's
-
-            def on_batch(done: int, last: int, complete: bool) -> None:
-                if not complete:
-                    self._set(self._INCOMPLETE, 1)  # before the key: the parent reads it after
-                self._set(self._LAST, last)
-                self._set(self._DONE, done)
-
-            payload = pickle.dumps(("ok", _store_events(store, prepared, now_us, on_batch)))
+            # its own engine: the parent's connections are never touched here (not even
+            # closed: os._exit below runs no finalizer), as SQLite asks of a fork
+            url = store.engine.url.render_as_string(hide_password=False)
+            payload = pickle.dumps(("ok", work(self, Store(create_db_engine(url, pool_size=1)))))
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             code = 1
             try:
@@ -495,50 +644,40 @@ class _Writer:
             except Exception:  # noqa: BLE001 - an exception that does not pickle
                 payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
         try:
-            self._set(self._ENDED, 1)
+            self.set(self.SLOTS, 1)
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(payload)
         finally:
             os._exit(code)
 
-    @property
-    def done(self) -> int:
-        return self._get(self._DONE)
-
-    @property
-    def incomplete(self) -> bool:
-        return bool(self._get(self._INCOMPLETE))
-
-    def stored_up_to(self, key: int) -> bool:
-        """True once every event of the leads up to ``key`` is committed (waits for it);
-        raises the writer's exception if it failed."""
+    def wait_for(self, slot: int, value: int) -> None:
+        """Wait until ``slot`` reaches ``value`` or the process ended (its exception is
+        raised here)."""
         import time
 
-        while self._get(self._LAST) < key and not self._get(self._ENDED):
+        while self.get(slot) < value and not self.ended:
             time.sleep(0.005)
-        if self._get(self._ENDED):
+        if self.ended:
             self.finish()
-        return True
 
-    def finish(self) -> _Stored:
-        """Wait for the writer to end; its summary, or its exception raised here."""
+    def finish(self) -> Any:
+        """Wait for the process to end; its result, or its exception raised here."""
         import pickle
 
-        if self.result is None:
+        if self.outcome is None:
             with os.fdopen(self.read_end, "rb") as pipe:
                 payload = pipe.read()
             _, status = os.waitpid(self.pid, 0)
             self.pid = 0
-            if not payload:
-                raise RuntimeError(f"the process storing events ended without a word (status {status})")
-            kind, value = pickle.loads(payload)  # noqa: S301 - our own child's bytes
-            if kind == "error":
-                raise value
-            self.result = value
-        return self.result
+            self.outcome = pickle.loads(payload) if payload else (  # noqa: S301 - our child's bytes
+                "error", RuntimeError(f"a process of the import ended without a word (status {status})"))
+        kind, value = self.outcome
+        if kind == "error":
+            raise value
+        return value
 
     def stop(self) -> None:
-        """End the writer if it still runs (this process failed): its open batch rolls back."""
+        """End the process if it still runs (this one failed): its open transaction rolls back."""
         import signal
 
         if self.pid:
@@ -547,6 +686,24 @@ class _Writer:
             os.waitpid(self.pid, 0)
             self.pid = 0
             os.close(self.read_end)
+
+
+# the writer's slots: events done, the last lead key whose events are all committed,
+# and 1 once a batch met an event already stored (set before the key: read after it)
+_DONE, _LAST, _INCOMPLETE = 0, 1, 2
+
+
+def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store], _Stored]:
+    def work(child: _Forked, store: Store) -> _Stored:  # pragma: no cover - runs in the child
+        def on_batch(done: int, last: int, complete: bool) -> None:
+            if not complete:
+                child.set(_INCOMPLETE, 1)
+            child.set(_LAST, last)
+            child.set(_DONE, done)
+
+        return _store_events(store, prepared, now_us, on_batch)
+
+    return work
 
 
 def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
@@ -558,8 +715,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
     transaction that reads the states again and checks each lead's event count; a lead
     that changed meanwhile (or any, once an event of the file was found already stored)
     is scored there again from the store, as :func:`score_all` does."""
-    loaded = {prepared.keys[lead_id]: evs for lead_id, evs in prepared.by_lead.items()}
-    writer = _Writer(store, prepared, now_us)
+    writer = _Forked(store, _write_events(prepared, now_us))
     try:
         ordered = sorted(pks)
         cache = ModelCache()
@@ -571,20 +727,21 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
             types = model.event_types
             early = score_states(
                 model, list(before.values()),
-                {pk: [e for e in loaded.get(pk, ()) if e.type in types] for pk in before},
+                prepared.events(part, types),
                 now_us, "import", policy=policy,
             )
-            writer.stored_up_to(part[-1])
+            writer.wait_for(_LAST, part[-1])  # every event of these leads is committed
             if progress is not None:
-                progress("loading events", writer.done, prepared.rows)
+                progress("loading events", writer.get(_DONE), prepared.rows)
             with store.write() as session:
                 current = active_model(session, cache)
                 states = load_states(session, part, lock=True)
                 now_states = {s.pk: s for s in states}
-                counts = {} if writer.incomplete or current.version_id != model.version_id else (
+                counts = {} if writer.get(_INCOMPLETE) or current.version_id != model.version_id else (
                     _event_counts(session, part))
+                expected = prepared.counts(part)
                 kept = {c.lead_pk: c for c in early
-                        if c.lead_pk in counts and counts[c.lead_pk] == len(loaded.get(c.lead_pk, ()))
+                        if c.lead_pk in counts and counts[c.lead_pk] == expected[c.lead_pk]
                         and before[c.lead_pk] == now_states.get(c.lead_pk)}
                 again = [s for s in states if s.pk not in kept]
                 if again:
@@ -596,7 +753,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
             summary.leads_scored += len(states)
             if progress is not None:
                 progress("scoring", summary.leads_scored, len(ordered))
-        result = writer.finish()
+        result: _Stored = writer.finish()
     except BaseException:
         writer.stop()
         raise
@@ -635,14 +792,37 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     summary = ImportSummary()
     touched: set[int] = set()
     analyze(store)  # fresh statistics, or the planner may scan instead of using indexes
+    # a large import reads its lead file in a forked process (which stores the leads) while
+    # this one reads the event file; the leads are stored before any event, as in one process
+    big = (events_path is not None and Path(events_path).is_file()
+           and Path(events_path).stat().st_size >= PIPELINE_MIN_BYTES and _can_fork(store))
+    reading_leads: _Forked | None = None
     if leads_path is not None:
-        touched |= import_leads(store, leads_path, now_us, summary, progress)
-        analyze(store)
+        if big:
+            reading_leads = _Forked(store, _import_leads_work(leads_path, now_us))
+        else:
+            touched |= import_leads(store, leads_path, now_us, summary, progress)
+            analyze(store)
     loaded: dict[int, list[Event]] | None = None
     if events_path is not None:
+        try:
+            read = _read_event_file(events_path, progress)
+        except BaseException:
+            if reading_leads is not None:
+                reading_leads.finish()  # its error first, as when the leads are read first
+            raise
+        if reading_leads is not None:
+            keys, leads_summary = reading_leads.finish()
+            touched |= keys
+            summary.leads_read = leads_summary.leads_read
+            summary.leads_created += leads_summary.leads_created
+            summary.leads_updated = leads_summary.leads_updated
+            if progress is not None:
+                progress("reading leads", summary.leads_read, summary.leads_read)
+            analyze(store)
         empty = _store_is_empty_of_events(store)
-        prepared = _prepare_events(store, events_path, now_us, summary, progress)
-        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork():
+        prepared = None if read is None else _prepare_events(store, events_path, now_us, summary, read=read)
+        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork(store):
             touched |= set(prepared.keys.values())
             _pipelined(store, prepared, touched, now_us, summary, policy=policy, progress=progress)
             analyze(store)
@@ -653,3 +833,12 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
         analyze(store)
     score_all(store, touched, now_us, summary, policy=policy, progress=progress, loaded=loaded)
     return summary
+
+
+def _import_leads_work(path: str | Path,
+                       now_us: int) -> Callable[[_Forked, Store], tuple[set[int], ImportSummary]]:
+    def work(_child: _Forked, store: Store) -> tuple[set[int], ImportSummary]:  # pragma: no cover
+        summary = ImportSummary()
+        return import_leads(store, path, now_us, summary), summary
+
+    return work
