@@ -309,3 +309,66 @@ def test_parquet_native_timestamps_and_text_needing_cleaning(tmp_path: Path, dir
     assert duck == python
     scores = [line.split(",")[:2] for line in python.decode().splitlines()[1:]]
     assert scores == [["L1", "8.00"], ["L2", "10.00"], ["L3", "0.00"]]
+
+
+def test_csv_written_by_duckdb_quotes_neutralises_and_rounds_like_python(tmp_path: Path) -> None:
+    """Cells needing quotes or formula neutralising, stage and grade names from the model,
+    halves and negative zeros: the file DuckDB writes is the python engine's, byte for byte."""
+    model = parse_model(
+        "version: 1\nname: t\n"
+        "groups: {g: {grades: {'=A': 0.2, 'B,b': 0, 'C': -100}}}\n"
+        "rules:\n"
+        "- {id: a, group: g, points: 0.125, when: {event: x}, repeat: each}\n"
+        "- {id: b, group: g, points: -0.001, when: {event: y}}\n"
+        "stages: [{name: '+hot', min_score: 0.2}, {name: 'cold \"x\"', min_score: -1}]\n")
+    ids = ["=HYPERLINK(1)", "a,b", 'q"x', "-3.5", "plain", "r\rx", "@me", "L8"]
+    with (tmp_path / "leads.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["lead_id"])
+        writer.writerows([[i] for i in ids])
+    with (tmp_path / "events.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["event_id", "lead_id", "type", "timestamp"])
+        for n, lead in enumerate(ids):
+            for k in range(n % 4):
+                writer.writerow([f"e{n}-{k}", lead, "x", "2026-01-01T00:00:00Z"])
+            if n % 3 == 0:
+                writer.writerow([f"f{n}", lead, "y", "2026-01-01T00:00:00Z"])
+    python, _ = _run(model, tmp_path / "leads.csv", tmp_path / "events.csv", tmp_path / "p.csv", "python")
+    duck, _ = _run(model, tmp_path / "leads.csv", tmp_path / "events.csv", tmp_path / "d.csv", "duckdb")
+    assert duck == python
+    text = duck.decode()
+    assert "\"'=HYPERLINK(1)\"" not in text and "'=HYPERLINK(1)," in text
+    assert '"a,b",' in text and "\n-3.5," in text and "0.13" in text and "-0.00" in text
+
+
+def test_clean_parquet_is_read_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clean files take the one-pass path; a duplicate event id across leads, the general
+    one; both give the python engine's numbers and counts."""
+    from leadscore.sql import duckdb_engine
+
+    taken: list[bool] = []
+    fast = duckdb_engine._fast_events
+
+    def spy(*args: Any) -> Any:
+        result = fast(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(duckdb_engine, "_fast_events", spy)
+    model = parse_model(starter_text())
+    stamp = datetime(2026, 10, 20, tzinfo=UTC)
+    pq.write_table(pa.table({"lead_id": ["L1", "L2"], "job_title": ["CEO", "Manager"]}), tmp_path / "leads.parquet")
+    for duplicate in (False, True):
+        pq.write_table(pa.table({
+            "event_id": ["E1", "E2", "E1" if duplicate else "E3", "E4"], "lead_id": ["L1", "L2", "L2", "L9"],
+            "type": ["page_view", "email_open", "email_open", "page_view"],
+            "timestamp": pa.array([stamp] * 4, pa.timestamp("us", "UTC")),
+            "url": ["/pricing", None, None, "/pricing"],
+        }), tmp_path / "events.parquet")
+        python, p = _run(model, tmp_path / "leads.parquet", tmp_path / "events.parquet", tmp_path / "p.csv", "python")
+        duck, d = _run(model, tmp_path / "leads.parquet", tmp_path / "events.parquet", tmp_path / "d.csv", "duckdb")
+        assert duck == python
+        assert p.warnings() == d.warnings()
+        assert (d.duplicate_events, d.unknown_lead_events) == (int(duplicate), 1)
+    assert taken == [True, False]

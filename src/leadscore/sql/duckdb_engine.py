@@ -13,6 +13,7 @@ reader is run on that file to report the very same error (file, row, column).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -23,14 +24,22 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from leadscore.engine.scoring import round_score
 from leadscore.engine.timestamps import parse_timestamp, to_micros
 from leadscore.errors import InputError
-from leadscore.ingest.files import file_format, read_events, read_leads
+from leadscore.ingest.files import CsvWriter, file_format, read_events, read_leads
 from leadscore.ingest.normalise import EVENT_FIELDS, make_attributes
 from leadscore.ingest.normalise import nfc as nfc_text
 from leadscore.model.schema import ScoringModel
-from leadscore.sql.compiler import attribute_column, compile_model, model_columns, property_column
+from leadscore.sql.compiler import (
+    ModelColumns,
+    attribute_column,
+    compile_model,
+    model_columns,
+    property_column,
+)
 from leadscore.sql.dialects import PYTHON_REGEX_FUNCTION
+from leadscore.sql.results import SPECIAL_CELL as _SPECIAL_CELL
 from leadscore.sql.results import ScoredTable
 from leadscore.sql.sources import (
     PYTHON_TIMESTAMP_FUNCTION,
@@ -442,6 +451,156 @@ def _check_events(con: duckdb.DuckDBPyConnection, path: Path, checks: dict[str, 
             "unknown_lead_events": int(unknown), "unknown_leads": int(unknown_leads)}
 
 
+
+# ---- one pass over the events: the common case ----------------------------------------------
+
+
+def _fast_view(con: duckdb.DuckDBPyConnection, source: FileSource, columns: ModelColumns) -> str | None:
+    """The events as the compiled query reads them, every value as it is in the file, and
+    ``ls_bad``: the row is not known to be clean (a type or property text that would need
+    cleaning, no timestamp). None for a file shape this does not handle (ids that are not
+    text, a ``properties`` column, a property named like an event field, JSONL): those
+    take the general path."""
+    if source.fmt == "jsonl" or "properties" in source.columns:
+        return None
+    if any(source.columns.get(c, "").upper() != "VARCHAR" for c in ("lead_id", "type", "event_id")):
+        return None
+    properties, types = columns.properties, columns.event_types
+    if any(p in EVENT_FIELDS or source.columns.get(p, "VARCHAR").upper() != "VARCHAR" for p in properties):
+        return None
+    ts, present, _ = source.timestamp("timestamp", python=False)
+    if source.has("timestamp") and source.raw_type("timestamp").upper() == "VARCHAR":
+        # the rare shapes DuckDB does not parse like Python: Python's parser
+        needs_python = exp.and_(exp.Is(this=ts.copy(), expression=exp.null()), present)
+        ts = exp.case().when(needs_python, fn(PYTHON_TIMESTAMP_FUNCTION, source.column("timestamp"))).else_(ts)
+    kind = source.column("type")
+    props: list[exp.Expr] = []
+    # a plain type (ASCII, no outer space) is its own clean form, and so are the model's
+    # own (clean) types, tested first: cheaper, and most rows are of those; NULL is an error
+    plain_type: exp.Expr = exp.Coalesce(this=plain_ascii(kind), expressions=[exp.false()])
+    clean_types = [lit(t) for t in types if t and t == nfc_text(t.strip())]
+    if clean_types:
+        plain_type = exp.case().when(exp.In(this=kind.copy(), expressions=clean_types), exp.true()).else_(plain_type)
+    odd: list[exp.Expr] = [exp.not_(plain_type)]
+    for prop in properties:
+        if prop not in source.columns:
+            props.append(exp.alias_(exp.cast(exp.null(), "VARCHAR"), property_column(prop), quoted=True))
+            continue
+        value = source.column(prop)
+        props.append(exp.alias_(value, property_column(prop), quoted=True))
+        odd.append(exp.not_(exp.Coalesce(this=_plain_text(value), expressions=[exp.true()])))
+    inner = exp.select(
+        exp.alias_(source.column("lead_id"), "lead_id"), exp.alias_(kind.copy(), "type"), exp.alias_(ts, "ts_us"),
+        *props, exp.alias_(exp.or_(*odd), "ls_odd"),
+    ).from_(exp.to_table(source.relation, quoted=True).as_("s"))
+    # two levels: ``ts_us`` (which may call Python) is computed once, then tested
+    bad = exp.or_(exp.Is(this=exp.column("ts_us", table="i"), expression=exp.null()), exp.column("ls_odd", table="i"))
+    query = exp.select(
+        *[exp.column(n, table="i", quoted=True) for n in
+          ("lead_id", "type", "ts_us", *[property_column(p) for p in properties])],
+        exp.alias_(bad, "ls_bad"),
+    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("i"))))
+    _run(con, _sql(exp.Create(this=exp.to_table("ls_in_events_fast"), kind="VIEW", expression=query,
+                              properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
+    return "ls_in_events_fast"
+
+
+def _ctes(query: exp.Select) -> dict[str, exp.CTE]:
+    with_ = query.args.get("with_")
+    return {cte.alias: cte for cte in (with_.expressions if with_ else [])}
+
+
+def _fused_aggregate(query: exp.Select, view: str) -> exp.Select | None:
+    """The compiled query's per-lead aggregates (``ls_agg``) over every event row of
+    ``view`` in one pass, with the counts the input checks need: ``ls_n`` (events),
+    ``ls_bad`` (rows not known to be clean). The compiled ``ls_events`` filter (types
+    and time) moves into each aggregate's FILTER. None when the query has another shape."""
+    ctes = _ctes(query)
+    keep: exp.Expr = exp.true()
+    aggregates: list[exp.Expr] = []
+    if "ls_agg" in ctes:
+        events, agg = ctes.get("ls_events"), ctes["ls_agg"].this
+        if events is None or not isinstance(agg, exp.Select) or events.this.args.get("joins"):
+            return None
+        where = events.this.args.get("where")
+        keep = where.this.copy() if where is not None else exp.true()
+        for item in agg.expressions[1:]:
+            if not isinstance(item, exp.Alias) or not isinstance(item.this, exp.Filter):
+                return None
+            filtered = item.this.copy()
+            condition = filtered.expression.this
+            filtered.expression.set("this", exp.and_(exp.column("ls_keep", table="e"), exp.Paren(this=condition)))
+            aggregates.append(exp.alias_(filtered, item.alias, quoted=True))
+    inner = exp.select(exp.Star(), exp.alias_(keep, "ls_keep")).from_(exp.to_table(view).as_("e"))
+    return exp.select(
+        exp.column("lead_id", table="e"), *aggregates,
+        exp.alias_(exp.Count(this=exp.Star()), "ls_n"),
+        exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()),
+                              expression=exp.Where(this=exp.column("ls_bad", table="e"))), "ls_bad"),
+    ).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("e")))).group_by(
+        exp.column("lead_id", table="e"))
+
+
+def _reading_aggregates(query: exp.Select, table: str) -> exp.Select:
+    """``query`` with its per-lead aggregates read from ``table`` (made by :func:`_fused_aggregate`)."""
+    query = query.copy()
+    ctes = _ctes(query)
+    if "ls_agg" not in ctes:
+        return query
+    agg = ctes["ls_agg"]
+    names = [item.alias_or_name for item in agg.this.expressions]
+    agg.set("this", exp.select(*[exp.column(n, quoted=True) for n in names]).from_(exp.to_table(table)))
+    with_ = query.args["with_"]
+    with_.set("expressions", [c for c in with_.expressions if c.alias != "ls_events"])
+    return query
+
+
+def _event_ids_distinct(con: duckdb.DuckDBPyConnection, source: FileSource) -> bool:
+    """Every event id is plain text (its own clean form) and no two are the same: the
+    ids' 64-bit hashes, sorted in NumPy, are all different (a shared hash: False, and the
+    general path groups the ids exactly)."""
+    import numpy as np
+
+    raw = source.column("event_id")
+    query = exp.select(exp.alias_(exp.case().when(plain_ascii(raw), fn("hash", raw.copy())), "h")).from_(
+        exp.to_table(source.relation, quoted=True).as_("s")).where(exp.not_(exp.Is(this=raw.copy(), expression=exp.null())))
+    hashes = _run(con, _sql(query)).fetchnumpy()["h"]
+    if np.ma.is_masked(hashes):  # an id that needs cleaning
+        return False
+    hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
+    return not bool(np.any(hashes[1:] == hashes[:-1]))
+
+
+def _fast_events(con: duckdb.DuckDBPyConnection, source: FileSource, columns: ModelColumns,
+                 query: exp.Select) -> tuple[exp.Select, dict[str, int]] | None:
+    """Check and aggregate the events in one pass when every value is already clean and no
+    event id repeats; returns the scoring query reading the aggregates, and the counts.
+    None (nothing kept) when the general path must run: a value to clean, a duplicate, an
+    error to report."""
+    view = _fast_view(con, source, columns)
+    aggregate = _fused_aggregate(query, view) if view else None
+    if aggregate is None:
+        return None
+    _run(con, _sql(exp.Create(this=exp.to_table("ls_agg_fast"), kind="TABLE", expression=aggregate,
+                              properties=exp.Properties(expressions=[exp.TemporaryProperty()]))))
+    lead = exp.column("lead_id")
+    odd_lead = exp.or_(exp.Is(this=lead, expression=exp.null()),
+                       exp.not_(exp.Coalesce(this=plain_ascii(lead.copy()), expressions=[exp.false()])))
+    rows, bad, odd = _run(con, _sql(exp.select(
+        "coalesce(sum(ls_n), 0)", "coalesce(sum(ls_bad), 0)",
+        exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=odd_lead)),
+    ).from_("ls_agg_fast"))).fetchall()[0]
+    if rows == 0 or bad or odd or not _event_ids_distinct(con, source):
+        _run(con, "DROP TABLE ls_agg_fast")
+        return None
+    unknown, unknown_leads = _run(con, """
+        SELECT coalesce(sum(a.ls_n), 0), count(*) FROM ls_agg_fast AS a
+        WHERE NOT EXISTS (SELECT 1 FROM ls_in_leads AS l WHERE l.lead_id = a.lead_id)""").fetchall()[0]
+    stats = {"events_read": int(rows), "duplicate_events": 0, "unknown_lead_events": int(unknown),
+             "unknown_leads": int(unknown_leads)}
+    return _reading_aggregates(query, "ls_agg_fast"), stats
+
+
 def score_files_duckdb(
     model: ScoringModel,
     leads_path: str | Path,
@@ -466,20 +625,26 @@ def score_files_duckdb(
     stats = {"leads": n_leads, "events_read": 0, "duplicate_events": 0,
              "unknown_lead_events": 0, "unknown_leads": 0}
     events_table = "ls_no_events"
+    query = None
     if events_path is not None:
         events_path = Path(events_path)
         if progress:
             progress("reading events", 0, None)
         events = reader.open(events_path, "ls_events_file", lambda: read_events(events_path))
-        checks = _events_table(con, events, columns.properties, columns.event_types)
+        fast = _fast_events(con, events, columns, _compile(model, "ls_in_events_once", as_of_us))
+        if fast is not None:
+            query, found = fast
+            stats.update(found)
+        else:
+            checks = _events_table(con, events, columns.properties, columns.event_types)
 
-        def plain_view(plain: frozenset[str]) -> str:
-            _events_table(con, events, columns.properties, columns.event_types, name="ls_in_events_plain",
-                          plain=plain)
-            return "ls_in_events_plain"
+            def plain_view(plain: frozenset[str]) -> str:
+                _events_table(con, events, columns.properties, columns.event_types, name="ls_in_events_plain",
+                              plain=plain)
+                return "ls_in_events_plain"
 
-        stats.update(_check_events(con, events_path, checks, plain_view))
-        events_table = "ls_in_events_once"
+            stats.update(_check_events(con, events_path, checks, plain_view))
+            events_table = "ls_in_events_once"
     else:
         names = ", ".join(f'CAST(NULL AS VARCHAR) AS "{property_column(p)}"' for p in columns.properties)
         _run(con, "CREATE TEMP VIEW ls_no_events AS SELECT CAST(NULL AS VARCHAR) AS lead_id, "
@@ -488,20 +653,109 @@ def score_files_duckdb(
                     + (", " + names if names else "") + " WHERE false")
     if progress:
         progress("scoring", 0, n_leads)
-    query = compile_model(model, "duckdb", leads="ls_in_leads", events=events_table, as_of_us=as_of_us,
-                          carry=("pos",), dedupe=False, attribute_lookups=True)
-    query = query.order_by(exp.column("pos", table="t"))
-    exact = con.sql(_sql(query)).to_arrow_table()
-    groups = model.group_names()
-    output = ["lead_id", "score", "stage", *[f"score_{g}" for g in groups],
-              *[f"grade_{g}" for g in model.graded_groups()]]
-    scored = ScoredTable.from_exact(exact, output, ["score", *[f"score_{g}" for g in groups]])
+    if query is None:
+        query = _compile(model, events_table, as_of_us)
+    scored = _scored(con, model, query)
     scored.stats = stats
 
     def attributes(positions: list[int]) -> list[dict[str, Any]]:
         return _lead_attributes(con, leads, positions)
 
     return scored, attributes
+
+
+# ---- results: rounded, and the CSV written by DuckDB ------------------------------------------
+
+ROUND_FUNCTION = "leadscore_round_score"
+FORMAT_FUNCTION = "leadscore_format_2dp"
+CSV_LINE_FUNCTION = "leadscore_csv_line"
+_EXACT_LIMIT = 2.0**30  # |x * 100| below it: rounding and formatting need no Python (see round_scores)
+
+
+def _csv_line(cells: list[str | None]) -> str:
+    buffer = io.StringIO()
+    CsvWriter(buffer).writerow(["" if c is None else c for c in cells])
+    return buffer.getvalue()[:-1]
+
+
+def _register_output_functions(con: duckdb.DuckDBPyConnection) -> None:
+    con.create_function(ROUND_FUNCTION, round_score, ["DOUBLE"], "DOUBLE", side_effects=False)
+    con.create_function(FORMAT_FUNCTION, lambda value: f"{value:.2f}", ["DOUBLE"], "VARCHAR", side_effects=False)
+    con.create_function(CSV_LINE_FUNCTION, _csv_line, ["VARCHAR[]"], "VARCHAR", side_effects=False)
+
+
+def _double(value: float) -> str:
+    return f"CAST({value!r} AS DOUBLE)"
+
+
+def rounded_sql(value: str) -> str:
+    """:func:`~leadscore.sql.results.round_scores` in SQL: the same IEEE operations, and the
+    values whose exact binary value decides (scaled fraction within 1e-6 of one half, huge,
+    not finite) through Python's ``round_score``."""
+    magnitude = f"abs({value} * {_double(100.0)})"
+    unsure = (f"abs(({magnitude} - floor({magnitude})) - {_double(0.5)}) < {_double(1e-6)} "
+              f"OR {magnitude} >= {_double(_EXACT_LIMIT)} OR NOT isfinite({value})")
+    cents = f"(floor({magnitude} + {_double(0.5)}) / {_double(100.0)})"
+    return (f"CASE WHEN {value} IS NULL THEN NULL WHEN {unsure} THEN {ROUND_FUNCTION}({value}) "
+            f"WHEN signbit({value}) THEN -{cents} ELSE {cents} END")
+
+
+def text_2dp_sql(rounded: str) -> str:
+    """``f"{value:.2f}"`` of a rounded value (``-0.00`` included), like :func:`format_2dp`."""
+    cents = f"CAST(round(abs({rounded}) * {_double(100.0)}) AS BIGINT)"
+    fast = (f"CASE WHEN signbit({rounded}) THEN '-' ELSE '' END || CAST({cents} // 100 AS VARCHAR) || '.' "
+            f"|| lpad(CAST({cents} % 100 AS VARCHAR), 2, '0')")
+    return (f"CASE WHEN {rounded} IS NULL THEN '' WHEN abs({rounded}) < {_double(_EXACT_LIMIT / 100)} "
+            f"THEN {fast} ELSE {FORMAT_FUNCTION}({rounded}) END")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _scored(con: duckdb.DuckDBPyConnection, model: ScoringModel, query: exp.Select) -> ScoredTable:
+    """Run the scoring query into a table of rounded results and their CSV lines (leads
+    order); the Arrow table of the results, and a writer of the CSV by DuckDB."""
+    groups = model.group_names()
+    floats = ["score", *[f"score_{g}" for g in groups]]
+    output = ["lead_id", "score", "stage", *[f"score_{g}" for g in groups],
+              *[f"grade_{g}" for g in model.graded_groups()]]
+    texts = [c for c in output if c not in floats]
+    _register_output_functions(con)
+    rounded = {c: rounded_sql(f"q.{_quoted(c)}") for c in floats}
+    inner = ", ".join([*(f"q.{_quoted(c)}" for c in texts), *(f"{rounded[c]} AS {_quoted(c)}" for c in floats)])
+    # cells that need quoting or formula neutralising (see ingest.files.CsvWriter) go through
+    # Python; stage and grade names come from the model: only tested when one could need it
+    special_re = "'[,\"\\r\\n]|^[=+\\-@\\t\\r]'"
+    names = [s.name for s in model.stages or []]
+    names += [g for name in model.graded_groups() for g in (model.groups[name].grades or {})]
+    tested = [c for c in texts if c == "lead_id" or any(re.search(_SPECIAL_CELL, n) for n in names)]
+    special = " OR ".join(f"coalesce(regexp_matches(r.{_quoted(c)}, {special_re}), false)" for c in tested) or "false"
+    cells = [f"coalesce(r.{_quoted(c)}, '')" if c in texts else text_2dp_sql(f"r.{_quoted(c)}") for c in output]
+    joined = " || ',' || ".join(cells)
+    line = f"CASE WHEN {special} THEN {CSV_LINE_FUNCTION}([{', '.join(cells)}]) ELSE {joined} END"
+    body = _sql(query)
+    _run(con, f"CREATE TEMP TABLE ls_scored AS SELECT {', '.join('r.' + _quoted(c) for c in output)}, {line} AS ls_line "
+              f"FROM (SELECT {inner}, q.pos FROM ({body}) AS q) AS r ORDER BY r.pos")
+    table = _run(con, f"SELECT {', '.join(_quoted(c) for c in output)} FROM ls_scored").to_arrow_table()
+    scored = ScoredTable(table, tuple(floats))
+    header = io.StringIO()
+    CsvWriter(header).writerow(output)
+    header_line = header.getvalue()[:-1]
+    if "\n" not in header_line and "\r" not in header_line:
+
+        def write(path: Path) -> None:
+            target = str(path).replace("'", "''")
+            _run(con, f"COPY (SELECT ls_line AS {_quoted(header_line)} FROM ls_scored) TO '{target}' "
+                      "(FORMAT csv, HEADER true, QUOTE '', ESCAPE '')")
+
+        scored.csv_file = write
+    return scored
+
+
+def _compile(model: ScoringModel, events: str, as_of_us: int) -> exp.Select:
+    return compile_model(model, "duckdb", leads="ls_in_leads", events=events, as_of_us=as_of_us,
+                         carry=("pos",), dedupe=False, attribute_lookups=True)
 
 
 def _lead_attributes(con: duckdb.DuckDBPyConnection, source: FileSource, positions: list[int]) -> list[dict[str, Any]]:

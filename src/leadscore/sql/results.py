@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +65,8 @@ class ScoredTable:
     table: pa.Table
     float_columns: tuple[str, ...]
     stats: dict[str, int] = field(default_factory=dict)
+    # writes the CSV of the output columns to a path itself (an engine that can: DuckDB)
+    csv_file: Callable[[Path], None] | None = None
 
     @classmethod
     def from_exact(cls, table: pa.Table, columns: Sequence[str], float_columns: Sequence[str]) -> ScoredTable:
@@ -85,6 +87,7 @@ class ScoredTable:
 _NEEDS_QUOTES = '[,"\\r\\n]'
 _FORMULA_START = "^[=+\\-@\\t\\r]"  # rows that may need safe_cell (see ingest.files.safe_cell)
 _SPECIAL = f"{_NEEDS_QUOTES}|{_FORMULA_START}"
+SPECIAL_CELL = _SPECIAL  # a text cell matching it needs quoting or formula neutralising
 
 
 def _special(text: pa.Array, *, few: bool) -> npt.NDArray[np.bool_]:
@@ -151,7 +154,9 @@ def write_scored(output: str | Path | None, scored: ScoredTable, columns: Sequen
         return
     fmt = file_format(output)
     with atomic_path(output) as tmp:
-        if fmt == "csv":
+        if fmt == "csv" and scored.csv_file is not None and list(columns) == scored.table.column_names:
+            scored.csv_file(tmp)
+        elif fmt == "csv":
             tmp.write_text(_csv_text(scored, columns), encoding="utf-8", newline="")
         elif fmt == "jsonl":
             with tmp.open("w", encoding="utf-8") as handle:
