@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -194,7 +195,11 @@ def test_erasure_leaves_no_trace_in_any_table(app_client: TestClient, tmp_path: 
     # nor in the database file: SQLite overwrote the deleted cells (secure_delete)
     assert app_client.delete("/v1/leads/L-other").status_code == 204
     conn = sqlite3.connect(tmp_path / "privacy.db")
-    assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # not busy
+    # busy while the store's own background checkpoint (or a reader) is at work: try again
+    deadline = time.monotonic() + 10
+    while conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] != 0:
+        assert time.monotonic() < deadline, "the WAL could not be checkpointed"
+        time.sleep(0.05)
     conn.close()
     raw = (tmp_path / "privacy.db").read_bytes()
     for needle in SECRETS:
