@@ -150,9 +150,11 @@ def prepare_chunk(
     return len(changes)
 
 
-# a model change over at least this many leads on PostgreSQL is prepared set-based
-# (bench/model_switch.py --due-sizes: 1,000 leads took 3.1x the per-lead time, 5,000 0.77x)
-SET_BASED_MIN_LEADS = 5000
+# a model change over at least this many leads on PostgreSQL is prepared set-based.
+# bench/model_switch.py: scoring 1,000 leads took 3.1x the per-lead time, 5,000 0.77x
+# (load ~11); a whole change of 20,000 leads on a quiet machine was a wash (0.92x-1.14x,
+# 2026-12-03); preparing 100,000 took 0.73x-0.87x (load 8-15). Hence only from 50,000.
+SET_BASED_MIN_LEADS = 50_000
 _RESCORE_LEADS, _RESCORE_EVENTS = "ls_rescore_leads", "ls_rescore_events"
 
 
