@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,24 @@ def pg_url(postgres_url: str) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+@contextmanager
+def _set_based_from_one_lead() -> Iterator[list[bool]]:
+    """``prepare_set_based`` with no minimum of leads (the tests' stores are small); yields
+    the list of what each call answered (True: it prepared set-based)."""
+    used: list[bool] = []
+    original = rescore.prepare_set_based
+
+    def prepare(*args: Any, **kwargs: Any) -> bool:
+        used.append(original(*args, **{**kwargs, "min_leads": 1}))
+        return used[-1]
+
+    rescore.prepare_set_based = prepare  # type: ignore[assignment]
+    try:
+        yield used
+    finally:
+        rescore.prepare_set_based = original  # type: ignore[assignment]
+
+
 def _switched(url: str, world: Any, document: str, *, set_based: bool) -> dict[str, Any]:
     store = Store.open(url)
     try:
@@ -75,18 +94,8 @@ def _switched(url: str, world: Any, document: str, *, set_based: bool) -> dict[s
         import_files(store, world.files["leads"], world.files["events"], NOW - 5)
         with store.write() as session:
             activate_document(session, document, "yaml", NOW, inline_limit=0)
-        used: list[bool] = []
-        original = rescore.prepare_set_based
-
-        def prepare(*args: Any, **kwargs: Any) -> bool:
-            used.append(original(*args, **{**kwargs, "min_leads": 1}))
-            return used[-1]
-
-        rescore.prepare_set_based = prepare  # type: ignore[assignment]
-        try:
+        with _set_based_from_one_lead() as used:
             summary = rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=40, set_based=set_based)
-        finally:
-            rescore.prepare_set_based = original  # type: ignore[assignment]
         with store.read() as session:
             rows = session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()
             history = session.execute(
@@ -155,18 +164,8 @@ def _switched_again(url: str, *, set_based: bool) -> dict[str, Any]:
         with store.write() as session:
             activate_document(session, OTHER.replace("contains: pricing", "contains: /pricing"), "yaml", NOW,
                               inline_limit=0)
-        used: list[bool] = []
-        original = rescore.prepare_set_based
-
-        def prepare(*args: Any, **kwargs: Any) -> bool:
-            used.append(original(*args, **{**kwargs, "min_leads": 1}))
-            return used[-1]
-
-        rescore.prepare_set_based = prepare  # type: ignore[assignment]
-        try:
+        with _set_based_from_one_lead() as used:
             rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=40, set_based=set_based)
-        finally:
-            rescore.prepare_set_based = original  # type: ignore[assignment]
         with store.read() as session:
             rows = session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()
         return {"used": used, "leads": [dict(r) for r in rows]}
@@ -202,19 +201,11 @@ def test_a_lead_scored_again_while_prepared_is_prepared_again(pg_url: Any, tmp_p
             return original(*args, **kwargs)
 
         rescore.changes_of = meanwhile  # type: ignore[assignment]
-        calls: list[bool] = []
-        prepare = rescore.prepare_set_based
-
-        def counted_prepare(*args: Any, **kwargs: Any) -> bool:
-            calls.append(prepare(*args, **{**kwargs, "min_leads": 1}))
-            return calls[-1]
-
-        rescore.prepare_set_based = counted_prepare  # type: ignore[assignment]
         try:
-            rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=10)
+            with _set_based_from_one_lead() as calls:
+                rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=10)
         finally:
             rescore.changes_of = original  # type: ignore[assignment]
-            rescore.prepare_set_based = prepare  # type: ignore[assignment]
         with store.read() as session:
             row = session.execute(select(leads).where(leads.c.lead_id == lead)).mappings().one()
     finally:

@@ -79,6 +79,17 @@ def _timestamps(column: pa.ChunkedArray) -> np.ndarray | None:
     return out
 
 
+def _clean_ids(ids: Any) -> bool:
+    """Event ids the columnar path takes as they are: ASCII text, no surrounding blanks, none
+    empty (anything else goes to the row reader, which cleans or rejects it row by row)."""
+    return bool(
+        pa.types.is_string(ids.type)
+        and pc.all(pc.string_is_ascii(ids)).as_py()
+        and pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py()
+        and not pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py()
+    )
+
+
 def _clean_text(column: pa.ChunkedArray) -> bool:
     """True when every value is non-empty ASCII text without outer white space: the
     common case, where the row reader's normalisation (strip, NFC) changes nothing."""
@@ -120,11 +131,7 @@ def read_events_table(
         return None
     if has_ids:
         ids = table.column("event_id")
-        if not pa.types.is_string(ids.type) or not pc.all(pc.string_is_ascii(ids)).as_py():
-            return None
-        if not pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py():
-            return None
-        if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+        if not _clean_ids(ids):
             return None
     ts = _timestamps(table.column("timestamp"))
     if ts is None:
@@ -251,11 +258,7 @@ def read_event_columns(path: Path) -> EventColumns | None:
     rows = table.num_rows
     if "event_id" in names:
         ids = table.column("event_id")
-        if not pa.types.is_string(ids.type) or not pc.all(pc.string_is_ascii(ids)).as_py():
-            return None
-        if not pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py():
-            return None
-        if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
+        if not _clean_ids(ids):
             return None
         first = _first_occurrences(ids)
     else:
