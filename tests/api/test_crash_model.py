@@ -50,8 +50,11 @@ def _serve(db: str, model: Path, port: int) -> subprocess.Popen[bytes]:
          "--model", str(model), "--port", str(port), "--no-scheduler", "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
-    deadline = time.monotonic() + 20
+    # generous: at load 14 on 2 cores, starting the server once took over 20 s
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode} before it answered")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process
