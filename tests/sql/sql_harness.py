@@ -18,9 +18,9 @@ from leadscore.sql.tables import event_rows, events_schema, lead_rows, leads_sch
 TOLERANCE = 1e-9
 
 
-def python_scores(model: ScoringModel, leads: Sequence[Lead], events: Sequence[Event], as_of_us: int
-                  ) -> dict[str, LeadScore]:
-    """The oracle: duplicates of an event_id are dropped globally (first wins), as the readers do."""
+def events_by_lead(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Each lead's events, duplicates of an event_id dropped globally (the first in input
+    order wins, across leads), as the readers do."""
     seen: set[str] = set()
     by_lead: dict[str, list[Event]] = {}
     for event in events:
@@ -29,6 +29,13 @@ def python_scores(model: ScoringModel, leads: Sequence[Lead], events: Sequence[E
                 continue
             seen.add(event.event_id)
         by_lead.setdefault(event.lead_id, []).append(event)
+    return by_lead
+
+
+def python_scores(model: ScoringModel, leads: Sequence[Lead], events: Sequence[Event], as_of_us: int
+                  ) -> dict[str, LeadScore]:
+    """The oracle: the engine on each lead's events (:func:`events_by_lead`)."""
+    by_lead = events_by_lead(events)
     return {lead.lead_id: score_lead(model, lead, by_lead.get(lead.lead_id, ()), as_of_us) for lead in leads}
 
 

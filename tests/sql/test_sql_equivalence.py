@@ -48,15 +48,6 @@ def test_duckdb_agrees_with_python(world: tuple[ScoringModel, list[Lead], list[E
     assert_same(model, expected, rows, "duckdb")
 
 
-@pytest.fixture(scope="module")
-def pg(postgres_url: str) -> Any:
-    import psycopg
-
-    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo) as conn:
-        yield conn
-
-
 @pytest.mark.postgres
 @settings(SETTINGS, max_examples=50)
 @given(world=worlds())

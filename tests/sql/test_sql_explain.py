@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sql_harness import duckdb_connection
+from sql_harness import duckdb_connection, events_by_lead
 
 from leadscore.engine import Event, Lead
 from leadscore.engine.scoring import score_and_schedule
@@ -44,14 +44,7 @@ def worlds(draw: st.DrawFn) -> tuple[ScoringModel, list[Lead], list[Event]]:
 def oracle(model: ScoringModel, people: list[Lead], events: list[Event]) -> dict[str, Any]:
     """The engine's answer, as the service stores it (duplicates of an event_id: the first
     in input order counts, across leads, as the readers do)."""
-    seen: set[str] = set()
-    by_lead: dict[str, list[Event]] = {}
-    for event in events:
-        if event.event_id is not None:
-            if event.event_id in seen:
-                continue
-            seen.add(event.event_id)
-        by_lead.setdefault(event.lead_id, []).append(event)
+    by_lead = events_by_lead(events)
     out = {}
     for lead in people:
         result, moment, decays = score_and_schedule(model, lead, by_lead.get(lead.lead_id, []), AS_OF_US)
@@ -134,15 +127,6 @@ def test_ties_and_type_order_follow_the_engine() -> None:
     assert expected["L1"]["next_change_us"] == AS_OF_US + day
     assert_identical(expected, _duckdb(model, [Lead("L1")], events), "duckdb")
     assert_identical(expected, _duckdb(model, [Lead("L1")], events, dedupe=False), "duckdb")
-
-
-@pytest.fixture(scope="module")
-def pg(postgres_url: str) -> Any:
-    import psycopg
-
-    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(conninfo) as conn:
-        yield conn
 
 
 @pytest.mark.postgres
