@@ -69,8 +69,8 @@ def test_large_texts_are_not_cached() -> None:
     texts = _cached_texts()
     assert small in texts and large not in texts
     small_json, large_json = '{"k": "v"}', '{"k": "' + "v" * 10_000 + '"}'
-    assert scoring._properties(large_json) == {"k": "v" * 10_000}
-    assert scoring._properties(small_json) == {"k": "v"}
+    assert scoring.decode_properties(large_json) == {"k": "v" * 10_000}
+    assert scoring.decode_properties(small_json) == {"k": "v"}
     assert small_json in scoring._PROPERTIES and large_json not in scoring._PROPERTIES
 
 
@@ -79,7 +79,7 @@ def test_the_caches_stop_at_their_budget_of_characters(monkeypatch: Any) -> None
     scoring.forget_properties()
     texts = [f'{{"n": "{i:020d}"}}' for i in range(20)]  # 29 characters each
     for text in texts:
-        scoring._properties(text)
+        scoring.decode_properties(text)
     assert len(scoring._PROPERTIES) == 3 and scoring._properties_chars <= 100
     monkeypatch.setattr(engine_values, "_MEMO_CHARS", 100)
     check = value_test("v", "matches", "7")

@@ -17,12 +17,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-import json
 import os
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -42,6 +40,7 @@ from leadscore.service.scoring import (
     ScoreChange,
     ScoringPolicy,
     chunks,
+    decode_properties,
     load_events,
     load_states,
     record_scores,
@@ -236,7 +235,6 @@ class _ColumnsPrepared(_Prepared):
         self.type = columns.type.take(take)
         self.ts = columns.ts[order]
         self.properties = columns.properties.take(take)
-        self._decoded: dict[str, Mapping[str, Any]] = {}
 
     def _span(self, first: int, last: int) -> tuple[int, int]:
         return (int(np.searchsorted(self.pks, first, "left")),
@@ -264,7 +262,6 @@ class _ColumnsPrepared(_Prepared):
         if not ordered:
             return out
         lo, hi = self._span(ordered[0], ordered[-1])
-        decoded = self._decoded
         lead_ids = self.lead_ids
         for pk, kind, ts, text, event_id in zip(
             self.pks[lo:hi].tolist(), self.type.slice(lo, hi - lo).to_pylist(), self.ts[lo:hi].tolist(),
@@ -273,12 +270,7 @@ class _ColumnsPrepared(_Prepared):
         ):
             if (types is not None and kind not in types) or pk not in out:
                 continue
-            properties = decoded.get(text)
-            if properties is None:
-                properties = MappingProxyType(json.loads(text))
-                if len(decoded) < _PropertiesJson.LIMIT:
-                    decoded[text] = properties
-            out[pk].append(Event(lead_ids[pk], kind, ts, properties, event_id))
+            out[pk].append(Event(lead_ids[pk], kind, ts, decode_properties(text), event_id))
         return out
 
     def counts(self, pks: Sequence[int]) -> dict[int, int]:

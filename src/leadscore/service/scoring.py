@@ -262,7 +262,7 @@ def load_events(
             params,
         )
         for pk, kind, ts, props, event_id in rows:
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, _properties(props), event_id))
+            by_pk[pk].append(Event(lead_ids[pk], kind, ts, decode_properties(props), event_id))
     return by_pk
 
 
@@ -274,7 +274,7 @@ _properties_chars = 0
 _NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
-def _properties(value: Any) -> Mapping[str, Any]:
+def decode_properties(value: Any) -> Mapping[str, Any]:
     """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
     once per distinct text (events repeat a few property sets; decoding them was a seventh
     of a batch): small texts only, a few MB in all (texts and decoded mappings), emptied
