@@ -388,25 +388,12 @@ def _store_events(store: Store, prepared: _Prepared, now_us: int,
     return result
 
 
-def import_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                  progress: Progress | None = None,
-                  loaded: dict[int, list[Event]] | None = None) -> set[int]:
-    """Store the events of a file (unknown leads are created); returns the touched keys.
-
-    The file is read column-wise (Arrow) when it can be (:func:`leadscore.ingest.read_events`,
-    which falls back to the row reader, and names the first bad row). Events are written
-    lead by lead in key order, ``BATCH`` per transaction. When ``loaded`` is given and the
-    store held no event before, it receives each lead's events as stored (for scoring
-    without reading them back); it is emptied when any event was already stored.
-    """
-    prepared = _prepare_events(store, path, now_us, summary, progress)
-    if prepared is None:
-        return set()
-    return _import_prepared(store, prepared, now_us, summary, progress, loaded)
-
-
 def _import_prepared(store: Store, prepared: _Prepared, now_us: int, summary: ImportSummary,
                      progress: Progress | None, loaded: dict[int, list[Event]] | None) -> set[int]:
+    """Store the prepared events in this process, lead by lead in key order, ``BATCH`` per
+    transaction; returns the touched keys. When ``loaded`` is given (the store held no event
+    before), it receives each lead's events as stored, for scoring without reading them
+    back; it is emptied when any event was already stored."""
     total = prepared.rows
 
     def on_batch(done: int, _last: int, _complete: bool) -> None:
