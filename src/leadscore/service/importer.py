@@ -46,7 +46,7 @@ from leadscore.service.scoring import (
     record_scores,
     score_states,
 )
-from leadscore.store.db import Store, create_db_engine
+from leadscore.store.db import Store, create_db_engine, in_memory
 from leadscore.store.raw import marks, raw, to_json
 from leadscore.store.tables import ModelVersionRow, leads
 
@@ -569,10 +569,8 @@ def _can_fork(store: Store) -> bool:
     database is not one process's memory."""
     import multiprocessing
 
-    url = store.engine.url
-    in_memory = url.get_backend_name() == "sqlite" and (
-        url.database in (None, "", ":memory:") or "mode=memory" in str(url))
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods() and not in_memory
+    return (hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+            and not in_memory(store.engine))
 
 
 class _Forked:

@@ -195,10 +195,12 @@ class _Checkpointer:
         return int(busy), int(frames), int(copied)
 
 
-def _file_database(engine: Engine) -> bool:
-    """An SQLite database in a file (which has a WAL), not in memory."""
-    database = engine.url.database or ""
-    return engine.dialect.name == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database
+def in_memory(engine: Engine) -> bool:
+    """An SQLite database in one process's memory (``:memory:``, no file, or a URI with
+    ``mode=memory``, in the path or the query): no WAL, and nothing another process sees."""
+    url = engine.url
+    return engine.dialect.name == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in url.render_as_string(hide_password=True))
 
 
 class WriterBusy(RuntimeError):
@@ -213,7 +215,7 @@ class Store:
         # SQLite has one writer at a time: queue this process's writers on a lock (fair,
         # no polling) rather than on SQLite's busy handler, which sleeps in steps.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
-        self._checkpointer = _Checkpointer(engine) if _file_database(engine) else None
+        self._checkpointer = _Checkpointer(engine) if is_sqlite(engine) and not in_memory(engine) else None
         self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read = sessionmaker(
             engine.execution_options(**{READ_OPTION: True}), expire_on_commit=False, autoflush=False
