@@ -37,15 +37,14 @@ from leadscore.service.scoring import (
     ScoreChange,
     ScoringPolicy,
     change_from_json,
+    change_of,
     change_to_json,
     chunks,
     load_events,
     load_states,
     record_scores,
     rescore_states,
-    score_changed,
     score_states,
-    should_record,
 )
 from leadscore.store.db import Store
 from leadscore.store.raw import raw
@@ -272,21 +271,8 @@ def changes_of(
 ) -> list[ScoreChange]:
     """:func:`leadscore.service.scoring.score_states` of results already computed (the
     engine's ``score_and_schedule`` triple by lead id): the same change objects."""
-    out: list[ScoreChange] = []
-    for state in states:
-        result, moment, decaying = scored[state.lead_id]
-        if decaying:
-            tick = now_us + policy.decay_rescore_us
-            moment = tick if moment is None else min(moment, tick)
-        out.append(ScoreChange(
-            state.pk, state.lead_id, now_us, cause, detail, model.version_id, state.score, state.stage,
-            state.grades, result, moment,
-            should_record(state.score, state.stage, state.grades, state.recorded_score, result, cause,
-                          policy.history_min_delta),
-            score_changed(state.score, state.stage, state.grades, result),
-            state.recorded_score, policy.history_min_delta,
-        ))
-    return out
+    return [change_of(model, state, scored[state.lead_id], now_us, cause, policy=policy, detail=detail)
+            for state in states]
 
 
 def apply_pending(

@@ -340,28 +340,36 @@ def score_states(
     detail: str | dict[int, str] | None = None,
 ) -> list[ScoreChange]:
     """Score leads with the engine (pure: nothing is written). ``detail`` may differ per lead."""
-    out: list[ScoreChange] = []
-    for state in states:
-        lead = state.lead()
-        lead_events = events_by_pk.get(state.pk, [])
-        # score_lead, next_change and decays in one pass (the same numbers, property-tested)
-        result, moment, decaying = score_and_schedule(model.model, lead, lead_events, now_us)
-        if decaying:
-            tick = now_us + policy.decay_rescore_us
-            moment = tick if moment is None else min(moment, tick)
-        changed = score_changed(state.score, state.stage, state.grades, result)
-        recorded = should_record(
-            state.score, state.stage, state.grades, state.recorded_score, result, cause, policy.history_min_delta
+    return [
+        change_of(
+            model, state,
+            # score_lead, next_change and decays in one pass (the same numbers, property-tested)
+            score_and_schedule(model.model, state.lead(), events_by_pk.get(state.pk, []), now_us),
+            now_us, cause, policy=policy, detail=detail.get(state.pk) if isinstance(detail, dict) else detail,
         )
-        out.append(
-            ScoreChange(
-                state.pk, state.lead_id, now_us, cause,
-                detail.get(state.pk) if isinstance(detail, dict) else detail,
-                model.version_id, state.score, state.stage, state.grades, result, moment,
-                recorded, changed, state.recorded_score, policy.history_min_delta,
-            )
-        )
-    return out
+        for state in states
+    ]
+
+
+def change_of(
+    model: ActiveModel, state: LeadState, scored: tuple[LeadScore, int | None, bool], now_us: int,
+    cause: str, *, policy: ScoringPolicy, detail: str | None,
+) -> ScoreChange:
+    """The change of one lead from its ``score_and_schedule`` triple (computed here or
+    set-based in SQL): the next rescoring moment (a decaying score is looked at again
+    after ``policy.decay_rescore_us``), whether history records it, whether it changed."""
+    result, moment, decaying = scored
+    if decaying:
+        tick = now_us + policy.decay_rescore_us
+        moment = tick if moment is None else min(moment, tick)
+    changed = score_changed(state.score, state.stage, state.grades, result)
+    recorded = should_record(
+        state.score, state.stage, state.grades, state.recorded_score, result, cause, policy.history_min_delta
+    )
+    return ScoreChange(
+        state.pk, state.lead_id, now_us, cause, detail, model.version_id, state.score, state.stage,
+        state.grades, result, moment, recorded, changed, state.recorded_score, policy.history_min_delta,
+    )
 
 
 def record_scores(
