@@ -39,8 +39,7 @@ from leadscore.sql.compiler import (
     property_column,
 )
 from leadscore.sql.dialects import PYTHON_REGEX_FUNCTION
-from leadscore.sql.results import SPECIAL_CELL as _SPECIAL_CELL
-from leadscore.sql.results import ScoredTable
+from leadscore.sql.results import SPECIAL_CELL, ScoredTable
 from leadscore.sql.sources import (
     PYTHON_TIMESTAMP_FUNCTION,
     FileSource,
@@ -729,7 +728,7 @@ def _scored(con: duckdb.DuckDBPyConnection, model: ScoringModel, query: exp.Sele
     special_re = "'[,\"\\r\\n]|^[=+\\-@\\t\\r]'"
     names = [s.name for s in model.stages or []]
     names += [g for name in model.graded_groups() for g in (model.groups[name].grades or {})]
-    tested = [c for c in texts if c == "lead_id" or any(re.search(_SPECIAL_CELL, n) for n in names)]
+    tested = [c for c in texts if c == "lead_id" or any(re.search(SPECIAL_CELL, n) for n in names)]
     special = " OR ".join(f"coalesce(regexp_matches(r.{_quoted(c)}, {special_re}), false)" for c in tested) or "false"
     cells = [f"coalesce(r.{_quoted(c)}, '')" if c in texts else text_2dp_sql(f"r.{_quoted(c)}") for c in output]
     joined = " || ',' || ".join(cells)

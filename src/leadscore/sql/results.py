@@ -86,8 +86,7 @@ class ScoredTable:
 
 _NEEDS_QUOTES = '[,"\\r\\n]'
 _FORMULA_START = "^[=+\\-@\\t\\r]"  # rows that may need safe_cell (see ingest.files.safe_cell)
-_SPECIAL = f"{_NEEDS_QUOTES}|{_FORMULA_START}"
-SPECIAL_CELL = _SPECIAL  # a text cell matching it needs quoting or formula neutralising
+SPECIAL_CELL = f"{_NEEDS_QUOTES}|{_FORMULA_START}"  # a text cell matching it needs quoting or formula neutralising
 
 
 def _special(text: pa.Array, *, few: bool) -> npt.NDArray[np.bool_]:
@@ -95,11 +94,11 @@ def _special(text: pa.Array, *, few: bool) -> npt.NDArray[np.bool_]:
     values (stages, grades: names from the model) is tested once per value."""
     if few:
         encoded = pc.dictionary_encode(text)
-        marks = pc.match_substring_regex(encoded.dictionary, _SPECIAL)
+        marks = pc.match_substring_regex(encoded.dictionary, SPECIAL_CELL)
         if not pc.any(marks).as_py():
             return np.zeros(len(text), dtype=bool)
         return np.asarray(marks.to_numpy(zero_copy_only=False))[np.asarray(encoded.indices)]
-    return np.asarray(pc.match_substring_regex(text, _SPECIAL).to_numpy(zero_copy_only=False))
+    return np.asarray(pc.match_substring_regex(text, SPECIAL_CELL).to_numpy(zero_copy_only=False))
 
 
 def _joined_lines(lines: pa.Array) -> str:
