@@ -725,7 +725,7 @@ def _scored(con: duckdb.DuckDBPyConnection, model: ScoringModel, query: exp.Sele
     inner = ", ".join([*(f"q.{_quoted(c)}" for c in texts), *(f"{rounded[c]} AS {_quoted(c)}" for c in floats)])
     # cells that need quoting or formula neutralising (see ingest.files.CsvWriter) go through
     # Python; stage and grade names come from the model: only tested when one could need it
-    special_re = "'[,\"\\r\\n]|^[=+\\-@\\t\\r]'"
+    special_re = "'" + SPECIAL_CELL.replace("'", "''") + "'"
     names = [s.name for s in model.stages or []]
     names += [g for name in model.graded_groups() for g in (model.groups[name].grades or {})]
     tested = [c for c in texts if c == "lead_id" or any(re.search(SPECIAL_CELL, n) for n in names)]
