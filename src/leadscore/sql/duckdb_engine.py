@@ -738,9 +738,7 @@ def _scored(con: duckdb.DuckDBPyConnection, model: ScoringModel, query: exp.Sele
               f"FROM (SELECT {inner}, q.pos FROM ({body}) AS q) AS r ORDER BY r.pos")
     table = _run(con, f"SELECT {', '.join(_quoted(c) for c in output)} FROM ls_scored").to_arrow_table()
     scored = ScoredTable(table, tuple(floats))
-    header = io.StringIO()
-    CsvWriter(header).writerow(output)
-    header_line = header.getvalue()[:-1]
+    header_line = _csv_line(list(output))
     if "\n" not in header_line and "\r" not in header_line:
 
         def write(path: Path) -> None:
