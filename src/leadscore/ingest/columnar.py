@@ -216,9 +216,6 @@ def read_events_fast(
     return result
 
 
-
-
-
 _CONTROL = r"[\x00-\x1f]"
 _PLAIN_NAME = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]+')
 
@@ -295,4 +292,6 @@ def read_event_columns(path: Path) -> EventColumns | None:
         kept.column("lead_id").combine_chunks(), kept.column("type").combine_chunks(), ts[first],
         event_id, pc.filter(properties, keep), rows,
     )
+
+
 __all__ = ["EventColumns", "read_event_columns", "read_events_fast", "read_events_table"]
