@@ -28,6 +28,7 @@ from leadscore.model.schema import (
     Predicate,
     Rule,
     ScoringModel,
+    time_conditions,
     walk_conditions,
 )
 
@@ -415,13 +416,12 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
     rules = tuple(_plan_rule(rule, queries) for rule in model.rules)
     changes = []
     for rule in model.rules:
-        for c in walk_conditions(rule.when):
-            if isinstance(c, (EventCondition, AbsenceCondition)):
-                window = c.within_days
-                absence = (math.ceil(window * MICROS_PER_DAY)
-                           if isinstance(c, AbsenceCondition) and window is not None else None)
-                leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
-                changes.append((_query_of(c, queries), absence, leave))
+        for c in time_conditions(rule.when):
+            window = c.within_days
+            absence = (math.ceil(window * MICROS_PER_DAY)
+                       if isinstance(c, AbsenceCondition) and window is not None else None)
+            leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
+            changes.append((_query_of(c, queries), absence, leave))
     return _ModelPlan(
         rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
         any(absence is not None for _, absence, _ in changes),

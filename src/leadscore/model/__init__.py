@@ -15,6 +15,7 @@ from leadscore.model.schema import (
     Rule,
     ScoringModel,
     Stage,
+    time_conditions,
     walk_conditions,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "load_model",
     "model_json_schema",
     "parse_model",
+    "time_conditions",
     "walk_conditions",
 ]

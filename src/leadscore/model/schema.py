@@ -383,6 +383,13 @@ def walk_conditions(condition: Any) -> Iterator[Any]:
         yield from walk_conditions(condition.not_)
 
 
+def time_conditions(condition: Any) -> list[EventCondition | AbsenceCondition]:
+    """The event and absence conditions of a tree (what time and events move), in
+    :func:`walk_conditions` order: the order in which the engine and the SQL compiler
+    both look at them for a lead's next change."""
+    return [c for c in walk_conditions(condition) if isinstance(c, (EventCondition, AbsenceCondition))]
+
+
 class Decay(Strict):
     """``{half_life_days: H}``: an event's points halve every H days."""
 

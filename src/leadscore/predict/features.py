@@ -35,7 +35,7 @@ from leadscore.engine.timestamps import MICROS_PER_DAY
 from leadscore.engine.values import test_value as value_holds
 from leadscore.engine.values import text_form
 from leadscore.model.loading import parse_model
-from leadscore.model.schema import AbsenceCondition, EventCondition, ScoringModel, walk_conditions
+from leadscore.model.schema import ScoringModel, time_conditions
 from leadscore.predict.data import NAT, LeadData
 
 OTHER = "(other)"
@@ -174,7 +174,7 @@ def rule_event_counts(model: ScoringModel) -> list[EventCount]:
     found: list[EventCount] = []
     seen: set[tuple[Any, ...]] = set()
     for rule in model.rules:
-        conditions = [c for c in walk_conditions(rule.when) if isinstance(c, (EventCondition, AbsenceCondition))]
+        conditions = time_conditions(rule.when)
         for index, condition in enumerate(conditions):
             where = tuple((prop, f.op, f.value if not isinstance(f.value, list) else tuple(f.value))
                           for prop, f in sorted((condition.where or {}).items()))

@@ -44,6 +44,7 @@ from leadscore.model.schema import (
     NotCondition,
     Rule,
     ScoringModel,
+    time_conditions,
     walk_conditions,
 )
 from leadscore.sql.dialects import Dialect, UnsupportedOnEngine, double, get_dialect
@@ -491,7 +492,7 @@ def compile_model(
 
 def attribute_only(condition: Any) -> bool:
     """The condition reads attributes only (no event or absence condition inside)."""
-    return not any(isinstance(c, (EventCondition, AbsenceCondition)) for c in walk_conditions(condition))
+    return not time_conditions(condition)
 
 
 def next_change_conditions(model: ScoringModel) -> list[tuple[str, EventCondition | AbsenceCondition]]:
@@ -499,9 +500,7 @@ def next_change_conditions(model: ScoringModel) -> list[tuple[str, EventConditio
     engine looks at them for the next change (``engine.scoring._plan_model``), with where."""
     found: list[tuple[str, EventCondition | AbsenceCondition]] = []
     for i, rule in enumerate(model.rules):
-        for condition in walk_conditions(rule.when):
-            if isinstance(condition, (EventCondition, AbsenceCondition)):
-                found.append((f"rules[{i}] ({rule.id}).when", condition))
+        found += [(f"rules[{i}] ({rule.id}).when", condition) for condition in time_conditions(rule.when)]
     return found
 
 
