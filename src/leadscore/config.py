@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=2000, ge=0, description="Requests a key may make at once before the per-second rate applies."
     )
+    rate_limit_file: Path | None = Field(
+        default=None,
+        description="Set by `serve --workers N` (N > 1): the file through which the worker processes "
+        "share each key's rate limit. Unset: each process keeps its own.",
+    )
     max_attributes: int = Field(
         default=200, ge=1, description="Most attributes in one lead update, or properties in one event."
     )

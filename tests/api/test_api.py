@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,9 @@ def _view(event_id: str, lead_id: str = "L1", days: float = 1.0) -> dict[str, ob
 
 
 def test_health_needs_no_key_and_everything_else_does(client: TestClient) -> None:
-    assert client.get("/health", headers={"Authorization": ""}).json() == {
-        "status": "ok", "version": "0.1.0", "database": "sqlite"}
+    health = client.get("/health", headers={"Authorization": ""}).json()
+    assert re.fullmatch("[0-9a-f]{8}", health.pop("worker"))  # random per process, not the pid
+    assert health == {"status": "ok", "version": "0.1.0", "database": "sqlite", "jobs": True}
     response = client.get("/v1/leads", headers={"Authorization": ""})
     assert response.status_code == 401
     assert response.json()["error"] == "unauthenticated"

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from leadscore import __version__, web
 from leadscore.api.bodies import MalformedBody
 from leadscore.api.deps import AppContext
+from leadscore.api.jobs import BackgroundJobs
 from leadscore.api.routes import (
     analytics,
     audit_log,
@@ -47,10 +48,10 @@ from leadscore.service.errors import (
     ServiceError,
     Unauthenticated,
 )
+from leadscore.service.keys import RateLimiter, SharedRateLimiter
 from leadscore.service.models import ModelCache, ensure_model
 from leadscore.service.retention import Housekeeper
 from leadscore.service.scoring import ScoringPolicy
-from leadscore.service.worker import Worker
 from leadscore.store.db import Store
 
 log = logging.getLogger("leadscore.api")
@@ -166,19 +167,21 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             set_allow_list(settings.webhook_allow)
         policy = ScoringPolicy.from_settings(settings)
         cache = ModelCache()
-        worker = Worker(
-            db, cache, policy, interval_s=settings.rescore_interval_seconds,
-            chunk=settings.rescore_chunk, periodic=settings.scheduler,
-        )
-        ctx = AppContext(settings, db, cache, policy, worker)
+        from leadscore.actions import install
+
+        install()  # the model's triggers, in every process (they write outbox rows)
+        # the background jobs run in the one process of the store that holds its job lock
+        jobs = BackgroundJobs(db, settings, cache, policy, dispatcher=True)
+        ctx = AppContext(settings, db, cache, policy, jobs, limiter=_shared_limiter(settings))
         app.state.ctx = ctx
+        # key usage is flushed by every process (its own counts); purging, by the job holder
         housekeeper = Housekeeper(
             db, ctx.usage, retention_days=settings.retention_days,
             flush_seconds=settings.key_usage_flush_seconds, purge_seconds=settings.retention_check_seconds,
+            purge_when=lambda: jobs.leader,
         )
-        worker.start()
+        jobs.start()
         housekeeper.start()
-        dispatcher = _start_automation(db)
         # what start-up built (modules, the model, the app) lives as long as the process: move it
         # out of the collector's reach, so the full collections that collector_paused forces while
         # batches overlap walk only the objects of requests (they took ~130 ms with it; see
@@ -187,10 +190,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         try:
             yield
         finally:
-            if dispatcher is not None:
-                dispatcher.stop()
             housekeeper.stop()
-            worker.stop()
+            jobs.stop()
             if own_store:
                 db.dispose()
 
@@ -224,20 +225,24 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     return app
 
 
-def _start_automation(db: Store) -> Any:
-    """Triggers, segments and the outbox dispatcher (docs/automation.md); the dispatcher
-    is left out with LEADSCORE_DISPATCHER=0."""
-    from leadscore.actions import install
-    from leadscore.actions.config import DeliveryConfig
-    from leadscore.actions.dispatcher import Dispatcher
-
-    install()
-    config = DeliveryConfig.from_env()
-    if not config.enabled:
+def _shared_limiter(settings: Settings) -> RateLimiter | None:
+    """The rate limiter the worker processes of ``serve --workers N`` share (None: the
+    context makes one of this process)."""
+    if settings.rate_limit_file is None:
         return None
-    dispatcher = Dispatcher(db, config)
-    dispatcher.start()
-    return dispatcher
+    return SharedRateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst,
+                             settings.rate_limit_file)
+
+
+def create_app_from_environment() -> FastAPI:
+    """The application of a worker process of ``serve --workers N`` (a uvicorn factory): its
+    settings are the ones ``serve`` resolved, passed in :data:`SETTINGS_VARIABLE`."""
+    import os
+
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_VARIABLE]))
+
+
+SETTINGS_VARIABLE = "LEADSCORE_SERVE_SETTINGS_JSON"
 
 
 def _document_bodies(app: FastAPI) -> None:

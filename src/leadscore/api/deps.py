@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from leadscore.api.bodies import Limits
+from leadscore.api.jobs import BackgroundJobs
 from leadscore.config import Settings
 from leadscore.service import audit
 from leadscore.service.errors import Unauthenticated
 from leadscore.service.keys import KeyCache, KeyInfo, RateLimiter, require_scope
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import ScoringPolicy
-from leadscore.service.worker import Worker
 from leadscore.store.db import Store, WriterBusy
 
 
@@ -42,7 +42,7 @@ class AppContext:
     store: Store
     models: ModelCache
     policy: ScoringPolicy
-    worker: Worker | None = None
+    worker: BackgroundJobs | None = None  # the background jobs (run here when this process holds their lock)
     keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
     limiter: RateLimiter | None = None  # per-key token buckets; from the settings when None
     usage: audit.KeyUsage = field(default_factory=audit.KeyUsage)  # requests per key, written in batches

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadscore.cli.common import DbOption, database_url, err, now_us, out
 from leadscore.errors import UsageError
 from leadscore.scopes import SCOPES
+
+if TYPE_CHECKING:
+    from leadscore.config import Settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
@@ -33,6 +41,15 @@ def serve(
                      help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto headers are "
                      "trusted (comma-separated, or '*'); default $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64,
+                     help="Worker processes serving requests (uvicorn restarts one that dies). One "
+                     "process uses about one core: choose the number of cores the service may use "
+                     "(2 on a 2-core machine that runs nothing else heavy); more than the cores "
+                     "only adds memory. The background jobs run in one of them (docs/api.md, "
+                     "\"Capacity\")."),
+    ] = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI document at /docs) and the rescoring scheduler."""
     import uvicorn
@@ -45,13 +62,49 @@ def serve(
         **({"model_file": model} if model is not None else {}),
         **({"scheduler": False} if no_scheduler else {}),
     })
-    app = create_app(settings)
-    err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}",
-              markup=False)
+    err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}"
+              + (f" with {workers} worker processes" if workers > 1 else ""), markup=False)
     # no access log: request paths hold lead ids (docs/security.md, "Logs"); the proxy headers
     # of trusted proxies give the client's address and https scheme (Secure cookies)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, proxy_headers=True,
-                forwarded_allow_ips=forwarded_allow_ips)
+    options = {"host": host, "port": port, "log_level": log_level, "access_log": False,
+               "proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    with _worker_settings(settings) as variables:
+        os.environ.update(variables)
+        uvicorn.run("leadscore.api.app:create_app_from_environment", factory=True, workers=workers,
+                    **options)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _worker_settings(settings: Settings) -> Iterator[dict[str, str]]:
+    """What the worker processes of ``serve --workers N`` start from: the store upgraded
+    and its model installed here, once (not by N processes at once: a model file would be
+    stored N times), and the settings resolved here, in one environment variable; a
+    private folder holds the file of the shared rate limits (removed at the end)."""
+    from leadscore.api.app import SETTINGS_VARIABLE
+    from leadscore.service.audit import acting_as
+    from leadscore.service.keys import create_shared_buckets
+    from leadscore.service.models import ensure_model
+    from leadscore.store.db import Store
+
+    acting_as("start-up")
+    store = Store.open(settings.database_url)
+    try:
+        with store.write() as session:
+            ensure_model(session, settings.model_file, now_us())
+    finally:
+        store.dispose()
+    folder = Path(tempfile.mkdtemp(prefix="leadscore-serve-"))  # mode 0700
+    try:
+        workers = settings.model_copy(update={
+            "model_file": None,  # installed above
+            "rate_limit_file": create_shared_buckets(folder / "rate-limits"),
+        })
+        yield {SETTINGS_VARIABLE: workers.model_dump_json()}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _safe(url: str) -> str:

@@ -10,20 +10,26 @@ at once in the process that revoked it (its cache entry is dropped); one revoked
 at most that long after the revocation. An unknown key is never remembered, so a new key
 works at once.
 
-:class:`RateLimiter` is the per-key token bucket behind 429 Too Many Requests.
+:class:`RateLimiter` is the per-key token bucket behind 429 Too Many Requests; with
+``serve --workers N`` the worker processes share their buckets (:class:`SharedRateLimiter`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import math
+import mmap
+import os
 import secrets
+import struct
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -236,3 +242,80 @@ class RateLimiter:
                 f"(burst {self.capacity:g}); retry in {math.ceil(wait)} s",
                 math.ceil(wait), "Authorization",
             )
+
+
+class SharedRateLimiter(RateLimiter):
+    """The token buckets of :class:`RateLimiter` in a file mapped by every worker process
+    of ``serve --workers N``, so that a key's limit holds for the service as a whole, not
+    N times over. The file (created by ``serve``, :func:`create_shared_buckets`) holds
+    :data:`SHARED_SLOTS` buckets of (key id, tokens, time); a read-modify-write of one
+    takes ``flock`` on the file. ``time.monotonic`` is one clock for every process of the
+    machine. Should the table ever be full (more keys in use than slots), the keys that
+    find no slot get a bucket per process."""
+
+    def __init__(self, rate: float, burst: int, path: Path) -> None:
+        super().__init__(rate, burst)
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self._map = mmap.mmap(self._fd, SHARED_SLOTS * _SLOT.size)
+
+    def wait(self, key_id: int) -> float:
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                now = self.clock()
+                slot = self._slot(key_id)
+                if slot is None:  # pragma: no cover - more keys in use than slots
+                    return self._wait_local(key_id, now)
+                _, tokens, at = _SLOT.unpack_from(self._map, slot)
+                if at == 0.0:  # a new bucket starts full
+                    tokens, at = self.capacity, now
+                tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
+                took = tokens >= 1.0
+                _SLOT.pack_into(self._map, slot, key_id, tokens - 1.0 if took else tokens, now)
+                return 0.0 if took else (1.0 - tokens) / self.rate
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _slot(self, key_id: int) -> int | None:
+        """The offset of ``key_id``'s bucket (claiming a free one); linear probing."""
+        start = key_id % SHARED_SLOTS
+        for i in range(SHARED_SLOTS):
+            offset = ((start + i) % SHARED_SLOTS) * _SLOT.size
+            found = _KEY.unpack_from(self._map, offset)[0]
+            if found == key_id:
+                return offset
+            if found == 0:
+                _SLOT.pack_into(self._map, offset, key_id, 0.0, 0.0)
+                return offset
+        return None
+
+    def _wait_local(self, key_id: int, now: float) -> float:  # pragma: no cover - table full
+        tokens, at = self._buckets.get(key_id, (self.capacity, now))
+        tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key_id] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key_id] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+
+
+SHARED_SLOTS = 4096
+_SLOT = struct.Struct("=qdd")  # key id (0: free), tokens, monotonic time of the last take
+_KEY = struct.Struct("=q")
+
+
+def create_shared_buckets(path: Path) -> Path:
+    """The (empty) file of :class:`SharedRateLimiter`, readable by its owner only."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.ftruncate(fd, SHARED_SLOTS * _SLOT.size)
+    finally:
+        os.close(fd)
+    return path

@@ -62,12 +62,13 @@ def purge_events(
 
 class Housekeeper:
     """A daemon thread of the service: writes key usage every ``flush_seconds`` and purges
-    old events every ``purge_seconds`` when ``retention_days`` is set."""
+    old events every ``purge_seconds`` when ``retention_days`` is set (and ``purge_when()``:
+    with several worker processes, in the one that runs the background jobs)."""
 
     def __init__(
         self, store: Store, usage: audit.KeyUsage, *, retention_days: float | None,
         flush_seconds: float = 10.0, purge_seconds: float = 3600.0,
-        clock: Callable[[], int] | None = None,
+        clock: Callable[[], int] | None = None, purge_when: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.usage = usage
@@ -78,6 +79,8 @@ class Housekeeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_purge = 0.0
+        # serve --workers N: only the process that runs the background jobs purges
+        self.purge_when = purge_when or (lambda: True)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="leadscore-housekeeping", daemon=True)
@@ -92,7 +95,7 @@ class Housekeeper:
     def run_once(self) -> dict[str, Any]:
         """One round: flush key usage; purge when due. Returns what was done."""
         done: dict[str, Any] = {"usage": self._flush()}
-        if self.retention_days and time.monotonic() >= self._next_purge:
+        if self.retention_days and time.monotonic() >= self._next_purge and self.purge_when():
             self._next_purge = time.monotonic() + self.purge_seconds
             try:
                 done["purged"] = purge_events(self.store, self.retention_days, self.clock(),

@@ -16,7 +16,12 @@ checkpoint by themselves past :data:`CHECKPOINT_FRAMES` pages of WAL, a backstop
 keeps the WAL bounded when the thread cannot keep up (or in another process).
 Write transactions start with ``BEGIN IMMEDIATE`` so that two writers queue on the
 database lock instead of failing when a reader upgrades to a writer; read sessions
-start with a plain (deferred) ``BEGIN`` and never block writers (WAL).
+start with a plain (deferred) ``BEGIN`` and never block writers (WAL). Before it, a
+writer takes this process's write lock and then ``flock`` on ``<db>-writer.lock``
+(:class:`~leadscore.store.locks.WriterLock`): the writers of several processes
+(``serve --workers N``) queue in the kernel, not in SQLite's busy handler's sleeps.
+Each process runs its own checkpoint thread; passive checkpoints of two processes do not
+conflict (SQLite lets one run and the other return busy, which the next write retries).
 
 Functions here never commit on their own: :meth:`Store.write` and :meth:`Store.read`
 are the one place a transaction begins and ends.
@@ -38,6 +43,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.errors import UsageError
+from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
@@ -215,6 +221,9 @@ class Store:
         # SQLite has one writer at a time: queue this process's writers on a lock (fair,
         # no polling) rather than on SQLite's busy handler, which sleeps in steps.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        # ... and the writers of every process of the file on a lock file (store/locks.py)
+        database = sqlite_file(engine)
+        self._writers = WriterLock(database) if database is not None else None
         self._checkpointer = _Checkpointer(engine) if is_sqlite(engine) and not in_memory(engine) else None
         self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read = sessionmaker(
@@ -240,7 +249,7 @@ class Store:
         """A write transaction: committed when the block ends, rolled back on an exception.
 
         ``wait=False`` (SQLite) raises :class:`WriterBusy` at once, before anything is
-        done, when another thread of this process is writing."""
+        done, when another thread of this process, or another process, is writing."""
         if self._write_lock is None:
             with self._write() as session, session.begin():
                 yield session
@@ -248,8 +257,14 @@ class Store:
         if not self._write_lock.acquire(blocking=wait):
             raise WriterBusy("another writer holds the database")
         try:
-            with self._write() as session, session.begin():
-                yield session
+            if self._writers is not None and not self._writers.acquire(wait=wait):
+                raise WriterBusy("another process writes to the database")
+            try:
+                with self._write() as session, session.begin():
+                    yield session
+            finally:
+                if self._writers is not None:
+                    self._writers.release()
         finally:
             self._write_lock.release()
         if self._checkpointer is not None:
@@ -269,4 +284,6 @@ class Store:
     def dispose(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()
+        if self._writers is not None:
+            self._writers.close()
         self.engine.dispose()
