@@ -19,6 +19,7 @@ and the load average before and after.
 
     .venv/bin/python bench/load_mixed.py                  # SQLite
     .venv/bin/python bench/load_mixed.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/load_mixed.py --workers 2        # serve --workers 2 (CPU: all its processes)
 """
 
 from __future__ import annotations
@@ -129,6 +130,30 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of process ``pid`` and its descendants (``serve --workers N``: the worker
+    processes) so far; None where /proc is missing."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        seconds = _cpu_seconds(current)
+        if seconds is None:
+            if current == pid:
+                return None
+            continue
+        total += seconds
+        todo.extend(children.get(current, []))
+    return total
+
+
 def _load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -143,6 +168,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--world-leads", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2, help="load processes")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (server processes)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-load-"))
     db = args.db or f"sqlite:///{folder / 'load.db'}"
@@ -153,7 +179,7 @@ def main() -> None:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from leadscore.cli import main; main()", "serve", "--db", db,
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -168,7 +194,7 @@ def main() -> None:
             lead_ids = [row["lead_id"] for row in client.get("/v1/leads?limit=1000").json()["leads"]]
         tag = str(int(time.time()))
         load_before = _load_average()
-        server_cpu = _cpu_seconds(server.pid)
+        server_cpu = _tree_cpu_seconds(server.pid)
         queue: Any = multiprocessing.Queue()
         per_process = args.rate / args.processes
         loads = [
@@ -183,13 +209,15 @@ def main() -> None:
             load.join()
         results = [r for out in outputs for r in out["results"]]
         elapsed = max(out["elapsed"] for out in outputs)
-        server_after = _cpu_seconds(server.pid)
+        server_after = _tree_cpu_seconds(server.pid)
         report: dict[str, Any] = {
-            "database": db.split(":")[0], "world_leads": args.world_leads,
+            "database": db.split(":")[0], "world_leads": args.world_leads, "workers": args.workers,
             "target_rate": args.rate, "seconds": args.seconds,
             "achieved_rate": round(len(results) / elapsed, 1),
             "server_cpu_s": round(server_after - server_cpu, 1)
             if server_after is not None and server_cpu is not None else None,
+            "server_cpu_ms_per_request": round((server_after - server_cpu) * 1000 / len(results), 2)
+            if server_after is not None and server_cpu is not None and results else None,
             "load_cpu_s": [round(out["cpu_s"], 1) for out in outputs],
             "load_average": {"before": load_before, "after": _load_average()},
             "all": _summary([t for _, t, _ in results], sum(1 for *_, ok in results if not ok)),
