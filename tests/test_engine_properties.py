@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from types import MappingProxyType
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from leadscore.engine import Event, LeadScore, clip, round_score, score_lead
+from leadscore.engine import (
+    Contribution,
+    CountedEvent,
+    Event,
+    LeadScore,
+    clip,
+    round_score,
+    score_lead,
+)
+from leadscore.engine.explain import explanation_json
 from leadscore.engine.timestamps import MICROS_PER_DAY, parse_timestamp, to_micros
 from leadscore.model import (
     AbsenceCondition,
@@ -401,3 +412,34 @@ def test_round_score_on_every_eighth() -> None:
         value = n / 8
         got, expected = round_score(value), _decimal_round(value)
         assert got == expected and math.copysign(1, got) == math.copysign(1, expected), value
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+@FAST
+@given(scenarios(), st.sampled_from((0, 0, 1, -7 * MICROS_PER_DAY)))
+def test_explanation_json_is_the_explanation_encoded(scenario: Any, shift: int) -> None:
+    """The text the service stores is, byte for byte, what json writes of explanation()."""
+    model, lead, evs = scenario
+    result = score_lead(model, lead, evs, AS_OF_US + shift)
+    assert explanation_json(result) == _json(result.explanation())
+
+
+@given(st.one_of(st.floats(), st.integers(-10**20, 10**20), st.booleans(), st.none(), st.text(),
+                 st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.floats(), max_size=2)))
+@example(math.nan)
+@example(math.inf)
+@example(-math.inf)
+@example(-0.0)
+@example(2**70)
+def test_explanation_json_writes_every_attribute_value_as_json_does(value: Any) -> None:
+    """Attribute values of any JSON kind (PostgreSQL gives them back as stored), NaN, infinities,
+    huge integers; -0.0, quotes, control and non-ASCII characters in the rest."""
+    counted = CountedEvent("e\"1\u2028", "page_view", AS_OF_US - 1, 1e-7, -0.0)
+    contribution = Contribution('r"1', "Giám đốc\n", "fit", -0.0, (counted,), {"a\u00e9": value, "b": MappingProxyType({"x": 1})})
+    result = LeadScore("L", 12.345, {"fit": -0.0, "x": 1e14 + 0.125}, {"fit": 3.0, "x": 1e14 + 0.125},
+                       {"fit": None}, None, (contribution,))
+    assert explanation_json(result) == _json({**result.explanation(), "rules": [
+        {**contribution.to_dict(), "attributes": {"a\u00e9": value, "b": {"x": 1}}}]})

@@ -401,6 +401,35 @@ class _ModelPlan:
     changes: tuple[tuple[_EventQuery, int | None, int | None], ...] = ()
     has_absence: bool = False
     decaying: frozenset[str] = frozenset()  # ids of the rules with decay
+    absences: tuple[int, ...] = ()  # the absence offsets of `changes`, ascending
+    # by the set of event types a lead has: the rules that can give it points and the
+    # (query, leave) of `changes` whose events can leave a window (see _select)
+    selections: dict[frozenset[str], _Selection] = field(default_factory=dict)
+
+
+# The rules worth looking at for a lead with events of these types (model order), and the
+# `changes` entries with a window whose query can find one of its events. An event rule
+# whose types the lead has no event of finds nothing and gives nothing, as does such an
+# entry; skipping them is the same result (perf, issue #3: most leads have one to three
+# types of the model's seven, and looking at every rule was a third of the engine's time).
+_Selection = tuple[tuple[_RulePlan, ...], tuple[tuple[_EventQuery, int], ...]]
+_SELECTIONS_LIMIT = 4096  # type sets remembered per plan
+
+
+def _select(plan: _ModelPlan, types: frozenset[str]) -> _Selection:
+    found = plan.selections.get(types)
+    if found is None:
+        rules = tuple(
+            p for p in plan.rules if p.query is None or not types.isdisjoint(p.query.types)
+        )
+        leaving = tuple(
+            (query, leave) for query, _, leave in plan.changes
+            if leave is not None and not types.isdisjoint(query.types)
+        )
+        if len(plan.selections) >= _SELECTIONS_LIMIT:
+            plan.selections.clear()
+        found = plan.selections[types] = (rules, leaving)
+    return found
 
 
 def _plan_model(model: ScoringModel) -> _ModelPlan:
@@ -422,10 +451,11 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
                        if isinstance(c, AbsenceCondition) and window is not None else None)
             leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
             changes.append((_query_of(c, queries), absence, leave))
+    absences = tuple(sorted({absence for _, absence, _ in changes if absence is not None}))
     return _ModelPlan(
         rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
-        any(absence is not None for _, absence, _ in changes),
-        frozenset(rule.id for rule in model.rules if rule.decay is not None),
+        bool(absences), frozenset(rule.id for rule in model.rules if rule.decay is not None),
+        absences,
     )
 
 
@@ -493,45 +523,51 @@ def score_and_schedule(
     functions (property-tested); what the service runs for every lead it scores."""
     view = _LeadView(lead, events, as_of_us)
     plan = _plan(model)
-    result = _score_view(plan, view)
+    rules, leaving = _select(plan, frozenset(view.by_type))
+    result = _score_view(plan, view, rules)
     decaying = plan.decaying
     decays = bool(decaying) and any(c.rule_id in decaying and c.events for c in result.contributions)
-    return result, _next_change(plan, view), decays
+    return result, _next_change(plan, view, leaving), decays
 
 
-def _next_change(plan: _ModelPlan, view: _LeadView) -> int | None:
-    """``next_change`` from a view: the matching events of a query are those the engine
-    found (``as_of - ts <= window`` is ``ts > as_of - leave`` for integer microseconds), the
-    oldest is the last, and the events stamped after as_of are ``view.future``."""
+def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQuery, int], ...]) -> int | None:
+    """``next_change`` from a view: the earliest of the candidate moments after as_of. The
+    matching events of a query are those the engine found (``as_of - ts <= window`` is
+    ``ts > as_of - leave`` for integer microseconds), the oldest is the last; the events
+    stamped after as_of are ``view.future``; ``leaving`` are the entries of ``plan.changes``
+    with a window whose query can find one of the lead's events (the others find none)."""
     as_of_us = view.as_of_us
     best: int | None = None
-    created = view.created_us() if plan.has_absence else None
+    if plan.has_absence:
+        created = view.created_us()
+        if created is not None:
+            for absence in plan.absences:  # ascending: the first one after as_of is the earliest
+                if created + absence > as_of_us:
+                    best = created + absence
+                    break
     future = view.future
-    for query, absence, leave in plan.changes:
-        if absence is not None and created is not None:
-            moment = created + absence
-            if moment > as_of_us and (best is None or moment < best):
-                best = moment
-        if future:
+    if future:
+        for query, _, _ in plan.changes:
             types, where = query.types, query.where
             for event in future:
                 if ((best is None or event.ts < best) and event.type in types
                         and all(test(event.properties) for test in where)):
                     best = event.ts
-        if leave is not None:
-            found = view.matching(query)
-            if found:
-                moment = found[-1].ts + leave
-                if moment > as_of_us and (best is None or moment < best):
-                    best = moment
+    for query, leave in leaving:
+        found = view.matching(query)
+        if found:
+            moment = found[-1].ts + leave
+            if moment > as_of_us and (best is None or moment < best):
+                best = moment
     return best
 
 
-def _score_view(plan: _ModelPlan, view: _LeadView) -> LeadScore:
-    lead = view.lead
+def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] | None = None) -> LeadScore:
+    if rules is None:
+        rules = _select(plan, frozenset(view.by_type))[0]
     contributions: list[Contribution] = []
     raw = {name: 0.0 for name, _, _ in plan.groups}
-    for rule_plan in plan.rules:
+    for rule_plan in rules:
         contribution = _rule_contribution(rule_plan, view)
         if contribution is not None:
             contributions.append(contribution)
@@ -539,9 +575,18 @@ def _score_view(plan: _ModelPlan, view: _LeadView) -> LeadScore:
     # Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades
     groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
     total = clip(sum(groups.values()), plan.score_min, plan.score_max)
-    stage = next((name for name, min_score in plan.stages if min_score <= total), None)
-    grades: dict[str, str | None] = {
-        name: next((g for g, t in thresholds if t <= groups[name]), None)
-        for name, thresholds in plan.grades
-    }
-    return LeadScore(lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))
+    stage = None
+    for name, min_score in plan.stages:
+        if min_score <= total:
+            stage = name
+            break
+    grades: dict[str, str | None] = {}
+    for name, thresholds in plan.grades:
+        value = groups[name]
+        grade = None
+        for letter, threshold in thresholds:
+            if threshold <= value:
+                grade = letter
+                break
+        grades[name] = grade
+    return LeadScore(view.lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
+from leadscore.engine.explain import explanation_json
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
@@ -400,7 +401,7 @@ def record_scores(
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [
             result.total, score, to_json(result.rounded_groups()), grades,
-            to_json(result.explanation()), at_us, change.next_change_us,
+            explanation_json(result), at_us, change.next_change_us,
         ]
         old = before.get(change.lead_pk)
         set_stage = old is None or old[0] != stage
