@@ -89,15 +89,16 @@ def apply_set_based(
         "SELECT 1 FROM predictive_models WHERE active LIMIT 1"
     ):
         return None
-    if db.all(f"SELECT 1 FROM pending_scores WHERE job_id = ? AND CAST(change AS json) -> '{ROW_KEY}' IS NULL "
-              "LIMIT 1", [job_id]):
-        return None
     columns = ", ".join(f"{name} {kind}" for name, kind in _ROW_COLUMNS)
     db.execute(
         f"CREATE TEMPORARY TABLE {_SWITCH} ON COMMIT DROP AS SELECT p.lead_pk, r.* FROM pending_scores p "
         f"CROSS JOIN LATERAL json_to_record(CAST(p.change AS json) -> '{ROW_KEY}') AS r({columns}) "
         "WHERE p.job_id = ?", [job_id],
     ).close()
+    # a pending score without its row comes out as a row of nulls (every row has a version)
+    if db.all(f"SELECT 1 FROM {_SWITCH} WHERE version IS NULL LIMIT 1"):
+        db.execute(f"DROP TABLE {_SWITCH}").close()
+        return None
     db.execute(f"ALTER TABLE {_SWITCH} ADD PRIMARY KEY (lead_pk)").close()
     db.execute(f"ANALYZE {_SWITCH}").close()
     db.execute(
