@@ -4,11 +4,13 @@ background, and the one switch transaction that applies them (the time ingestion
     .venv/bin/python bench/model_switch.py --leads 20000
     .venv/bin/python bench/model_switch.py --leads 20000 --db postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-Same store, same run, alternating (``--repeat`` rounds): a model change prepared lead by
-lead (``rescore_stale(set_based=False)``, the path before set-based preparation) and one
-prepared set-based where the database allows it (PostgreSQL; elsewhere the two are the
-same path). Each change rescored every lead; each prints its total, the switch
-transaction's part and the preparation's. ``--in-place`` adds the older baseline: every lead
+Same store, same run, alternating (``--repeat`` rounds): a model change lead by lead
+(``rescore_stale(set_based=False)``: per-lead preparation and the per-lead switch, the path
+before set-based rescoring) and one set-based where the database allows it (PostgreSQL: the
+switch always, the preparation from ``--set-based-min`` leads, default
+``rescore.SET_BASED_MIN_LEADS``; elsewhere the two are the same path). Each change rescored
+every lead; each prints its total, the switch transaction's part, the preparation's, and
+this process's CPU seconds (PostgreSQL's are not in it). ``--in-place`` adds the older baseline: every lead
 rescored in place, chunk by chunk (``rescore_pks``, cause "model").
 
 ``--due-sizes 100,1000,5000`` (PostgreSQL): for time-driven rescoring, which touches only the
@@ -41,6 +43,8 @@ def main() -> None:
     parser.add_argument("--in-place", action="store_true")
     parser.add_argument("--due-sizes", default="")
     parser.add_argument("--skip-switch", action="store_true")
+    parser.add_argument("--set-based-min", type=int, default=None,
+                        help="prepare set-based from this many leads (default rescore.SET_BASED_MIN_LEADS)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-switch-"))
     world = write_world(folder / "world", args.leads, seed=42)
@@ -87,6 +91,9 @@ def main() -> None:
         return result
 
     rescore.apply_pending = timed_apply  # type: ignore[assignment]
+    if args.set_based_min is not None:
+        rescore.SET_BASED_MIN_LEADS = args.set_based_min
+    out["set_based_min_leads"] = rescore.SET_BASED_MIN_LEADS
     runs: dict[str, list[dict[str, float]]] = {"per_lead": [], "set_based": []}
     points = 16
     for _ in range(0 if args.skip_switch else args.repeat):
@@ -95,13 +102,14 @@ def main() -> None:
             with store.write() as session:
                 activate_document(session, starter.replace("points: 15", f"points: {points}", 1), "yaml", tick(),
                                   inline_limit=0)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = rescore.rescore_stale(store, ModelCache(), tick, chunk=args.chunk,
                                            set_based=name == "set_based")
             total = time.perf_counter() - started
             assert result.model == summary.leads_read, result
             runs[name].append({"total_s": round(total, 2), "switch_s": round(switch_seconds[-1], 2),
-                               "prepare_s": round(total - switch_seconds[-1], 2)})
+                               "prepare_s": round(total - switch_seconds[-1], 2),
+                               "python_cpu_s": round(time.process_time() - cpu, 2), "load": os.getloadavg()[0]})
     rescore.apply_pending = apply  # type: ignore[assignment]
     if not args.skip_switch:
         best = {name: min(r["total_s"] for r in rs) for name, rs in runs.items()}

@@ -38,7 +38,6 @@ from leadscore.service.scoring import (
     ScoringPolicy,
     change_from_json,
     change_of,
-    change_to_json,
     chunks,
     load_events,
     load_states,
@@ -46,6 +45,7 @@ from leadscore.service.scoring import (
     rescore_states,
     score_states,
 )
+from leadscore.service.switch import apply_set_based, pending_text
 from leadscore.store.db import Store
 from leadscore.store.raw import raw
 from leadscore.store.tables import leads, rescore_jobs
@@ -144,7 +144,7 @@ def prepare_chunk(
     updated = {s.pk: s.updated_us for s in states}
     raw(session).many(
         "INSERT INTO pending_scores (job_id, lead_pk, change) VALUES (?, ?, ?)",
-        [(job_id, c.lead_pk, change_to_json(c, updated[c.lead_pk])) for c in changes],
+        [(job_id, c.lead_pk, pending_text(c, updated[c.lead_pk])) for c in changes],
     )
     return len(changes)
 
@@ -159,14 +159,14 @@ _RESCORE_LEADS, _RESCORE_EVENTS = "ls_rescore_leads", "ls_rescore_events"
 
 def prepare_set_based(
     store: Store, cache: ModelCache, job: Any, clock: Clock, *, policy: ScoringPolicy = ScoringPolicy(),
-    chunk: int = 500, min_leads: int = SET_BASED_MIN_LEADS,
+    chunk: int = 500, min_leads: int | None = None,
 ) -> bool:
     """Prepare the job's pending scores of every unprepared lead with two set-based queries
     inside PostgreSQL (:mod:`leadscore.sql.explain`: the same scores, explanations and next
     changes as the engine, exactly), then write them chunk by chunk with the job's progress.
 
     False (nothing done) where the per-lead path must do it: SQLite, fewer than
-    ``min_leads`` leads, a model PostgreSQL cannot compute exactly, or an event property
+    ``min_leads`` (default :data:`SET_BASED_MIN_LEADS`) leads, a model PostgreSQL cannot compute exactly, or an event property
     the model reads holding an object or array. A pending score is written only while the
     lead is as it was read (its ``scored_us``): a lead scored again meanwhile is left to
     the next pass."""
@@ -175,7 +175,7 @@ def prepare_set_based(
             return False
         model = cache.get(session, job.model_version_id)
         pks = _unprepared(session, job.id, model.version_id, 0, None)
-        if len(pks) < min_leads:
+        if len(pks) < (SET_BASED_MIN_LEADS if min_leads is None else min_leads):
             return False
         now = clock()
         states = load_states(session, pks)
@@ -197,7 +197,7 @@ def prepare_set_based(
                 "INSERT INTO pending_scores (job_id, lead_pk, change) SELECT ?, u.pk, u.change "
                 "FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS bigint[])) AS u(pk, change, seen) "
                 "JOIN leads l ON l.id = u.pk AND l.scored_us IS NOT DISTINCT FROM u.seen",
-                [job.id, [c.lead_pk for c in part], [change_to_json(c, updated[c.lead_pk]) for c in part],
+                [job.id, [c.lead_pk for c in part], [pending_text(c, updated[c.lead_pk]) for c in part],
                  [scored_us.get(c.lead_pk) for c in part]],
             ).close()
             session.execute(
@@ -277,17 +277,24 @@ def changes_of(
 
 def apply_pending(
     session: Session, cache: ModelCache, job: Any, now_us: int,
-    *, policy: ScoringPolicy = ScoringPolicy(), chunk: int = 500,
+    *, policy: ScoringPolicy = ScoringPolicy(), chunk: int = 500, set_based: bool = True,
 ) -> list[int]:
     """The switch, in the caller's transaction: score what is not prepared yet, activate the
     job's version, and write every pending score (history, transitions and listeners as
-    for any change, stamped ``now_us``). Returns the keys of the leads rescored."""
+    for any change, stamped ``now_us``). Returns the keys of the leads rescored.
+
+    On PostgreSQL the pending scores are written set-based (:func:`leadscore.service.switch.apply_set_based`,
+    unless ``set_based=False``): the same rows; lead by lead where it declines."""
     lock_model_switch(session, exclusive=True)
     model = cache.get(session, job.model_version_id)
     missing = _unprepared(session, job.id, model.version_id, 0, None)
     for part in chunks(missing, chunk):
         prepare_chunk(session, model, job.id, part, now_us, policy=policy)
     activate(session, model.version_id, now_us)
+    written = apply_set_based(session, model, job.id, now_us, chunk=chunk) if set_based else None
+    if written is not None:
+        _finish_job(session, job.id, now_us, len(written))
+        return written
     done: list[int] = []
     after = -1
     while True:
@@ -304,11 +311,15 @@ def apply_pending(
         record_scores(session, changes, updated={c.lead_pk: u for c, u in decoded})
         done.extend(c.lead_pk for c in changes)
     session.execute(delete(pending_scores).where(pending_scores.c.job_id == job.id))
-    session.execute(
-        update(rescore_jobs).where(rescore_jobs.c.id == job.id)
-        .values(status="done", finished_us=now_us, total=len(done), done=len(done))
-    )
+    _finish_job(session, job.id, now_us, len(done))
     return done
+
+
+def _finish_job(session: Session, job_id: int, now_us: int, count: int) -> None:
+    session.execute(
+        update(rescore_jobs).where(rescore_jobs.c.id == job_id)
+        .values(status="done", finished_us=now_us, total=count, done=count)
+    )
 
 
 def rescore_stale(
@@ -358,7 +369,7 @@ def rescore_stale(
         current = running_job(session)
         if current is None or current.id != job.id:
             return summary
-        done = apply_pending(session, cache, current, clock(), policy=policy, chunk=chunk)
+        done = apply_pending(session, cache, current, clock(), policy=policy, chunk=chunk, set_based=set_based)
     summary.model += len(done)
     return summary
 
