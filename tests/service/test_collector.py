@@ -52,6 +52,28 @@ def test_overlapping_batches_restore_it_when_the_last_one_ends() -> None:
     assert gc.isenabled()
 
 
+def test_a_pause_inside_a_pause_of_the_same_thread_collects_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route pauses around the service's pause: the inner one is no batch of its own (a
+    collection at its end walked the whole batch, still alive)."""
+    monkeypatch.setattr(scoring, "YOUNG_EVERY", 0.0)  # any batch boundary would collect
+    started: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    with collector_paused():
+        gc.callbacks.append(seen)
+        try:
+            with collector_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        finally:
+            gc.callbacks.remove(seen)
+    assert started == []
+    assert gc.isenabled()
+
+
 class _Cycle:
     def __init__(self) -> None:
         self.me = self
