@@ -8,9 +8,11 @@ the new version and applies them (:func:`apply_pending`). Killed at any moment, 
 store shows the old model's scores or the new model's, never a mix; the next run
 resumes the job.
 
-On PostgreSQL, a model change over many leads is prepared set-based
-(:func:`prepare_set_based`: two compiled queries, the engine's exact results); the per-lead
-passes then handle only what it left, and the switch is the same. Time-driven rescoring
+On PostgreSQL the switch is set-based (:mod:`leadscore.service.switch`: the pending scores
+written with one UPDATE and two INSERT ... SELECT, the listeners called only where they
+act; the same rows as the per-lead switch), and a model change over many leads is also
+prepared set-based (:func:`prepare_set_based`: two compiled queries, the engine's exact
+results); the per-lead passes then handle only what it left. Time-driven rescoring
 (:func:`rescore_due`) stays per lead: it touches few leads at a time (docs/scale.md)."""
 
 from __future__ import annotations
