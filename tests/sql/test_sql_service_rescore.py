@@ -334,3 +334,88 @@ def test_pending_scores_without_their_row_are_switched_lead_by_lead(pg_url: Any,
     assert calls == [False]
     assert old_rows["leads"] == per_lead["leads"] and old_rows["history"] == per_lead["history"]
     assert old_rows["moves"] == per_lead["moves"]
+
+
+@pytest.mark.postgres
+def test_events_loaded_as_text_are_the_events_load_events_gives(pg_url: Any, tmp_path: Path) -> None:
+    """The preparation's loader (properties fetched as json text, decoded once per distinct
+    text) gives every lead the same events, in the same order, with equal properties, as
+    ``load_events`` (psycopg's decoding), nested objects and Unicode included."""
+    from sqlalchemy import text
+
+    from leadscore.service.scoring import load_events
+
+    world = write_world(tmp_path / "world", 40, seed=17)
+    store = Store.open(pg_url())
+    try:
+        with store.write() as session:
+            ensure_model(session, None, NOW - 10)
+        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
+        with store.write() as session:
+            session.execute(text(
+                "UPDATE events SET properties = CAST(:doc AS json) WHERE id = (SELECT min(id) FROM events)"),
+                {"doc": '{"url": {"path": "/pricing", "q": [1, 2.50, null]}, "note": "Zürich \\u00e9t\\u00e9 1e3"}'})
+        with store.read() as session:
+            ids = dict(session.execute(select(leads.c.id, leads.c.lead_id)).all())
+            types = {t for (t,) in session.execute(text("SELECT DISTINCT type FROM events")).all()}
+            expected = load_events(session, ids, types)
+            got = rescore.load_events_as_text(session, ids, types)
+            partial = rescore.load_events_as_text(session, ids, {"page_view"})
+    finally:
+        store.dispose()
+
+    def plain(events: dict[int, list[Any]]) -> dict[int, list[tuple[Any, ...]]]:
+        return {pk: [(e.lead_id, e.type, e.ts, dict(e.properties), e.event_id) for e in evs]
+                for pk, evs in events.items()}
+
+    assert plain(got) == plain(expected) and sum(map(len, expected.values())) > 100
+    assert any(isinstance(e.properties.get("url"), dict) for evs in got.values() for e in evs)
+    assert plain(partial) == {pk: [e for e in evs if e[1] == "page_view"] for pk, evs in plain(expected).items()}
+
+
+@pytest.mark.postgres
+def test_a_set_based_switch_failing_midway_leaves_the_old_model_and_resumes(pg_url: Any, tmp_path: Path) -> None:
+    """The set-based switch fails after its UPDATE and INSERTs (a listener raises): nothing
+    of it stays (the old model active, every lead its old score, no history of the change,
+    the pending scores kept); the next run switches, as the per-lead path would."""
+    from leadscore.service.models import active_version_id
+    from leadscore.service.scoring import on_score_change, remove_score_listener
+    from leadscore.store.tables_rescore import pending_scores
+
+    world = write_world(tmp_path / "world", 80, seed=19)
+    expected = _switched(pg_url(), world, OTHER, set_based=False)
+    url = pg_url()
+    store = Store.open(url)
+    try:
+        with store.write() as session:
+            ensure_model(session, None, NOW - 10)
+        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
+        with store.read() as session:
+            before = session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()
+            old_version = active_version_id(session)
+        with store.write() as session:
+            activate_document(session, OTHER, "yaml", NOW, inline_limit=0)
+
+        def crash(session: Any, changes: Any) -> None:
+            raise RuntimeError("killed mid-switch")
+
+        on_score_change(crash)
+        try:
+            with _switch_calls() as calls, pytest.raises(RuntimeError, match="mid-switch"):
+                rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=40)
+        finally:
+            remove_score_listener(crash)
+        with store.read() as session:
+            assert active_version_id(session) == old_version
+            assert session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all() == before
+            assert session.execute(select(score_history).where(score_history.c.cause == "model")).first() is None
+            assert len(session.execute(select(pending_scores.c.lead_pk)).all()) == 80
+        assert calls == []  # it raised inside the set-based switch, before answering
+        with _switch_calls() as calls:
+            rescore.rescore_stale(store, ModelCache(), lambda: NOW + 7, chunk=40)
+        assert calls == [True]
+        with store.read() as session:
+            after = [dict(r) for r in session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()]
+    finally:
+        store.dispose()
+    assert after == expected["leads"]

@@ -99,8 +99,6 @@ def apply_set_based(
     if db.all(f"SELECT 1 FROM {_SWITCH} WHERE version IS NULL LIMIT 1"):
         db.execute(f"DROP TABLE {_SWITCH}").close()
         return None
-    db.execute(f"ALTER TABLE {_SWITCH} ADD PRIMARY KEY (lead_pk)").close()
-    db.execute(f"ANALYZE {_SWITCH}").close()
     db.execute(
         f"UPDATE leads SET total = s.total, score = s.score, \"groups\" = CAST(s.groups AS jsonb), "
         "grades = CAST(s.grades AS jsonb), explanation = CAST(s.explanation AS jsonb), scored_us = ?, "
