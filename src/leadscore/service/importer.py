@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import multiprocessing
 import os
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -371,13 +372,15 @@ class _Stored:
 
 
 def _store_events(store: Store, prepared: _Prepared, now_us: int,
-                  on_batch: Callable[[int, int, bool], None] | None = None) -> _Stored:
-    """Write the prepared events, one transaction per batch. ``on_batch(done, last_key,
+                  on_batch: Callable[[int, int, bool], None] | None = None,
+                  turn: Any = None) -> _Stored:
+    """Write the prepared events, one transaction per batch (each holding ``turn``, a lock
+    shared with another process writing, when given). ``on_batch(done, last_key,
     complete)`` is called after each commit: every event of the leads up to key
     ``last_key`` is then stored."""
     result = _Stored()
     for rows, last, done in prepared.batches(now_us):
-        with store.write() as session:
+        with turn if turn is not None else contextlib.nullcontext(), store.write() as session:
             stored = _insert_event_rows(session, rows)
         result.stored += stored
         result.duplicates += len(rows) - stored
@@ -459,7 +462,6 @@ def _worker_score(
 
 
 def _pool(workers: int) -> Any:
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -567,7 +569,6 @@ def _event_counts(session: Session, pks: list[int]) -> dict[int, int]:
 def _can_fork(store: Store) -> bool:
     """Whether a forked process can work on this store: a fork exists here, and the
     database is not one process's memory."""
-    import multiprocessing
 
     return (hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
             and not in_memory(store.engine))
@@ -588,6 +589,7 @@ class _Forked:
         self.page = mmap.mmap(-1, 8 * (self.SLOTS + 1))  # the last slot: ended
         self.read_end, write_end = os.pipe()
         self.outcome: tuple[str, Any] | None = None
+        store.before_fork()  # no SQLite state for the child to inherit
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child (coverage of forks is not collected)
             os.close(self.read_end)
@@ -670,7 +672,7 @@ class _Forked:
 _DONE, _LAST, _INCOMPLETE = 0, 1, 2
 
 
-def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store], _Stored]:
+def _write_events(prepared: _Prepared, now_us: int, turn: Any) -> Callable[[_Forked, Store], _Stored]:
     def work(child: _Forked, store: Store) -> _Stored:  # pragma: no cover - runs in the child
         def on_batch(done: int, last: int, complete: bool) -> None:
             if not complete:
@@ -678,7 +680,7 @@ def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store]
             child.set(_LAST, last)
             child.set(_DONE, done)
 
-        return _store_events(store, prepared, now_us, on_batch)
+        return _store_events(store, prepared, now_us, on_batch, turn)
 
     return work
 
@@ -692,7 +694,11 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
     transaction that reads the states again and checks each lead's event count; a lead
     that changed meanwhile (or any, once an event of the file was found already stored)
     is scored there again from the store, as :func:`score_all` does."""
-    writer = _Forked(store, _write_events(prepared, now_us))
+    # the two processes take turns to write, on a lock of their own: SQLite's busy handler
+    # left alone (measured: under load, a writer of one process failed now and then with
+    # "locking protocol" after 10 s of retries while the other's batches committed)
+    turn = multiprocessing.get_context("fork").Lock()
+    writer = _Forked(store, _write_events(prepared, now_us, turn))
     try:
         ordered = sorted(pks)
         cache = ModelCache()
@@ -710,7 +716,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
             writer.wait_for(_LAST, part[-1])  # every event of these leads is committed
             if progress is not None:
                 progress("loading events", writer.get(_DONE), prepared.rows)
-            with store.write() as session:
+            with turn, store.write() as session:
                 current = active_model(session, cache)
                 states = load_states(session, part, lock=True)
                 now_states = {s.pk: s for s in states}

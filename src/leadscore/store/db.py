@@ -152,6 +152,13 @@ class _Checkpointer:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 
+    def pause(self) -> None:
+        """End the thread (after its checkpoint, if one runs); the next write starts it again."""
+        self.close()
+        with self._lock:
+            self._closed = False
+            self._thread = None
+
     def _run(self) -> None:
         while True:
             if not self._wake.wait(CHECKPOINT_IDLE):
@@ -269,6 +276,18 @@ class Store:
             self._write_lock.release()
         if self._checkpointer is not None:
             self._checkpointer.poke()
+
+    def before_fork(self) -> None:
+        """Leave this process with no SQLite connection and no thread using one: call it
+        right before ``os.fork()``. A forked process inherits SQLite's in-process record of
+        the connections and locks of the database file, not the locks themselves (POSIX
+        locks belong to a process): its own connections may then skip taking or releasing
+        locks, and the other processes' transactions fail (``locking protocol``) or worse
+        (https://www.sqlite.org/howtocorrupt.html, section 2.6). The pool opens new
+        connections as needed afterwards."""
+        if self._checkpointer is not None:
+            self._checkpointer.pause()
+        self.engine.dispose()
 
     @property
     def serial_writes(self) -> bool:
