@@ -170,11 +170,13 @@ class _Checkpointer:
                 return
             self._wake.clear()
             try:
-                if self.pending() < CHECKPOINT_PENDING:
-                    continue
-                self.checkpoint()
+                if self.pending() >= CHECKPOINT_PENDING:
+                    self.checkpoint()
             except Exception:  # noqa: BLE001 - the connections' own checkpoints bound the WAL
                 log.warning("WAL checkpoint failed", exc_info=True)
+            # at most one look at the WAL index per CHECKPOINT_EVERY, also when no checkpoint
+            # was due: the writes of that time set the event without waking this thread (a
+            # wake-up per write cost ~4% of a request's CPU under load)
             time.sleep(CHECKPOINT_EVERY)
 
     def pending(self) -> int:

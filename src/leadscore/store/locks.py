@@ -141,7 +141,11 @@ class JobLock:
                     os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing the only descriptor releases the flock
             self._fd = None
-        self._drop_connection()  # ending the session releases the advisory lock
+        if self.held and self._connection is not None:  # at once, not when the server sees the session end
+            with contextlib.suppress(Exception):
+                self._connection.driver_connection.execute(
+                    "SELECT pg_advisory_unlock(%s, hashtext(current_schema()))", (JOBS_LOCK_KEY,))
+        self._drop_connection()  # ending the session releases the advisory lock anyway
         self.held = False
 
     def _drop_connection(self) -> None:
