@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
-from leadscore.engine.explain import explanation_json
+from leadscore.engine.explain import explanation_json, rounded_groups_json
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
@@ -423,7 +423,7 @@ def record_scores(
         grades = _grades_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [
-            result.total, score, to_json(result.rounded_groups()), grades,
+            result.total, score, rounded_groups_json(result), grades,
             explanation_json(result), at_us, change.next_change_us,
         ]
         old = before.get(change.lead_pk)
