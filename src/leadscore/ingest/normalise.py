@@ -16,11 +16,10 @@ import json
 import math
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.engine.scoring import Event
-from leadscore.engine.timestamps import parse_timestamp, to_micros
+from leadscore.engine.timestamps import micros_of
 
 EVENT_FIELDS = ("lead_id", "type", "timestamp", "event_id", "properties")
 _EVENT_FIELDS = frozenset(EVENT_FIELDS)
@@ -85,23 +84,10 @@ def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
 
 def timestamp_us(value: Any, column: str = "timestamp") -> int:
     """Epoch microseconds of an ISO 8601 value (or datetime)."""
-    if value.__class__ is str:
-        # the commonest case first: a text with ``Z``, ``+00:00`` or no offset (what
-        # parse_timestamp does then, without its conversion to UTC); the rest, and any
-        # error, take the general path below
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                return to_micros(moment.replace(tzinfo=UTC))
-            if moment.tzinfo is UTC:
-                return to_micros(moment)
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(f"{column} is empty", column)
     try:
-        return to_micros(parse_timestamp(value))
+        return micros_of(value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise RecordError(f"{column}: {exc}", column) from None
 

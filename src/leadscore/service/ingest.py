@@ -241,12 +241,8 @@ def _store_events(
     policy: ScoringPolicy, new_attributes: Mapping[str, dict[str, Any]] | None,
 ) -> IngestResult:
     result = IngestResult()
-    seen: set[str] = set()
     fresh: list[Event] = []
-    for event in parsed:
-        if event.lead_id not in result.stored_scores and event.lead_id not in seen:
-            result.lead_order.append(event.lead_id)
-        seen.add(event.lead_id)
+    result.lead_order = list(dict.fromkeys([event.lead_id for event in parsed]))  # first seen first
     ids = [e.event_id for e in parsed if e.event_id is not None]
     stored: set[str] = set()
     db = raw(session)
@@ -271,8 +267,8 @@ def _store_events(
         db.many(
             "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
             "VALUES (?, ?, ?, ?, {json}, ?)",
-            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, to_json(dict(e.properties)), now_us)
-             for e in fresh],
+            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, to_json(e.properties), now_us)
+             for e in fresh],  # (to_json writes any mapping as an object)
         )
     result.accepted = len(fresh)
     touched = {e.lead_id for e in fresh} | result.created
