@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from leadscore.engine.timestamps import parse_timestamp, to_micros
 from leadscore.ingest.normalise import RecordError, make_event, timestamp_us
+from leadscore.service.ingest import properties_json
+from leadscore.store.raw import to_json
 
 _offsets = st.sampled_from(["Z", "+00:00", "", "+02:00", "-05:30", "+14:00", "z", " Z", "+0000"])
 
@@ -46,3 +49,15 @@ def test_properties_come_from_the_object_and_from_extra_keys() -> None:
     event = make_event({"lead_id": " L1 ", "type": " pv ", "timestamp": "2026-01-01T00:00:00Z",
                         "properties": {"url": "/a", "n": 1, "gone": None}, "extra": "e\u0301"})
     assert (event.lead_id, event.type, event.properties) == ("L1", "pv", {"url": "/a", "n": 1, "extra": "é"})
+
+
+_scalars = st.one_of(st.text(), st.integers(-10**20, 10**20), st.floats(), st.booleans(), st.none())
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.text(), _scalars, max_size=5), st.booleans())
+def test_stored_properties_are_what_to_json_writes(properties: dict[str, Any], read_only: bool) -> None:
+    """The text the service stores for an event's properties is to_json's, byte for byte (NaN,
+    infinities, quotes, non-ASCII and read-only mappings included)."""
+    given_properties = MappingProxyType(properties) if read_only else properties
+    assert properties_json(given_properties) == to_json(given_properties)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import select, update
@@ -131,6 +131,24 @@ def parse_events(
             _check_lengths(event, place(index))
         out.append(event)
     return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+_encode = c_make_encoder(None, _plain, encode_basestring, None, ":", ",", False, False, True) if c_make_encoder else None
+
+
+def properties_json(properties: Mapping[str, Any]) -> str:
+    """``to_json(properties)`` (store/raw.py), byte for byte: the same C encoder, without the
+    set-up json makes for each call (perf, issue #3: half the time; every stored event). The
+    properties of an event are flat (nested values are JSON text): no cycle to look for."""
+    if _encode is None:  # pragma: no cover - Python without json's C accelerator
+        return to_json(properties)  # type: ignore[return-value]
+    return "".join(_encode(properties, 0))
 
 
 def lock_leads(
@@ -267,8 +285,8 @@ def _store_events(
         db.many(
             "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
             "VALUES (?, ?, ?, ?, {json}, ?)",
-            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, to_json(e.properties), now_us)
-             for e in fresh],  # (to_json writes any mapping as an object)
+            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, properties_json(e.properties), now_us)
+             for e in fresh],
         )
     result.accepted = len(fresh)
     touched = {e.lead_id for e in fresh} | result.created
