@@ -674,3 +674,17 @@ def test_rules_that_give_nothing_are_not_listed() -> None:
     m = model([rule({"event": "visit"}, 1, "a"), rule({"attribute": "x", "exists": True}, 2, "b")])
     assert run(m).explanation() == {"score": 0, "stage": None, "groups": {"default": {"score": 0}},
                                     "rules": []}
+
+
+def test_events_are_built_as_the_dataclass_says() -> None:
+    """Event has a faster __init__ of its own (engine/scoring.py): same fields, defaults, equality,
+    immutability."""
+    import dataclasses
+
+    a, b = Event("L1", "page_view", 5), Event(lead_id="L1", type="page_view", ts=5, properties={}, event_id=None)
+    assert a == b and a.properties == {} and a.properties is not Event("L1", "t", 1).properties
+    assert Event("L1", "t", 1, None).properties is None  # given, even None, is kept
+    assert dataclasses.replace(a, ts=7, event_id="e") == Event("L1", "page_view", 7, {}, "e")
+    assert repr(a) == "Event(lead_id='L1', type='page_view', ts=5, properties={}, event_id=None)"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.ts = 6  # type: ignore[misc]

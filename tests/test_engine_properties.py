@@ -20,7 +20,12 @@ from leadscore.engine import (
     round_score,
     score_lead,
 )
-from leadscore.engine.explain import explanation_json
+from leadscore.engine.explain import (
+    explanation_json,
+    grades_json,
+    public_fields_json,
+    rounded_groups_json,
+)
 from leadscore.engine.timestamps import MICROS_PER_DAY, parse_timestamp, to_micros
 from leadscore.model import (
     AbsenceCondition,
@@ -421,10 +426,16 @@ def _json(document: Any) -> str:
 @FAST
 @given(scenarios(), st.sampled_from((0, 0, 1, -7 * MICROS_PER_DAY)))
 def test_explanation_json_is_the_explanation_encoded(scenario: Any, shift: int) -> None:
-    """The text the service stores is, byte for byte, what json writes of explanation()."""
+    """The texts the service stores and answers are, byte for byte, what json writes of
+    explanation(), the rounded groups, the grades and the public score."""
     model, lead, evs = scenario
     result = score_lead(model, lead, evs, AS_OF_US + shift)
     assert explanation_json(result) == _json(result.explanation())
+    assert rounded_groups_json(result) == _json(result.rounded_groups())
+    assert grades_json(result.grades) == _json(result.grades)
+    public = {"score": result.score, "stage": result.stage, "groups": result.rounded_groups(),
+              "grades": dict(result.grades)}
+    assert "{" + public_fields_json(result) + "}" == _json(public)
 
 
 @given(st.one_of(st.floats(), st.integers(-10**20, 10**20), st.booleans(), st.none(), st.text(),

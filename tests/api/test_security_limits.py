@@ -39,6 +39,8 @@ def event(index: int, **properties: Any) -> dict[str, Any]:
     ({"a": {"b": {"c": {}}}}, "events[3].properties.a.b.c", "nested 4 deep; at most 3"),
     ({"a": [[["x"]]]}, "events[3].properties.a[0][0]", "nested 4 deep"),
     ({"Việt": 1, unicodedata.normalize("NFD", "Việt"): 2}, "events[3].properties.Việt", "Unicode-normalised"),
+    ({"K": 1, "\u212a": 2}, "events[3].properties.K", "Unicode-normalised"),  # the Kelvin sign is K in NFC
+    ({"x": "é" * 7}, "events[3].properties.x", "14 bytes"),  # 7 characters
 ])
 def test_a_batch_with_one_event_over_a_limit_stores_nothing(
     small: TestClient, properties: dict[str, Any], field: str, words: str,

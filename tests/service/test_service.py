@@ -3,6 +3,7 @@ count once, concurrent writers serialise per lead, time and model changes rescor
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,20 @@ def _model(store: Store, text: str = MODEL) -> ActiveModel:
 def _event(i: int, lead: str = "L1", kind: str = "page_view", ts: int = NOW - DAY, **props: Any) -> dict[str, Any]:
     return {"event_id": f"e{i}", "lead_id": lead, "type": kind, "timestamp": iso(ts),
             "properties": props or {"url": "/pricing"}}
+
+
+def test_the_answer_is_json_of_the_public_result(store: Store) -> None:
+    """``public_json`` (the text ``POST /v1/events`` answers) is, byte for byte, the JSON of
+    ``public()``: a created lead, a rescored one, one that got only a duplicate, non-ASCII."""
+    model = _model(store)
+    with store.write() as session:
+        ingest_events(session, model, [_event(1, "L1"), _event(2, "Lê\"2")], NOW)
+    with store.write() as session:
+        result = ingest_events(session, model, [_event(3, "L1"), _event(2, "Lê\"2"), _event(4, "L3", "email_open")],
+                               NOW + 1)
+    assert result.unchanged and result.created == {"L3"} and result.changes
+    assert result.public_json() == json.dumps(result.public(), ensure_ascii=False, allow_nan=False,
+                                              separators=(",", ":"))
 
 
 def _stored_score(store: Store, lead_id: str) -> tuple[float, str]:

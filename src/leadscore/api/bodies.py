@@ -89,12 +89,28 @@ def event_records(payload: Any) -> tuple[list[dict[str, Any]], str]:
             raise InvalidRequest(f"events must be a list, got {_kind(records)}", "events")
         where = "events"
         for index, record in enumerate(records):
-            check_keys(record, EVENT_KEYS, f"events[{index}]", ("lead_id", "type"))
-            _check_types(record, f"events[{index}]")
+            # the checks below, without a message built for each good event (perf, issue #3)
+            if (record.__class__ is not dict or not record.keys() <= _EVENT_KEYS
+                    or record.get("lead_id") is None or record.get("type").__class__ is not str
+                    or not _good_types(record)):
+                check_keys(record, EVENT_KEYS, f"events[{index}]", ("lead_id", "type"))
+                _check_types(record, f"events[{index}]")
         return records, where
     check_keys(payload, EVENT_KEYS, "body", ("lead_id", "type"))
     _check_types(payload, "body")
     return [payload], "event"
+
+
+_EVENT_KEYS = frozenset(EVENT_KEYS)
+
+
+def _good_types(record: dict[str, Any]) -> bool:
+    """``timestamp`` and ``properties`` pass :func:`_check_types` (``type`` is known to be text)."""
+    timestamp = record.get("timestamp")
+    if timestamp is not None and timestamp.__class__ is not str:
+        return False
+    properties = record.get("properties")
+    return properties is None or properties.__class__ is dict
 
 
 def _check_types(record: dict[str, Any], where: str) -> None:
@@ -153,22 +169,24 @@ def check_values(values: Mapping[str, Any], where: str, limits: Limits, what: st
 
 
 def _check_mapping(values: Mapping[Any, Any], where: str, limits: Limits, depth: int) -> None:
-    seen: dict[str, str] = {}
+    seen: dict[str, Any] = {}
     for key, value in values.items():
-        name = _nfc(str(key))
-        place = _child(where, name)
+        name = key if key.__class__ is str and key.isascii() else _nfc(str(key))
         if len(name) > limits.key_length:
             raise InvalidRequest(
                 f"{where}: the name '{name[:40]}…' is {len(name)} characters long; at most "
-                f"{limits.key_length} are allowed", place,
+                f"{limits.key_length} are allowed", _child(where, name),
             )
         if name in seen:
             raise InvalidRequest(
-                f"{where}: the names {seen[name]!r} and {str(key)!r} are the same text once "
-                "Unicode-normalised (NFC); send one of them", place,
+                f"{where}: the names {str(seen[name])!r} and {str(key)!r} are the same text once "
+                "Unicode-normalised (NFC); send one of them", _child(where, name),
             )
-        seen[name] = str(key)
-        _check_value(value, place, limits, depth)
+        seen[name] = key
+        # an ASCII text within the limit (its UTF-8 size is its length) is the common case:
+        # no field path is built for it (perf, issue #3)
+        if value.__class__ is not str or len(value) > limits.value_bytes or not value.isascii():
+            _check_value(value, _child(where, name), limits, depth)
 
 
 def _check_value(value: Any, where: str, limits: Limits, depth: int) -> None:
@@ -198,16 +216,41 @@ def _check_value(value: Any, where: str, limits: Limits, depth: int) -> None:
 def check_event_limits(records: list[dict[str, Any]], where: str, limits: Limits) -> None:
     """Limits of each event's ``type`` (a name: ``key_length``) and ``properties``."""
     for index, record in enumerate(records):
-        place = f"events[{index}]" if where == "events" else "body"
         kind = record.get("type")
-        if isinstance(kind, str) and len(_nfc(kind.strip())) > limits.key_length:
-            raise InvalidRequest(
-                f"{_child(place, 'type')} is {len(kind.strip())} characters long; at most "
-                f"{limits.key_length} are allowed", _child(place, "type"),
-            )
         properties = record.get("properties")
-        if isinstance(properties, dict):
-            check_values(properties, _child(place, "properties"), limits, "properties")
+        if (isinstance(kind, str) and not (kind.isascii() and len(kind) <= limits.key_length)
+                or isinstance(properties, dict) and not _within(properties, limits)):
+            place = f"events[{index}]" if where == "events" else "body"
+            if isinstance(kind, str) and len(_nfc(kind.strip())) > limits.key_length:
+                raise InvalidRequest(
+                    f"{_child(place, 'type')} is {len(kind.strip())} characters long; at most "
+                    f"{limits.key_length} are allowed", _child(place, "type"),
+                )
+            if isinstance(properties, dict):
+                check_values(properties, _child(place, "properties"), limits, "properties")
+
+
+_SCALARS = (int, float, bool, type(None))
+
+
+def _within(values: dict[Any, Any], limits: Limits) -> bool:
+    """Values plainly within the limits of :func:`check_values` (perf, issue #3: the common
+    properties of an event are checked without building a field path for each): few enough,
+    ASCII names and texts within their lengths (ASCII is its own NFC form: distinct names stay
+    distinct; its UTF-8 size is its length), numbers, booleans and nulls. False says nothing:
+    the values are then checked in full."""
+    if len(values) > limits.attributes:
+        return False
+    key_length, value_bytes = limits.key_length, limits.value_bytes
+    for key, value in values.items():
+        if key.__class__ is not str or len(key) > key_length or not key.isascii():
+            return False
+        if value.__class__ is str:
+            if len(value) > value_bytes or not value.isascii():
+                return False
+        elif value.__class__ not in _SCALARS:
+            return False
+    return True
 
 
 def check_segment_limits(payload: Any, limits: Limits) -> None:

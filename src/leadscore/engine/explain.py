@@ -1,9 +1,10 @@
-"""A score's explanation as compact JSON text, built directly (the service stores one per
-scored lead).
+"""A score's explanation (and its rounded groups, its grades) as compact JSON text, built
+directly (the service stores them for every scored lead, and answers with them).
 
 :func:`explanation_json` gives, byte for byte, ``json.dumps(score.explanation(),
 ensure_ascii=False, separators=(",", ":"))`` (read-only mappings among the attribute values
-encoded as objects, as ``leadscore.store.raw.to_json`` does), property-tested against it.
+encoded as objects, as ``leadscore.store.raw.to_json`` does), property-tested against it;
+:func:`rounded_groups_json` and :func:`grades_json` likewise.
 It skips building the dictionaries of :meth:`LeadScore.explanation` and reuses the text of
 the names that repeat from lead to lead (rule ids, labels, groups, event types): encoding
 explanations was a fifth of the service's time on batches of events (perf, issue #3).
@@ -135,3 +136,22 @@ def explanation_json(score: LeadScore) -> str:
     rules = ",".join([_rule_json(c) for c in score.contributions])
     return (f'{{"score":{_value(score.score)},"stage":{_name(score.stage)},'
             f'"groups":{{{",".join(groups)}}},"rules":[{rules}]}}')
+
+
+def rounded_groups_json(score: LeadScore) -> str:
+    """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``."""
+    return "{" + ",".join([f"{_text(name)}:{_value(round_score(value))}"
+                           for name, value in score.groups.items()]) + "}"
+
+
+def grades_json(grades: Mapping[str, str | None]) -> str:
+    """``json.dumps(dict(grades), ensure_ascii=False, separators=(",", ":"))`` of a score's grades."""
+    return "{" + ",".join([f"{_text(name)}:{_name(grade)}" for name, grade in grades.items()]) + "}"
+
+
+def public_fields_json(score: LeadScore) -> str:
+    """``"score":..,"stage":..,"groups":{..},"grades":{..}``: the members of the JSON object
+    ``{"score": score.score, "stage": score.stage, "groups": score.rounded_groups(), "grades":
+    dict(score.grades)}`` (what the service answers for a scored lead), as json writes them."""
+    return (f'"score":{_value(score.score)},"stage":{_name(score.stage)},'
+            f'"groups":{rounded_groups_json(score)},"grades":{grades_json(score.grades)}')

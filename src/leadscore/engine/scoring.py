@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from leadscore.engine.timestamps import MICROS_PER_DAY, iso, parse_timestamp, to_micros
+from leadscore.engine.timestamps import MICROS_PER_DAY, iso, micros_of, parse_timestamp, to_micros
 from leadscore.engine.values import LookupTest, value_test
 from leadscore.model.schema import (
     AbsenceCondition,
@@ -63,6 +64,29 @@ class Event:
         return iso(self.ts)
 
 
+# perf (issue #3): the service makes ~3,000 events for a batch of 1,000 (those sent, and the
+# stored ones of the leads they touch). The generated __init__ of a frozen dataclass sets each
+# field through object.__setattr__; the slots' own setters take half the time. Same fields,
+# defaults and checks (none); repr, equality, hashing and immutability stay the dataclass's.
+_set_lead_id, _set_type, _set_ts, _set_properties, _set_event_id = (
+    Event.__dict__[f.name].__set__ for f in fields(Event)
+)
+_NEW: Any = object()  # properties not given: a dict of its own, as default_factory=dict gives
+
+
+def _init_event(self: Event, lead_id: str, type: str, ts: int,
+                properties: Mapping[str, Any] = _NEW, event_id: str | None = None) -> None:
+    _set_lead_id(self, lead_id)
+    _set_type(self, type)
+    _set_ts(self, ts)
+    _set_properties(self, {} if properties is _NEW else properties)
+    _set_event_id(self, event_id)
+
+
+_init_event.__qualname__ = "Event.__init__"
+Event.__init__ = _init_event  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A lead: its id and attributes. ``created_at`` (when present) is an ISO 8601 attribute."""
@@ -77,7 +101,7 @@ class Lead:
             return None
         if isinstance(value, float) and value != value:  # NaN from a file reader
             return None
-        return to_micros(parse_timestamp(value))
+        return micros_of(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +167,10 @@ class LeadScore:
     stage: str | None
     contributions: tuple[Contribution, ...]
 
-    @property
+    @cached_property
     def score(self) -> float:
-        """The total rounded to 2 decimals, as reported."""
+        """The total rounded to 2 decimals, as reported (rounded once: the service reads it
+        a few times for every lead it scores)."""
         return round_score(self.total)
 
     def rounded_groups(self) -> dict[str, float]:
@@ -474,27 +499,22 @@ def _plan(model: ScoringModel) -> _ModelPlan:
     return plan
 
 
-def _rule_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
-    """Section "Points": what one rule gives, or None when it gives nothing."""
+def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
+    """Section "Points": what an event rule gives, or None when it gives nothing."""
+    assert plan.query is not None
+    found = view.matching(plan.query)
+    if len(found) < plan.min_count or not found:
+        return None
+    counted = found if plan.limit is None else found[: plan.limit]
+    points = 0.0
     rule = plan.rule
+    as_of_us, half_life, rule_points = view.as_of_us, plan.half_life, rule.points
     events: list[CountedEvent] = []
-    if plan.query is not None:
-        found = view.matching(plan.query)
-        if len(found) < plan.min_count or not found:
-            return None
-        counted = found if plan.limit is None else found[: plan.limit]
-        points = 0.0
-        as_of_us, half_life, rule_points = view.as_of_us, plan.half_life, rule.points
-        for event in counted:
-            age = (as_of_us - event.ts) / MICROS_PER_DAY  # view.age_days, inlined
-            factor = 0.5 ** (age / half_life) if half_life else 1.0
-            points += rule_points * factor
-            events.append(CountedEvent(event.event_id, event.type, event.ts, age, factor))
-    else:
-        assert plan.holds is not None
-        if not plan.holds(view):
-            return None
-        points = rule.points
+    for event in counted:
+        age = (as_of_us - event.ts) / MICROS_PER_DAY  # view.age_days, inlined
+        factor = 0.5 ** (age / half_life) if half_life else 1.0
+        points += rule_points * factor
+        events.append(CountedEvent(event.event_id, event.type, event.ts, age, factor))
     if points == 0:
         return None
     attrs = view.lead.attributes
@@ -567,11 +587,21 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
         rules = _select(plan, frozenset(view.by_type))[0]
     contributions: list[Contribution] = []
     raw = {name: 0.0 for name, _, _ in plan.groups}
+    attrs = view.lead.attributes
     for rule_plan in rules:
-        contribution = _rule_contribution(rule_plan, view)
-        if contribution is not None:
-            contributions.append(contribution)
-            raw[contribution.group] += contribution.points
+        holds = rule_plan.holds
+        if holds is None:
+            contribution = _event_contribution(rule_plan, view)
+            if contribution is None:
+                continue
+        else:  # section "Points": a rule whose `when` holds gives its points
+            rule = rule_plan.rule
+            if not holds(view) or rule.points == 0:
+                continue
+            used = {name: attrs.get(name) for name in rule_plan.attributes}
+            contribution = Contribution(rule.id, rule.label, rule.group, rule.points, (), used)
+        contributions.append(contribution)
+        raw[contribution.group] += contribution.points
     # Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades
     groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
     total = clip(sum(groups.values()), plan.score_min, plan.score_max)

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.engine.scoring import Event
-from leadscore.engine.timestamps import parse_timestamp, to_micros
+from leadscore.engine.timestamps import micros_of
 
 EVENT_FIELDS = ("lead_id", "type", "timestamp", "event_id", "properties")
+_EVENT_FIELDS = frozenset(EVENT_FIELDS)
 
 
 class RecordError(ValueError):
@@ -39,6 +40,8 @@ def nfc(text: str) -> str:
 
 def clean_value(value: Any) -> Any:
     """An attribute/property value as the engine sees it."""
+    if value.__class__ is str:  # the commonest, first
+        return value if value.isascii() else unicodedata.normalize("NFC", value)
     if value is None:
         return None
     if isinstance(value, str):
@@ -54,7 +57,11 @@ def clean_value(value: Any) -> Any:
 
 def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
     """An identifier as text; None/empty is an error when required."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value.__class__ is str:  # the commonest, first
+        text = value.strip()
+        if not text.isascii():
+            text = unicodedata.normalize("NFC", text)
+    elif value is None or (isinstance(value, float) and math.isnan(value)):
         text = ""
     elif isinstance(value, bool):
         raise RecordError(f"{column} must be text or a whole number, got a boolean", column)
@@ -80,7 +87,7 @@ def timestamp_us(value: Any, column: str = "timestamp") -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(f"{column} is empty", column)
     try:
-        return to_micros(parse_timestamp(value))
+        return micros_of(value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise RecordError(f"{column}: {exc}", column) from None
 
@@ -113,12 +120,13 @@ def make_event(record: Mapping[str, Any], *, default_ts: int | None = None) -> E
             cleaned = clean_value(value)
             if cleaned is not None:
                 props[nfc(str(key))] = cleaned
-    for key, value in record.items():
-        if key in EVENT_FIELDS:
-            continue
-        cleaned = clean_value(value)
-        if cleaned is not None:
-            props[nfc(str(key))] = cleaned
+    if not record.keys() <= _EVENT_FIELDS:  # properties given as keys of their own
+        for key, value in record.items():
+            if key in _EVENT_FIELDS:
+                continue
+            cleaned = clean_value(value)
+            if cleaned is not None:
+                props[nfc(str(key))] = cleaned
     return Event(lead_id, nfc(kind.strip()), ts, props, event_id)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
-from leadscore.engine.explain import explanation_json
+from leadscore.engine.explain import explanation_json, rounded_groups_json
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
@@ -251,7 +251,26 @@ def state_from_raw(row: Sequence[Any]) -> LeadState:
     """A LeadState of a driver-level row of :data:`_STATE_SQL`."""
     pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version = row
     return LeadState(pk, lead_id, from_json(attributes) or {}, created, updated, score, stage,
-                     from_json(grades), recorded, version)
+                     _decode_grades(grades), recorded, version)
+
+
+_GRADES: dict[str, dict[str, str | None]] = {}
+
+
+def _decode_grades(value: Any) -> dict[str, str | None] | None:
+    """Stored grades as a dict of their own: SQLite's JSON text decoded once per distinct text
+    (a lead's grades are one of a few combinations; perf, issue #3), then copied."""
+    if value.__class__ is not str:
+        return from_json(value)  # type: ignore[no-any-return]
+    found = _GRADES.get(value)
+    if found is None:
+        found = from_json(value)
+        if found.__class__ is not dict or len(value) > 4096:
+            return found  # type: ignore[no-any-return]
+        if len(_GRADES) >= 4096:
+            _GRADES.clear()
+        _GRADES[value] = found
+    return dict(found)
 
 
 def load_states(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[LeadState]:
@@ -423,7 +442,7 @@ def record_scores(
         grades = _grades_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [
-            result.total, score, to_json(result.rounded_groups()), grades,
+            result.total, score, rounded_groups_json(result), grades,
             explanation_json(result), at_us, change.next_change_us,
         ]
         old = before.get(change.lead_pk)

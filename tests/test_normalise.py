@@ -1,0 +1,63 @@
+"""Record normalisation (ingest/normalise.py): timestamps, ids and values as every door reads them."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadscore.engine.timestamps import parse_timestamp, to_micros
+from leadscore.ingest.normalise import RecordError, make_event, timestamp_us
+from leadscore.service.ingest import properties_json
+from leadscore.store.raw import to_json
+
+_offsets = st.sampled_from(["Z", "+00:00", "", "+02:00", "-05:30", "+14:00", "z", " Z", "+0000"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(), _offsets, st.sampled_from(["", " ", "\t"]), st.sampled_from(["T", " "]))
+def test_timestamp_us_is_the_micros_of_parse_timestamp(moment: Any, offset: str, pad: str, sep: str) -> None:
+    """The fast path for common texts gives what the general one gives, errors included."""
+    text = f"{pad}{moment.isoformat(sep=sep)}{offset}{pad}"
+    try:
+        expected: Any = to_micros(parse_timestamp(text))
+    except (ValueError, OverflowError):
+        expected = RecordError
+    if expected is RecordError:
+        with pytest.raises(RecordError):
+            timestamp_us(text)
+    else:
+        assert timestamp_us(text) == expected
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("", "timestamp is empty"),
+    ("  ", "timestamp is empty"),
+    ("yesterday", "timestamp: 'yesterday' is not an ISO 8601 timestamp"),
+    ("0001-01-01T00:00:00+01:00", "timestamp: "),  # before year 1 in UTC
+])
+def test_bad_timestamps_are_refused_with_the_field(value: str, message: str) -> None:
+    with pytest.raises(RecordError) as caught:
+        make_event({"lead_id": "L1", "type": "t", "timestamp": value})
+    assert str(caught.value).startswith(message) and caught.value.column == "timestamp"
+
+
+def test_properties_come_from_the_object_and_from_extra_keys() -> None:
+    event = make_event({"lead_id": " L1 ", "type": " pv ", "timestamp": "2026-01-01T00:00:00Z",
+                        "properties": {"url": "/a", "n": 1, "gone": None}, "extra": "e\u0301"})
+    assert (event.lead_id, event.type, event.properties) == ("L1", "pv", {"url": "/a", "n": 1, "extra": "é"})
+
+
+_scalars = st.one_of(st.text(), st.integers(-10**20, 10**20), st.floats(), st.booleans(), st.none())
+
+
+@settings(deadline=None)
+@given(st.dictionaries(st.text(), _scalars, max_size=5), st.booleans())
+def test_stored_properties_are_what_to_json_writes(properties: dict[str, Any], read_only: bool) -> None:
+    """The text the service stores for an event's properties is to_json's, byte for byte (NaN,
+    infinities, quotes, non-ASCII and read-only mappings included)."""
+    given_properties = MappingProxyType(properties) if read_only else properties
+    assert properties_json(given_properties) == to_json(given_properties)
