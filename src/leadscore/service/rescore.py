@@ -178,10 +178,13 @@ def prepare_chunk(
 
 
 # a model change over at least this many leads on PostgreSQL is prepared set-based.
-# bench/model_switch.py: scoring 1,000 leads took 3.1x the per-lead time, 5,000 0.77x
-# (load ~11); a whole change of 20,000 leads on a quiet machine was a wash (0.92x-1.14x,
-# 2026-12-03); preparing 100,000 took 0.73x-0.87x (load 8-15). Hence only from 50,000.
-SET_BASED_MIN_LEADS = 50_000
+# bench/model_switch.py, 2026-12-03 afternoon (load 5-14), against the per-lead preparation
+# as it is now (event properties decoded once per distinct text, load_events_as_text):
+# 20,000 leads 23.0-25.5 s set-based vs 8.5-17.7 s per lead; 100,000 leads 92.5 s vs
+# 49.4-55.0 s. It lost at every size measured, so it is kept out of them (larger stores are
+# not measured). Before that loader it measured 0.73x-0.87x the per-lead time at 100,000.
+# The switch is set-based at any size (service/switch.py).
+SET_BASED_MIN_LEADS = 1_000_000
 _RESCORE_LEADS, _RESCORE_EVENTS = "ls_rescore_leads", "ls_rescore_events"
 
 
