@@ -220,9 +220,27 @@ class _RowsPrepared(_Prepared):
         return {pk: len(self.by_pk.get(pk, ())) for pk in pks}
 
 
+class _LazyDecoded(Sequence[Mapping[str, Any]]):
+    """Property texts decoded when asked (through the service's bounded cache): many
+    distinct property sets are not all held decoded at once."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: Any) -> Any:
+        return decode_properties(self.texts[index])
+
+
 class _ColumnsPrepared(_Prepared):
     """Events read as columns (:func:`leadscore.ingest.columnar.read_event_columns`), kept
-    sorted by lead key; Python objects are made only for a batch or a chunk being scored."""
+    sorted by lead key; Python objects are made only for a batch or a chunk being scored.
+    Types and property texts are held as codes into their few distinct values: each is
+    made (or decoded) once, not once per event."""
+
+    DECODED = 100_000  # up to this many distinct property sets are decoded up front
 
     def __init__(self, columns: EventColumns, keys: dict[str, int], lead_pks: np.ndarray) -> None:
         import pyarrow as pa
@@ -233,9 +251,14 @@ class _ColumnsPrepared(_Prepared):
         self.pks = lead_pks[order]
         take = pa.array(order)
         self.event_id = columns.event_id.take(take)
-        self.type = columns.type.take(take)
         self.ts = columns.ts[order]
-        self.properties = columns.properties.take(take)
+        types = columns.type.dictionary_encode()
+        self.type_names: list[str] = types.dictionary.to_pylist()
+        self.type_codes = np.asarray(types.indices)[order]
+        texts = columns.properties.dictionary_encode()
+        self.property_texts: list[str] = texts.dictionary.to_pylist()
+        self.property_codes = np.asarray(texts.indices)[order]
+        self._decoded: Sequence[Mapping[str, Any]] | None = None
 
     def _span(self, first: int, last: int) -> tuple[int, int]:
         return (int(np.searchsorted(self.pks, first, "left")),
@@ -244,14 +267,15 @@ class _ColumnsPrepared(_Prepared):
     def batches(self, now_us: int) -> Iterator[Batch]:
         total = len(self.pks)
         start = 0
+        names, texts = self.type_names, self.property_texts
         while start < total:
             end = min(total, start + BATCH)
             last = int(self.pks[end - 1])
             end = self._span(last, last)[1]  # the batch ends with a whole lead
             rows = list(zip(
                 self.event_id.slice(start, end - start).to_pylist(), self.pks[start:end].tolist(),
-                self.type.slice(start, end - start).to_pylist(), self.ts[start:end].tolist(),
-                self.properties.slice(start, end - start).to_pylist(),
+                [names[c] for c in self.type_codes[start:end].tolist()], self.ts[start:end].tolist(),
+                [texts[c] for c in self.property_codes[start:end].tolist()],
                 itertools.repeat(now_us, end - start), strict=False,
             ))
             yield rows, last, end
@@ -262,16 +286,24 @@ class _ColumnsPrepared(_Prepared):
         out: dict[int, list[Event]] = {pk: [] for pk in ordered if pk in self.lead_ids}
         if not ordered:
             return out
+        if self._decoded is None:  # a few distinct property sets: each decoded once
+            texts = self.property_texts
+            self._decoded = ([decode_properties(text) for text in texts] if len(texts) <= self.DECODED
+                             else _LazyDecoded(texts))
         lo, hi = self._span(ordered[0], ordered[-1])
-        lead_ids = self.lead_ids
-        for pk, kind, ts, text, event_id in zip(
-            self.pks[lo:hi].tolist(), self.type.slice(lo, hi - lo).to_pylist(), self.ts[lo:hi].tolist(),
-            self.properties.slice(lo, hi - lo).to_pylist(), self.event_id.slice(lo, hi - lo).to_pylist(),
+        rows = np.arange(lo, hi)
+        if types is not None:
+            wanted = np.array([name in types for name in self.type_names], dtype=bool)
+            rows = rows[wanted[self.type_codes[lo:hi]]]
+        lead_ids, names, decoded = self.lead_ids, self.type_names, self._decoded
+        for pk, kind, ts, properties, event_id in zip(
+            self.pks[rows].tolist(), self.type_codes[rows].tolist(), self.ts[rows].tolist(),
+            self.property_codes[rows].tolist(), self.event_id.take(rows).to_pylist(),
             strict=True,
         ):
-            if (types is not None and kind not in types) or pk not in out:
-                continue
-            out[pk].append(Event(lead_ids[pk], kind, ts, decode_properties(text), event_id))
+            bucket = out.get(pk)
+            if bucket is not None:
+                bucket.append(Event(lead_ids[pk], names[kind], ts, decoded[properties], event_id))
         return out
 
     def counts(self, pks: Sequence[int]) -> dict[int, int]:
