@@ -125,8 +125,8 @@ def explanation_json(score: LeadScore) -> str:
     """``json.dumps(score.explanation(), ensure_ascii=False, separators=(",", ":"))``."""
     raw_groups, grades = score.raw_groups, score.grades
     groups = []
-    for name, value in score.groups.items():
-        entry = f'{_text(name)}:{{"score":{_value(round_score(value))}'
+    for key, (name, value) in zip(_keys(tuple(score.groups)), score.groups.items(), strict=True):
+        entry = f'{key}{{"score":{_value(round_score(value))}'
         unclipped = raw_groups[name]
         if unclipped != value:
             entry += f',"unclipped":{_value(round_score(unclipped))}'
@@ -138,15 +138,30 @@ def explanation_json(score: LeadScore) -> str:
             f'"groups":{{{",".join(groups)}}},"rules":[{rules}]}}')
 
 
+_KEYS: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _keys(names: tuple[Any, ...]) -> tuple[str, ...]:
+    """``"name":`` of each name, remembered by the tuple (a model's groups, in its order)."""
+    found = _KEYS.get(names)
+    if found is None:
+        if len(_KEYS) >= _TEXTS_LIMIT:
+            _KEYS.clear()
+        found = _KEYS[names] = tuple(f"{_key(name)}:" for name in names)
+    return found
+
+
 def rounded_groups_json(score: LeadScore) -> str:
     """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``."""
-    return "{" + ",".join([f"{_text(name)}:{_value(round_score(value))}"
-                           for name, value in score.groups.items()]) + "}"
+    groups = score.groups
+    return "{" + ",".join([key + _value(round_score(value))
+                           for key, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
 
 
 def grades_json(grades: Mapping[str, str | None]) -> str:
     """``json.dumps(dict(grades), ensure_ascii=False, separators=(",", ":"))`` of a score's grades."""
-    return "{" + ",".join([f"{_text(name)}:{_name(grade)}" for name, grade in grades.items()]) + "}"
+    return "{" + ",".join([key + _name(grade)
+                           for key, grade in zip(_keys(tuple(grades)), grades.values(), strict=True)]) + "}"
 
 
 def public_fields_json(score: LeadScore) -> str:
