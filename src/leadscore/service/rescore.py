@@ -40,6 +40,7 @@ from leadscore.service.scoring import (
     ScoringPolicy,
     change_from_json,
     change_of,
+    change_to_json,
     chunks,
     decode_properties,
     load_events,
@@ -170,9 +171,12 @@ def prepare_chunk(
     changes = score_states(model, states, events_by_pk, now_us, "model", policy=policy,
                            detail=f"model version {model.version_id}")
     updated = {s.pk: s.updated_us for s in states}
-    raw(session).many(
+    db = raw(session)
+    # with the row the set-based switch writes on PostgreSQL; SQLite switches lead by lead
+    encode = pending_text if db.postgresql else change_to_json
+    db.many(
         "INSERT INTO pending_scores (job_id, lead_pk, change) VALUES (?, ?, ?)",
-        [(job_id, c.lead_pk, pending_text(c, updated[c.lead_pk])) for c in changes],
+        [(job_id, c.lead_pk, encode(c, updated[c.lead_pk])) for c in changes],
     )
     return len(changes)
 
