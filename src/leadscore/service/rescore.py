@@ -142,7 +142,8 @@ def load_events_as_text(
     """:func:`leadscore.service.scoring.load_events`, with PostgreSQL's ``json`` properties
     fetched as their (verbatim) text and decoded by ``decode_properties``, which decodes each
     distinct text once: the same documents (``json.loads`` of the same text, as psycopg
-    decodes them), where psycopg's decoding of every event was a third of a preparation."""
+    decodes them), where psycopg's decoding of every event was a third of a preparation
+    (cProfile, 20,000 leads)."""
     db = raw(session)
     if not db.postgresql:
         return load_events(session, lead_ids, event_types)
