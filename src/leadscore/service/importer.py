@@ -778,12 +778,25 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
         progress("loading events", prepared.rows, prepared.rows)
 
 
+ANALYSIS_LIMIT = 1000  # SQLite: index entries ANALYZE reads per index of the events table
+
+
 def analyze(store: Store) -> None:
-    """Refresh the planner's statistics of the tables an import fills."""
+    """Refresh the planner's statistics of the tables an import fills. On SQLite, those of
+    the events table from a sample of each index (as ``PRAGMA optimize`` does): its indexes
+    (lead key, event_id) are searched by equality, and reading all of 2M events' took 0.8 s;
+    the leads' low-cardinality indexes (stage) need every row for a fair estimate."""
     with store.write() as session:
         connection = session.connection()
-        for table in ("leads", "events"):
-            connection.exec_driver_sql(f"ANALYZE {table}")
+        connection.exec_driver_sql("ANALYZE leads")
+        if connection.dialect.name != "sqlite":
+            connection.exec_driver_sql("ANALYZE events")
+            return
+        connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        try:
+            connection.exec_driver_sql("ANALYZE events")
+        finally:
+            connection.exec_driver_sql("PRAGMA analysis_limit=0")
 
 
 def import_files(store: Store, leads_path: str | Path | None, events_path: str | Path | None,
