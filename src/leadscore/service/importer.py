@@ -75,9 +75,28 @@ def _lead_keys(session: Session, lead_ids: list[str]) -> dict[str, int]:
     return found
 
 
+BULK_LEADS = 10_000  # this many new leads into an empty table (SQLite): indexes built after
+
+
+def _drop_lead_indexes(session: Session) -> list[str]:
+    """SQLite, an empty leads table: drop its secondary indexes and return their DDL, to be
+    run again once the rows are in, in the same transaction (no other connection ever
+    sees the table without them). Built from sorted rows, the indexes (several on JSON
+    attributes) cost about half of inserting into them row by row."""
+    db = raw(session)
+    if db.postgresql or db.all("SELECT 1 FROM leads LIMIT 1"):
+        return []
+    found = db.all("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' "
+                   "AND sql IS NOT NULL ORDER BY rowid")
+    for name, _ in found:
+        db.execute(f'DROP INDEX "{name}"').close()
+    return [ddl for _, ddl in found]
+
+
 def _create_leads(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert new leads (driver-level ``executemany``; a lead_id already there is kept)."""
     db = raw(session)
+    rebuild = _drop_lead_indexes(session) if len(rows) >= BULK_LEADS else []
     for start in range(0, len(rows), BATCH):
         db.many(
             "INSERT INTO leads (lead_id, attributes, created_us, updated_us) VALUES (?, {jsonb}, ?, ?) "
@@ -85,6 +104,8 @@ def _create_leads(session: Session, rows: list[dict[str, Any]]) -> None:
             [(r["lead_id"], to_json(r["attributes"]), r["created_us"], r["updated_us"])
              for r in rows[start : start + BATCH]],
         )
+    for ddl in rebuild:
+        db.execute(ddl).close()
 
 
 class _PropertiesJson:
@@ -130,10 +151,11 @@ def import_leads(store: Store, path: str | Path, now_us: int, summary: ImportSum
     summary.leads_read = len(records)
     touched: set[int] = set()
     ids = list(records)
+    created_at = iso(now_us)
     with store.write() as session:
         existing = _lead_keys(session, ids)
         new_rows = [
-            {"lead_id": lead_id, "attributes": {"created_at": iso(now_us), **records[lead_id]},
+            {"lead_id": lead_id, "attributes": {"created_at": created_at, **records[lead_id]},
              "created_us": now_us, "updated_us": now_us}
             for lead_id in ids if lead_id not in existing
         ]
