@@ -255,3 +255,33 @@ def test_leads_loaded_before_their_indexes_are_built_end_with_every_index(
     import_files(store, world["leads"], world["events"], NOW)
     assert _lead_indexes(store) == before
     _check_against_the_engine(store, world)
+
+
+def test_a_writer_killed_while_holding_the_write_lock_fails_the_import_and_a_rerun_completes(
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The forked writer killed (as by the OOM killer) inside its write turn: the import
+    fails with a message instead of waiting forever, and running it again completes."""
+    if mode != "pipeline":
+        pytest.skip("the forked writer only")
+    import os
+    import signal
+
+    _fresh(store)
+    monkeypatch.setattr(importer, "BATCH", 700)
+    real = importer._insert_event_rows
+    calls = 0
+
+    def killed(session: Any, rows: list[tuple[Any, ...]]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # runs in the forked writer
+        return real(session, rows)
+
+    monkeypatch.setattr(importer, "_insert_event_rows", killed)
+    with pytest.raises(RuntimeError, match="ended"):
+        import_files(store, world["leads"], world["events"], NOW)
+    monkeypatch.setattr(importer, "_insert_event_rows", real)
+    import_files(store, world["leads"], world["events"], NOW)
+    _check_against_the_engine(store, world)

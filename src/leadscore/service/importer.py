@@ -643,6 +643,7 @@ class _Forked:
         self.page = mmap.mmap(-1, 8 * (self.SLOTS + 1))  # the last slot: ended
         self.read_end, write_end = os.pipe()
         self.outcome: tuple[str, Any] | None = None
+        self.status: int | None = None  # its exit status, once it is reaped
         store.before_fork()  # no SQLite state for the child to inherit
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child (coverage of forks is not collected)
@@ -658,7 +659,27 @@ class _Forked:
 
     @property
     def ended(self) -> bool:
-        return bool(self.get(self.SLOTS))
+        """It said it ended, or it is gone without a word (killed)."""
+        if self.get(self.SLOTS):
+            return True
+        if self.status is None and self.pid:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    @contextlib.contextmanager
+    def holding(self, lock: Any) -> Iterator[None]:
+        """Hold ``lock``, shared with the process: its error is raised here instead if it
+        ends meanwhile (killed while holding the lock, it would never release it)."""
+        while not lock.acquire(timeout=0.05):
+            if self.ended:
+                self.finish()
+                raise RuntimeError("a process of the import ended holding its write lock")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _child(self, store: Store, work: Callable[[_Forked, Store], Any],
                write_end: int) -> None:  # pragma: no cover - runs in the child
@@ -700,10 +721,11 @@ class _Forked:
         if self.outcome is None:
             with os.fdopen(self.read_end, "rb") as pipe:
                 payload = pipe.read()
-            _, status = os.waitpid(self.pid, 0)
+            if self.status is None:
+                _, self.status = os.waitpid(self.pid, 0)
             self.pid = 0
             self.outcome = pickle.loads(payload) if payload else (  # noqa: S301 - our child's bytes
-                "error", RuntimeError(f"a process of the import ended without a word (status {status})"))
+                "error", RuntimeError(f"a process of the import ended without a word (status {self.status})"))
         kind, value = self.outcome
         if kind == "error":
             raise value
@@ -714,9 +736,10 @@ class _Forked:
         import signal
 
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            if self.status is None:  # not reaped yet: the pid is still its own
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
             self.pid = 0
             os.close(self.read_end)
 
@@ -770,7 +793,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
             writer.wait_for(_LAST, part[-1])  # every event of these leads is committed
             if progress is not None:
                 progress("loading events", writer.get(_DONE), prepared.rows)
-            with turn, store.write() as session:
+            with writer.holding(turn), store.write() as session:
                 current = active_model(session, cache)
                 states = load_states(session, part, lock=True)
                 now_states = {s.pk: s for s in states}
