@@ -214,3 +214,74 @@ def test_an_import_cut_off_while_scoring_resumes_with_the_engines_scores(
     monkeypatch.setattr(importer, "record_scores", real)
     import_files(store, world["leads"], world["events"], NOW)
     _check_against_the_engine(store, world)
+
+
+def _lead_indexes(store: Store) -> list[tuple[str, str]]:
+    with store.read() as session:
+        return [tuple(row) for row in session.connection().exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' ORDER BY name"
+        ).all()]
+
+
+def test_leads_loaded_before_their_indexes_are_built_end_with_every_index(
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large lead file into an empty table is inserted with the table's secondary indexes
+    dropped, then built again in the same transaction: a cut in between leaves the
+    indexes (and no lead); a finished import has them all, and the engine's scores."""
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL keeps its indexes")
+    _fresh(store)
+    before = _lead_indexes(store)
+    assert len(before) > 5
+    monkeypatch.setattr(importer, "BULK_LEADS", 1)
+    real = importer.to_json
+    calls = 0
+
+    def failing(value: Any) -> str:
+        nonlocal calls
+        calls += 1
+        if calls > 100:
+            raise RuntimeError("cut")
+        return real(value)
+
+    monkeypatch.setattr(importer, "to_json", failing)
+    with pytest.raises(RuntimeError, match="cut"):
+        import_files(store, world["leads"], world["events"], NOW)
+    monkeypatch.setattr(importer, "to_json", real)
+    assert _lead_indexes(store) == before
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(leads)).scalar() == 0
+    import_files(store, world["leads"], world["events"], NOW)
+    assert _lead_indexes(store) == before
+    _check_against_the_engine(store, world)
+
+
+def test_a_writer_killed_while_holding_the_write_lock_fails_the_import_and_a_rerun_completes(
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The forked writer killed (as by the OOM killer) inside its write turn: the import
+    fails with a message instead of waiting forever, and running it again completes."""
+    if mode != "pipeline":
+        pytest.skip("the forked writer only")
+    import os
+    import signal
+
+    _fresh(store)
+    monkeypatch.setattr(importer, "BATCH", 700)
+    real = importer._insert_event_rows
+    calls = 0
+
+    def killed(session: Any, rows: list[tuple[Any, ...]]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # runs in the forked writer
+        return real(session, rows)
+
+    monkeypatch.setattr(importer, "_insert_event_rows", killed)
+    with pytest.raises(RuntimeError, match="ended"):
+        import_files(store, world["leads"], world["events"], NOW)
+    monkeypatch.setattr(importer, "_insert_event_rows", real)
+    import_files(store, world["leads"], world["events"], NOW)
+    _check_against_the_engine(store, world)
