@@ -42,3 +42,31 @@ def test_a_writer_of_another_process_waits_for_the_first(tmp_path: pytest.TempPa
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_writer_waits_no_longer_than_sqlites_busy_timeout(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that holds the writer lock for long (a large import) gives the other
+    processes' writers SQLite's own 'database is locked' after the busy timeout (the API's
+    503 with Retry-After), not a wait without end; nothing of theirs is written."""
+    import sqlite3
+
+    from leadscore.store import db
+
+    url = f"sqlite:///{tmp_path}/w.db"  # type: ignore[operator]
+    first, second = Store.open(url), Store.open(url, upgrade=False)
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    try:
+        with first.write() as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+        with (first.write(), pytest.raises(sqlite3.OperationalError, match="database is locked"),
+              second.write() as session):
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        with second.write() as session:  # free again: the lock was not left taken
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        with first.read() as session:
+            assert session.execute(text("SELECT x FROM t")).scalars().all() == [2]
+    finally:
+        first.dispose()
+        second.dispose()

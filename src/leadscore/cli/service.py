@@ -20,6 +20,8 @@ from leadscore.scopes import SCOPES
 if TYPE_CHECKING:
     from leadscore.config import Settings
 
+WORKER_HEALTHCHECK_S = 30
+
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
@@ -73,8 +75,12 @@ def serve(
         return
     with _worker_settings(settings) as variables:
         os.environ.update(variables)
+        # uvicorn kills and replaces a worker that does not answer its supervisor's ping within
+        # timeout_worker_healthcheck (default 5 s): on a busy machine a starting worker (a fresh
+        # interpreter importing leadscore) took longer, was killed at start and started again
+        # (seen under load 9); 30 s still replaces a hung worker
         uvicorn.run("leadscore.api.app:create_app_from_environment", factory=True, workers=workers,
-                    **options)  # type: ignore[arg-type]
+                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_S, **options)  # type: ignore[arg-type]
 
 
 @contextmanager

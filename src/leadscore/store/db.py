@@ -266,7 +266,8 @@ class Store:
         if not self._write_lock.acquire(blocking=wait):
             raise WriterBusy("another writer holds the database")
         try:
-            if self._writers is not None and not self._writers.acquire(wait=wait):
+            if self._writers is not None and not self._writers.acquire(
+                    wait=wait, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
                 raise WriterBusy("another process writes to the database")
             try:
                 with self._write() as session, session.begin():

@@ -28,7 +28,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,12 +176,34 @@ class WriterLock:
                     self._fd, self._pid = _open_lock_file(self.path), os.getpid()
         return self._fd
 
-    def acquire(self, *, wait: bool) -> bool:
+    def acquire(self, *, wait: bool, timeout: float) -> bool:
+        """Take the lock; ``wait=False`` returns False at once when it is taken. A waiting
+        writer gives up after ``timeout`` seconds with the error SQLite's own busy timeout
+        gives (``database is locked``), which the API answers with 503 and Retry-After: a
+        process that holds the file's writer lock for long (a large ``leadscore import``)
+        must not leave requests waiting forever."""
+        descriptor = self._descriptor()
         try:
-            fcntl.flock(self._descriptor(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
         except BlockingIOError:
-            return False
-        return True
+            if not wait:
+                return False
+        # flock has no timeout of its own: poll, from 0.5 ms up to 5 ms between tries (a
+        # queue of other processes' writers moves on within milliseconds)
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            time.sleep(pause)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: another process held {self.path.name} for "
+                        f"{timeout:g} s") from None
+                pause = min(pause * 2, 0.005)
 
     def release(self) -> None:
         if self._fd is not None:
