@@ -172,7 +172,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         install()  # the model's triggers, in every process (they write outbox rows)
         # the background jobs run in the one process of the store that holds its job lock
         jobs = BackgroundJobs(db, settings, cache, policy, dispatcher=True)
-        ctx = AppContext(settings, db, cache, policy, jobs, limiter=_shared_limiter(settings))
+        ctx = AppContext(settings, db, cache, policy, jobs=jobs, limiter=_shared_limiter(settings))
         app.state.ctx = ctx
         # key usage is flushed by every process (its own counts); purging, by the job holder
         housekeeper = Housekeeper(

@@ -42,7 +42,7 @@ class AppContext:
     store: Store
     models: ModelCache
     policy: ScoringPolicy
-    worker: BackgroundJobs | None = None  # the background jobs (run here when this process holds their lock)
+    jobs: BackgroundJobs | None = None  # the background jobs (run here when this process holds their lock)
     keys: KeyCache = field(default_factory=KeyCache)  # API keys, remembered a few seconds
     limiter: RateLimiter | None = None  # per-key token buckets; from the settings when None
     usage: audit.KeyUsage = field(default_factory=audit.KeyUsage)  # requests per key, written in batches

@@ -148,6 +148,6 @@ async def activate(request: Request) -> Response:
             version = row.id
     except ModelError as exc:
         return _page(viewer, request, document=document, errors=_issues(exc), status=422)
-    if viewer.ctx.worker is not None:
-        viewer.ctx.worker.kick()
+    if viewer.ctx.jobs is not None:
+        viewer.ctx.jobs.kick()
     return with_cookie(viewer, RedirectResponse(f"/model?activated={version}", status_code=303))

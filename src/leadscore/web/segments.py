@@ -204,8 +204,8 @@ def _activate(viewer: Viewer, text: str, fmt: str, notice: str) -> Response:
             version_id = version.id
     except ModelError as exc:  # checked above; only a race with another change lands here
         return render(viewer, "error.html", {"title": "Not saved", "message": str(exc)}, status=409)
-    if viewer.ctx.worker is not None:
-        viewer.ctx.worker.kick()
+    if viewer.ctx.jobs is not None:
+        viewer.ctx.jobs.kick()
     pending = "" if applied else f"&pending={version_id}"
     return with_cookie(viewer, RedirectResponse(f"/segments?{notice}&version={version_id}{pending}",
                                                 status_code=303))

@@ -22,4 +22,4 @@ def health(ctx: CtxDep) -> dict[str, Any]:
     with ctx.store.read() as session:
         session.execute(text("select 1"))
     return {"status": "ok", "version": __version__, "database": ctx.store.dialect, "worker": WORKER,
-            "jobs": ctx.worker is not None and ctx.worker.leader}
+            "jobs": ctx.jobs is not None and ctx.jobs.leader}

@@ -68,8 +68,8 @@ async def put_model(request: Request, ctx: CtxDep) -> Any:
         return {"version": version_public(row), "rescore": job_public(latest_job(session))}
 
     body = await run_in_threadpool(write, ctx, work)
-    if ctx.worker is not None:
-        ctx.worker.kick()
+    if ctx.jobs is not None:
+        ctx.jobs.kick()
     return JSONResponse(body, status_code=202)
 
 
