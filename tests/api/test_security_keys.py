@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from leadscore.api import create_app
 from leadscore.cli import app as cli_app
 from leadscore.config import Settings
-from leadscore.service.keys import KEY_CACHE_SECONDS, RateLimiter
+from leadscore.service.keys import (
+    KEY_CACHE_SECONDS,
+    SHARED_SLOTS,
+    RateLimiter,
+    SharedRateLimiter,
+    create_shared_buckets,
+)
 
 
 class Clock:
@@ -137,3 +143,18 @@ def test_the_bucket_refills_at_the_rate_and_never_beyond_the_burst() -> None:
     assert limiter.wait(1) == pytest.approx(0.1)
     clock.now += 100  # a long pause refills to the burst, not more
     assert sum(limiter.wait(1) == 0.0 for _ in range(20)) == 5
+
+
+def test_shared_buckets_hold_one_limit_for_every_process_and_key_by_key(tmp_path: Path) -> None:
+    """Two limiters on one bucket file, as two workers of ``serve --workers 2`` have: a
+    key's burst is spent once in all, not once in each; another key has its own."""
+    path = create_shared_buckets(tmp_path / "rate-limits")
+    first, second = SharedRateLimiter(0.01, 3, path), SharedRateLimiter(0.01, 3, path)
+    try:
+        assert [first.wait(7), second.wait(7), first.wait(7)] == [0.0, 0.0, 0.0]
+        assert second.wait(7) > 0 and first.wait(7) > 0
+        assert second.wait(8) == 0.0
+        assert first.wait(7 + SHARED_SLOTS) == 0.0  # the same first slot, a bucket of its own
+    finally:
+        first.close()
+        second.close()

@@ -225,13 +225,21 @@ class RateLimiter:
             return 0.0
         now = self.clock()
         with self._lock:
-            tokens, at = self._buckets.get(key_id, (self.capacity, now))
-            tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key_id] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            return self._wait_local(key_id, now)
+
+    def _wait_local(self, key_id: int, now: float) -> float:
+        """:meth:`wait` on this process's bucket of ``key_id`` (the caller holds ``_lock``)."""
+        tokens, wait = self._take(*self._buckets.get(key_id, (self.capacity, now)), now)
+        self._buckets[key_id] = (tokens, now)
+        return wait
+
+    def _take(self, tokens: float, at: float, now: float) -> tuple[float, float]:
+        """A bucket that held ``tokens`` at ``at``, refilled until ``now``, gives a token if it
+        has one: its tokens after that, and 0.0 when it gave one, else the seconds to wait."""
+        tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
+        if tokens >= 1.0:
+            return tokens - 1.0, 0.0
+        return tokens, (1.0 - tokens) / self.rate
 
     def check(self, key: KeyInfo) -> None:
         """RateLimited (429, Retry-After) when ``key`` has no token left."""
@@ -272,10 +280,9 @@ class SharedRateLimiter(RateLimiter):
                 _, tokens, at = _SLOT.unpack_from(self._map, slot)
                 if at == 0.0:  # a new bucket starts full
                     tokens, at = self.capacity, now
-                tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
-                took = tokens >= 1.0
-                _SLOT.pack_into(self._map, slot, key_id, tokens - 1.0 if took else tokens, now)
-                return 0.0 if took else (1.0 - tokens) / self.rate
+                tokens, wait = self._take(tokens, at, now)
+                _SLOT.pack_into(self._map, slot, key_id, tokens, now)
+                return wait
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -291,15 +298,6 @@ class SharedRateLimiter(RateLimiter):
                 _SLOT.pack_into(self._map, offset, key_id, 0.0, 0.0)
                 return offset
         return None
-
-    def _wait_local(self, key_id: int, now: float) -> float:  # pragma: no cover - table full
-        tokens, at = self._buckets.get(key_id, (self.capacity, now))
-        tokens = min(self.capacity, tokens + max(0.0, now - at) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[key_id] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[key_id] = (tokens, now)
-        return (1.0 - tokens) / self.rate
 
     def close(self) -> None:
         self._map.close()
