@@ -623,7 +623,6 @@ def _event_counts(session: Session, pks: list[int]) -> dict[int, int]:
 def _can_fork(store: Store) -> bool:
     """Whether a forked process can work on this store: a fork exists here, and the
     database is not one process's memory."""
-
     return (hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
             and not in_memory(store.engine))
 
