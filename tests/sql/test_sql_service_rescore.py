@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from leadscore.demo import write_world
+from leadscore.engine import Event
 from leadscore.service import rescore
 from leadscore.service.importer import import_files
 from leadscore.service.models import ModelCache, activate_document, ensure_model, starter_document
@@ -337,10 +338,10 @@ def test_pending_scores_without_their_row_are_switched_lead_by_lead(pg_url: Any,
 
 
 @pytest.mark.postgres
-def test_events_loaded_as_text_are_the_events_load_events_gives(pg_url: Any, tmp_path: Path) -> None:
-    """The preparation's loader (properties fetched as json text, decoded once per distinct
-    text) gives every lead the same events, in the same order, with equal properties, as
-    ``load_events`` (psycopg's decoding), nested objects and Unicode included."""
+def test_events_loaded_as_text_are_the_events_psycopg_decodes(pg_url: Any, tmp_path: Path) -> None:
+    """``load_events`` on PostgreSQL (properties fetched as json text, decoded once per
+    distinct text) gives every lead its events in the stored order, with the properties
+    psycopg's own decoding of the json column gives, nested objects and Unicode included."""
     from sqlalchemy import text
 
     from leadscore.service.scoring import load_events
@@ -358,9 +359,13 @@ def test_events_loaded_as_text_are_the_events_load_events_gives(pg_url: Any, tmp
         with store.read() as session:
             ids = dict(session.execute(select(leads.c.id, leads.c.lead_id)).all())
             types = {t for (t,) in session.execute(text("SELECT DISTINCT type FROM events")).all()}
-            expected = load_events(session, ids, types)
-            got = rescore.load_events_as_text(session, ids, types)
-            partial = rescore.load_events_as_text(session, ids, {"page_view"})
+            expected: dict[int, list[Any]] = {pk: [] for pk in ids}
+            for pk, kind, ts, props, event_id in session.execute(text(
+                    "SELECT lead_pk, type, ts_us, properties, event_id FROM events ORDER BY lead_pk, id")):
+                assert isinstance(props, dict)  # decoded by psycopg
+                expected[pk].append(Event(ids[pk], kind, ts, props, event_id))
+            got = load_events(session, ids, types)
+            partial = load_events(session, ids, {"page_view"})
     finally:
         store.dispose()
 

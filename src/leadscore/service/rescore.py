@@ -18,14 +18,14 @@ results); the per-lead passes then handle only what it left. Time-driven rescori
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import case, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadscore.engine import Event, LeadScore
+from leadscore.engine import LeadScore
 from leadscore.service.models import (
     ActiveModel,
     ModelCache,
@@ -42,7 +42,6 @@ from leadscore.service.scoring import (
     change_of,
     change_to_json,
     chunks,
-    decode_properties,
     load_events,
     load_states,
     record_scores,
@@ -136,39 +135,13 @@ def _unprepared(session: Session, job_id: int, version_id: int, after_pk: int, l
     return list(session.scalars(query if limit is None else query.limit(limit)))
 
 
-def load_events_as_text(
-    session: Session, lead_ids: dict[int, str], event_types: Iterable[str],
-) -> dict[int, list[Event]]:
-    """:func:`leadscore.service.scoring.load_events`, with PostgreSQL's ``json`` properties
-    fetched as their (verbatim) text and decoded by ``decode_properties``, which decodes each
-    distinct text once: the same documents (``json.loads`` of the same text, as psycopg
-    decodes them), where psycopg's decoding of every event was a third of a preparation
-    (cProfile, 20,000 leads)."""
-    db = raw(session)
-    if not db.postgresql:
-        return load_events(session, lead_ids, event_types)
-    by_pk: dict[int, list[Event]] = {pk: [] for pk in lead_ids}
-    types = sorted(event_types)
-    if not types:
-        return by_pk
-    for part in chunks(sorted(lead_ids)):
-        rows = db.all(
-            "SELECT lead_pk, type, ts_us, CAST(properties AS text), event_id FROM events "
-            "WHERE lead_pk = ANY(?) AND type = ANY(?) ORDER BY lead_pk, id",
-            [list(part), types],
-        )
-        for pk, kind, ts, props, event_id in rows:
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, decode_properties(props), event_id))
-    return by_pk
-
-
 def prepare_chunk(
     session: Session, model: ActiveModel, job_id: int, pks: Sequence[int], now_us: int,
     *, policy: ScoringPolicy = ScoringPolicy(),
 ) -> int:
     """Score these leads with the job's (not yet active) model into ``pending_scores``."""
     states = load_states(session, pks)
-    events_by_pk = load_events_as_text(session, {s.pk: s.lead_id for s in states}, model.event_types)
+    events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
     changes = score_states(model, states, events_by_pk, now_us, "model", policy=policy,
                            detail=f"model version {model.version_id}")
     updated = {s.pk: s.updated_us for s in states}
@@ -184,7 +157,7 @@ def prepare_chunk(
 
 # a model change over at least this many leads on PostgreSQL is prepared set-based.
 # bench/model_switch.py, 2026-12-03 afternoon (load 5-14), against the per-lead preparation
-# as it is now (event properties decoded once per distinct text, load_events_as_text):
+# as it is now (event properties decoded once per distinct text, scoring.load_events):
 # 20,000 leads 23.0-25.5 s set-based vs 8.5-17.7 s per lead; 100,000 leads 92.5 s vs
 # 49.4-55.0 s. It lost at every size measured, so it is kept out of them (larger stores are
 # not measured). Before that loader it measured 0.73x-0.87x the per-lead time at 100,000.

@@ -306,7 +306,11 @@ def load_events(
 ) -> dict[int, list[Event]]:
     """Each lead's stored events in the order they were stored (of ``event_types`` only).
 
-    ``lead_ids`` maps the leads' keys to their ids.
+    ``lead_ids`` maps the leads' keys to their ids. Properties are read as their stored
+    JSON text and decoded by :func:`decode_properties`, once per distinct text: on
+    PostgreSQL the ``json`` column is cast to its (verbatim) text, since psycopg's own
+    decoding of every event was a third of a model change's preparation (cProfile, 20,000
+    leads); ``json.loads`` of the same text gives the same documents.
     """
     by_pk: dict[int, list[Event]] = {pk: [] for pk in lead_ids}
     types = sorted(event_types) if event_types is not None else None
@@ -314,10 +318,11 @@ def load_events(
         return by_pk
     db = raw(session)
     type_filter = f" AND type IN ({marks(len(types))})" if types is not None else ""
+    properties = "CAST(properties AS text)" if db.postgresql else "properties"
     for part in chunks(sorted(lead_ids)):
         params = [*part, *(types or ())]
         rows = db.all(
-            "SELECT lead_pk, type, ts_us, properties, event_id FROM events "
+            f"SELECT lead_pk, type, ts_us, {properties}, event_id FROM events "
             f"WHERE lead_pk IN ({marks(len(part))}){type_filter} ORDER BY lead_pk, id",
             params,
         )
@@ -341,8 +346,8 @@ def decode_properties(value: Any) -> Mapping[str, Any]:
     """Stored event properties as a read-only mapping. The JSON text of SQLite is decoded
     once per distinct text (events repeat a few property sets; decoding them was a seventh
     of a batch): small texts only, a few MB in all (texts and decoded mappings), emptied
-    when a lead is erased (:func:`forget_properties`); psycopg hands over documents already
-    decoded."""
+    when a lead is erased (:func:`forget_properties`). A document already decoded (psycopg
+    decodes a ``json`` column that is not cast to text) is taken as it is."""
     global _properties_chars
     if value is None:
         return _NO_PROPERTIES
