@@ -223,14 +223,13 @@ def _lead_indexes(store: Store) -> list[tuple[str, str]]:
         ).all()]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL keeps its indexes
 def test_leads_loaded_before_their_indexes_are_built_end_with_every_index(
     store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large lead file into an empty table is inserted with the table's secondary indexes
-    dropped, then built again in the same transaction: a cut in between leaves the
+    """A large lead file into an empty table (SQLite) is inserted with the table's secondary
+    indexes dropped, then built again in the same transaction: a cut in between leaves the
     indexes (and no lead); a finished import has them all, and the engine's scores."""
-    if store.dialect != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL keeps its indexes")
     _fresh(store)
     before = _lead_indexes(store)
     assert len(before) > 5
@@ -257,13 +256,12 @@ def test_leads_loaded_before_their_indexes_are_built_end_with_every_index(
     _check_against_the_engine(store, world)
 
 
+@pytest.mark.parametrize("mode", ["pipeline"], indirect=True)  # the forked writer only
 def test_a_writer_killed_while_holding_the_write_lock_fails_the_import_and_a_rerun_completes(
-    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, mode: str
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The forked writer killed (as by the OOM killer) inside its write turn: the import
     fails with a message instead of waiting forever, and running it again completes."""
-    if mode != "pipeline":
-        pytest.skip("the forked writer only")
     import os
     import signal
 
