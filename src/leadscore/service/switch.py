@@ -5,8 +5,8 @@ A pending score (``pending_scores.change``) is the text of
 :func:`~leadscore.service.scoring.change_to_json`, which the per-lead switch decodes back
 into a change. :func:`pending_text` appends to it, under the key ``"row"``, the values that
 ``record_scores`` would compute from that change: the JSON texts of the groups, grades and
-explanation (the same ``to_json`` texts, cast by PostgreSQL exactly as the per-lead UPDATE
-casts them), the score, the flags ``changed`` / ``recorded`` / stage moved. The switch
+explanation (the same texts, from the same encoders, cast by PostgreSQL exactly as the
+per-lead UPDATE casts them), the score, the flags ``changed`` / ``recorded`` / stage moved. The switch
 (:func:`apply_set_based`) then reads those rows once (``json_to_record``) into a temporary
 table and writes, in the caller's transaction:
 
@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadscore.engine.explain import explanation_json, rounded_groups_json
 from leadscore.service import predictive, scoring
 from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import ScoreChange, change_from_json, change_to_json
@@ -55,8 +56,8 @@ def pending_text(change: ScoreChange, updated_us: int) -> str:
     text = change_to_json(change, updated_us)
     result = change.result
     row = {
-        "total": result.total, "score": result.score, "groups": to_json(result.rounded_groups()),
-        "grades": to_json(result.grades), "explanation": to_json(result.explanation()),
+        "total": result.total, "score": result.score, "groups": rounded_groups_json(result),
+        "grades": to_json(result.grades), "explanation": explanation_json(result),
         "next": change.next_change_us, "stage": result.stage, "version": change.model_version_id,
         "changed": change.changed, "recorded": change.recorded, "moved": change.stage_changed,
         "cause": change.cause, "detail": change.detail[:1024] if change.detail else None,
