@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from leadscore.engine.timestamps import parse_timestamp, to_micros
 from leadscore.ingest.normalise import RecordError, make_event, timestamp_us
-from leadscore.service.ingest import properties_json
-from leadscore.store.raw import to_json
+from leadscore.store.raw import properties_json, to_json
 
 _offsets = st.sampled_from(["Z", "+00:00", "", "+02:00", "-05:30", "+14:00", "z", " Z", "+0000"])
 

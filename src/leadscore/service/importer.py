@@ -48,7 +48,7 @@ from leadscore.service.scoring import (
     score_states,
 )
 from leadscore.store.db import Store, create_db_engine, in_memory
-from leadscore.store.raw import marks, raw, to_json
+from leadscore.store.raw import marks, properties_json, raw, to_json
 from leadscore.store.tables import ModelVersionRow, leads
 
 Progress = Callable[[str, int, int | None], None]
@@ -117,13 +117,13 @@ class _PropertiesJson:
     LIMIT = 200_000
 
     def __init__(self) -> None:
-        self.texts: dict[tuple[Any, ...], str | None] = {}
+        self.texts: dict[tuple[Any, ...], str] = {}
 
-    def __call__(self, properties: Mapping[str, Any]) -> str | None:
+    def __call__(self, properties: Mapping[str, Any]) -> str:
         key = tuple([(k, v.__class__, v) for k, v in properties.items()])
         text = self.texts.get(key)
         if text is None:
-            text = to_json(properties)
+            text = properties_json(properties)
             if len(self.texts) < self.LIMIT and not any(item[1] is float for item in key):
                 self.texts[key] = text
         return text

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,7 +37,7 @@ from leadscore.service.scoring import (
     score_public,
     state_from_raw,
 )
-from leadscore.store.raw import marks, raw, to_json
+from leadscore.store.raw import marks, properties_json, raw, to_json
 from leadscore.store.tables import ID_LENGTH, leads
 
 MICROS = 1_000_000
@@ -131,24 +131,6 @@ def parse_events(
             _check_lengths(event, place(index))
         out.append(event)
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
-
-
-_encode = c_make_encoder(None, _plain, encode_basestring, None, ":", ",", False, False, True) if c_make_encoder else None
-
-
-def properties_json(properties: Mapping[str, Any]) -> str:
-    """``to_json(properties)`` (store/raw.py), byte for byte: the same C encoder, without the
-    set-up json makes for each call (perf, issue #3: half the time; every stored event). The
-    properties of an event are flat (nested values are JSON text): no cycle to look for."""
-    if _encode is None:  # pragma: no cover - Python without json's C accelerator
-        return to_json(properties)  # type: ignore[return-value]
-    return "".join(_encode(properties, 0))
 
 
 def lock_leads(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,6 +48,19 @@ def marks(n: int) -> str:
 
 def to_json(value: Any) -> str | None:
     return None if value is None else _dumps(value)
+
+
+_encode_flat = (c_make_encoder(None, _plain, encode_basestring, None, ":", ",", False, False, True)
+                if c_make_encoder else None)
+
+
+def properties_json(properties: Mapping[str, Any]) -> str:
+    """``to_json(properties)``, byte for byte: the same C encoder, without the set-up json
+    makes for each call (perf, issue #3: half the time; every stored event). The properties
+    of an event are flat (nested values are JSON text): no cycle to look for."""
+    if _encode_flat is None:  # pragma: no cover - Python without json's C accelerator
+        return _dumps(properties)
+    return "".join(_encode_flat(properties, 0))
 
 
 def from_json(value: Any) -> Any:
