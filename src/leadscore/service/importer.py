@@ -426,15 +426,13 @@ class _Stored:
 
 
 def _store_events(store: Store, prepared: _Prepared, now_us: int,
-                  on_batch: Callable[[int, int, bool], None] | None = None,
-                  turn: Any = None) -> _Stored:
-    """Write the prepared events, one transaction per batch (each holding ``turn``, a lock
-    shared with another process writing, when given). ``on_batch(done, last_key,
+                  on_batch: Callable[[int, int, bool], None] | None = None) -> _Stored:
+    """Write the prepared events, one transaction per batch. ``on_batch(done, last_key,
     complete)`` is called after each commit: every event of the leads up to key
     ``last_key`` is then stored."""
     result = _Stored()
     for rows, last, done in prepared.batches(now_us):
-        with turn if turn is not None else contextlib.nullcontext(), store.write() as session:
+        with store.write() as session:
             stored = _insert_event_rows(session, rows)
         result.stored += stored
         result.duplicates += len(rows) - stored
@@ -667,19 +665,6 @@ class _Forked:
                 self.status = status
         return self.status is not None
 
-    @contextlib.contextmanager
-    def holding(self, lock: Any) -> Iterator[None]:
-        """Hold ``lock``, shared with the process: its error is raised here instead if it
-        ends meanwhile (killed while holding the lock, it would never release it)."""
-        while not lock.acquire(timeout=0.05):
-            if self.ended:
-                self.finish()
-                raise RuntimeError("a process of the import ended holding its write lock")
-        try:
-            yield
-        finally:
-            lock.release()
-
     def _child(self, store: Store, work: Callable[[_Forked, Store], Any],
                write_end: int) -> None:  # pragma: no cover - runs in the child
         import pickle
@@ -748,7 +733,7 @@ class _Forked:
 _DONE, _LAST, _INCOMPLETE = 0, 1, 2
 
 
-def _write_events(prepared: _Prepared, now_us: int, turn: Any) -> Callable[[_Forked, Store], _Stored]:
+def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store], _Stored]:
     def work(child: _Forked, store: Store) -> _Stored:  # pragma: no cover - runs in the child
         def on_batch(done: int, last: int, complete: bool) -> None:
             if not complete:
@@ -756,7 +741,7 @@ def _write_events(prepared: _Prepared, now_us: int, turn: Any) -> Callable[[_For
             child.set(_LAST, last)
             child.set(_DONE, done)
 
-        return _store_events(store, prepared, now_us, on_batch, turn)
+        return _store_events(store, prepared, now_us, on_batch)
 
     return work
 
@@ -770,11 +755,11 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
     transaction that reads the states again and checks each lead's event count; a lead
     that changed meanwhile (or any, once an event of the file was found already stored)
     is scored there again from the store, as :func:`score_all` does."""
-    # the two processes take turns to write, on a lock of their own: SQLite's busy handler
-    # left alone (measured: under load, a writer of one process failed now and then with
-    # "locking protocol" after 10 s of retries while the other's batches committed)
-    turn = multiprocessing.get_context("fork").Lock()
-    writer = _Forked(store, _write_events(prepared, now_us, turn))
+    # on SQLite the two processes take turns to write on the store's writer lock (a flock,
+    # released by the kernel should the writer be killed inside its transaction; see
+    # store/locks.py), not in SQLite's busy handler (under load, a writer of one process
+    # failed now and then with "locking protocol" after 10 s of retries)
+    writer = _Forked(store, _write_events(prepared, now_us))
     try:
         ordered = sorted(pks)
         cache = ModelCache()
@@ -792,7 +777,7 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
             writer.wait_for(_LAST, part[-1])  # every event of these leads is committed
             if progress is not None:
                 progress("loading events", writer.get(_DONE), prepared.rows)
-            with writer.holding(turn), store.write() as session:
+            with store.write() as session:
                 current = active_model(session, cache)
                 states = load_states(session, part, lock=True)
                 now_states = {s.pk: s for s in states}
