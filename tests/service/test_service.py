@@ -240,14 +240,14 @@ def test_import_scores_in_worker_processes_like_in_one(store: Store, tmp_path: P
 @pytest.mark.parametrize("text", ['{"created_at":"2026-01-01T00:00:00Z","n":1.5}', ' {"a":1} ', "null", "[1,2]x",
                                   '{"a":', "\ufeff{}", '{"é":"Đà Nẵng"}', "1e400"])
 def test_stored_attributes_are_read_as_json_reads_them(text: str) -> None:
-    """The service's direct read of a lead's stored attributes gives json.loads' value or error."""
-    from leadscore.service.scoring import _loads
+    """The direct read of a stored JSON column (a lead's attributes) gives json.loads' value or error."""
+    from leadscore.store.raw import from_json
 
     try:
         expected: Any = json.loads(text)
     except json.JSONDecodeError as exc:
         with pytest.raises(json.JSONDecodeError) as caught:
-            _loads(text)
+            from_json(text)
         assert str(caught.value) == str(exc)
     else:
-        assert _loads(text) == expected
+        assert from_json(text) == expected

@@ -250,25 +250,8 @@ _STATE_SQL = (
 def state_from_raw(row: Sequence[Any]) -> LeadState:
     """A LeadState of a driver-level row of :data:`_STATE_SQL`."""
     pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version = row
-    return LeadState(pk, lead_id, _loads(attributes) or {}, created, updated, score, stage,
+    return LeadState(pk, lead_id, from_json(attributes) or {}, created, updated, score, stage,
                      _decode_grades(grades), recorded, version)
-
-
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(value: Any) -> Any:
-    """``from_json(value)``: JSON text as stored (no white space around it) read by json's
-    scanner directly, without the checks json.loads makes around it (perf, issue #3: every
-    lead a batch touches); any other text, and any error, through from_json."""
-    if value.__class__ is str:
-        try:
-            found, end = _scan(value, 0)
-        except StopIteration:
-            return from_json(value)
-        if end == len(value):
-            return found
-    return from_json(value)
 
 
 _GRADES: dict[str, dict[str, str | None]] = {}
