@@ -80,20 +80,18 @@ def _timestamps(column: pa.ChunkedArray) -> np.ndarray | None:
 
 
 def _clean_ids(ids: Any) -> bool:
-    """Event ids the columnar path takes as they are: ASCII text, no surrounding blanks, none
-    empty (anything else goes to the row reader, which cleans or rejects it row by row)."""
-    return bool(
-        pa.types.is_string(ids.type)
-        and pc.all(pc.string_is_ascii(ids)).as_py()
-        and pc.all(pc.equal(pc.utf8_trim_whitespace(ids), ids)).as_py()
-        and not pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py()
-    )
+    """Event ids the columnar path takes as they are: text, and every id given is clean
+    (:func:`_clean_text`; anything else goes to the row reader, which cleans or rejects it
+    row by row). A missing id is fine."""
+    return pa.types.is_string(ids.type) and _clean_text(ids, missing=True)
 
 
-def _clean_text(column: pa.ChunkedArray) -> bool:
+def _clean_text(column: Any, *, missing: bool = False) -> bool:
     """True when every value is non-empty ASCII text without outer white space: the
-    common case, where the row reader's normalisation (strip, NFC) changes nothing."""
-    if column.null_count or not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    common case, where the row reader's normalisation (strip, NFC) changes nothing.
+    Missing values (nulls) are refused unless ``missing``."""
+    if (column.null_count and not missing) or not (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return False
     if not pc.all(pc.string_is_ascii(column)).as_py():
         return False
