@@ -233,7 +233,7 @@ class Store:
         # ... and the writers of every process of the file on a lock file (store/locks.py)
         database = sqlite_file(engine)
         self._writers = WriterLock(database) if database is not None else None
-        self._checkpointer = _Checkpointer(engine) if is_sqlite(engine) and not in_memory(engine) else None
+        self._checkpointer = _Checkpointer(engine) if database is not None else None  # a file has a WAL
         self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read = sessionmaker(
             engine.execution_options(**{READ_OPTION: True}), expire_on_commit=False, autoflush=False
