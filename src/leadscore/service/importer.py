@@ -42,10 +42,13 @@ from leadscore.service.scoring import (
     ScoringPolicy,
     chunks,
     decode_properties,
+    encode_results,
     load_events,
+    load_state_rows,
     load_states,
     record_scores,
     score_states,
+    state_from_raw,
 )
 from leadscore.store.db import Store, create_db_engine, in_memory
 from leadscore.store.raw import marks, properties_json, raw, to_json
@@ -783,27 +786,31 @@ def _score_chunk(store: Store, prepared: _Prepared, part: list[int], now_us: int
     the store, as :func:`score_all` does. Returns the number of leads scored."""
     with store.read() as session:
         model = active_model(session, cache)
-        before = {s.pk: s for s in load_states(session, part)}
+        rows = {row[0]: row for row in load_state_rows(session, part)}
+    before = {pk: state_from_raw(row) for pk, row in rows.items()}
     early = score_states(model, list(before.values()), prepared.events(part, model.event_types),
                          now_us, "import", policy=policy)
+    encoded = encode_results(early)  # out of the write transaction: the writer lock is held less
     incomplete = committed()
     with store.write() as session:
         current = active_model(session, cache)
-        states = load_states(session, part, lock=True)
-        now_states = {s.pk: s for s in states}
+        # the states read again, compared as rows (one unchanged is not decoded again)
+        now_rows = load_state_rows(session, part, lock=True)
+        unchanged = {row[0] for row in now_rows if rows.get(row[0]) == row}
+        states = [before[row[0]] if row[0] in unchanged else state_from_raw(row) for row in now_rows]
         counts = {} if incomplete or current.version_id != model.version_id else (
             _event_counts(session, part))
         expected = prepared.counts(part)
         kept = {c.lead_pk: c for c in early
                 if c.lead_pk in counts and counts[c.lead_pk] == expected[c.lead_pk]
-                and before[c.lead_pk] == now_states.get(c.lead_pk)}
+                and c.lead_pk in unchanged}
         again = [s for s in states if s.pk not in kept]
         if again:
             by_pk = load_events(session, {s.pk: s.lead_id for s in again}, current.event_types)
             for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
                 kept[change.lead_pk] = change
         record_scores(session, [kept[s.pk] for s in states],
-                      updated={s.pk: s.updated_us for s in states})
+                      updated={s.pk: s.updated_us for s in states}, encoded=encoded)
     return len(states)
 
 

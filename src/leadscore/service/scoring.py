@@ -275,12 +275,18 @@ def _decode_grades(value: Any) -> dict[str, str | None] | None:
 
 def load_states(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[LeadState]:
     """Leads by primary key, in key order; ``lock`` takes row locks on PostgreSQL."""
-    out: list[LeadState] = []
+    return [state_from_raw(row) for row in load_state_rows(session, pks, lock=lock)]
+
+
+def load_state_rows(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[tuple[Any, ...]]:
+    """The driver-level rows of :func:`load_states` (:func:`state_from_raw` makes a state
+    of one): equal rows are equal states, compared without decoding their JSON."""
+    out: list[tuple[Any, ...]] = []
     db = raw(session)
     suffix = " FOR UPDATE" if lock and db.postgresql else ""
     for part in chunks(sorted(pks)):
-        rows = db.all(f"{_STATE_SQL} WHERE id IN ({marks(len(part))}) ORDER BY id{suffix}", part)
-        out.extend(state_from_raw(row) for row in rows)
+        out.extend(tuple(row) for row in db.all(
+            f"{_STATE_SQL} WHERE id IN ({marks(len(part))}) ORDER BY id{suffix}", part))
     return out
 
 
@@ -423,9 +429,22 @@ def change_of(
     )
 
 
+Encoded = tuple[LeadScore, str, str | None, str]  # a result, its groups, grades and explanation as JSON
+
+
+def encode_results(changes: Iterable[ScoreChange]) -> dict[int, Encoded]:
+    """The JSON texts :func:`record_scores` writes of each change's result, made ahead (pure:
+    outside the write transaction, which then holds the database's writer lock for less;
+    perf, issue #3). Used there only for the very result encoded (the predictive hook may
+    replace it)."""
+    return {c.lead_pk: (c.result, rounded_groups_json(c.result), _grades_json(c.result.grades),
+                        explanation_json(c.result)) for c in changes}
+
+
 def record_scores(
     session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None,
     stored: Mapping[int, tuple[str | None, int | None]] | None = None,
+    encoded: Mapping[int, Encoded] | None = None,
 ) -> None:
     """Write score changes: current score, history, stage transitions, then the listeners.
 
@@ -433,6 +452,7 @@ def record_scores(
     ``stored`` maps lead keys to their stored ``(stage, model_version_id)``: a column that
     keeps its value is then left out of the UPDATE, and so are its index's entries (perf,
     issue #3: every indexed column set is an index entry deleted and inserted again).
+    ``encoded``: the results' JSON made ahead by :func:`encode_results`.
     """
     if not changes:
         return
@@ -440,6 +460,7 @@ def record_scores(
     changes = predictive.apply(session, changes)
     previous_updated = updated or {}
     before = stored or {}
+    ahead = encoded or {}
     # the UPDATE rows by the columns they set beyond the always-set ones (see _update_sql)
     groups: dict[tuple[bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
     history: list[tuple[Any, ...]] = []
@@ -447,11 +468,15 @@ def record_scores(
     for change in changes:
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
-        grades = _grades_json(result.grades)
+        made = ahead.get(change.lead_pk)
+        if made is not None and made[0] is result:
+            _, groups_json, grades, explanation = made
+        else:
+            groups_json, grades, explanation = (rounded_groups_json(result), _grades_json(result.grades),
+                                                explanation_json(result))
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [
-            result.total, score, rounded_groups_json(result), grades,
-            explanation_json(result), at_us, change.next_change_us,
+            result.total, score, groups_json, grades, explanation, at_us, change.next_change_us,
         ]
         old = before.get(change.lead_pk)
         set_stage = old is None or old[0] != stage
@@ -605,6 +630,6 @@ def moment(us: int | None) -> str | None:
 
 __all__ = [
     "LeadState", "ScoreChange", "change_from_json", "change_to_json", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
-    "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
+    "encode_results", "load_state_rows", "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
     "score_changed", "score_public", "score_states", "should_record",
 ]
