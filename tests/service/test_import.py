@@ -304,20 +304,20 @@ def test_the_writer_scores_chunks_from_the_last_once_its_events_are_in(
 
     _fresh(store)
     monkeypatch.setattr(importer, "PIPELINE_CHUNK", 10)
-    real = importer._score_chunk
+    real = importer._record_chunk
     log = tmp_path / "chunks"
     log.write_text("")
     parent = os.getpid()
 
-    def logged(store: Store, prepared: Any, part: list[int], *args: Any) -> int:
+    def logged(store: Store, prepared: Any, scored: Any, *args: Any) -> int:
         if os.getpid() == parent:
             time.sleep(0.05)  # this process slow: the writer surely takes chunks
-        done = real(store, prepared, part, *args)
+        done = real(store, prepared, scored, *args)
         with log.open("a") as out:
-            out.write(f"{os.getpid()} {part[0]} {part[-1]} {done}\n")
+            out.write(f"{os.getpid()} {scored.part[0]} {scored.part[-1]} {done}\n")
         return done
 
-    monkeypatch.setattr(importer, "_score_chunk", logged)
+    monkeypatch.setattr(importer, "_record_chunk", logged)
     seen: list[tuple[int, int | None]] = []
     summary = import_files(store, world["leads"], world["events"], NOW,
                            progress=lambda what, n, total: seen.append((n, total)) if what == "scoring" else None)

@@ -37,6 +37,7 @@ from leadscore.ingest.normalise import RecordError, id_text
 from leadscore.model import parse_model
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import (
+    Encoded,
     LeadState,
     ScoreChange,
     ScoringPolicy,
@@ -776,32 +777,50 @@ class _Chunks:
             self.lock.release()
 
 
-def _score_chunk(store: Store, prepared: _Prepared, part: list[int], now_us: int,
-                 policy: ScoringPolicy, cache: ModelCache, committed: Callable[[], bool]) -> int:
-    """Score a chunk of leads from memory with the states read now, then (once
-    ``committed()``: their events are all stored; it returns whether any event of the
-    file was found already stored) record the scores in a transaction that reads the
-    states again and checks each lead's event count; a lead that changed meanwhile (or
-    any, once an event of the file was found already stored) is scored there again from
-    the store, as :func:`score_all` does. Returns the number of leads scored."""
+@dataclass
+class _Scored:
+    """A chunk of leads scored from memory, not recorded yet."""
+
+    part: list[int]
+    model: ActiveModel
+    rows: dict[int, tuple[Any, ...]]  # the states as read, by key (driver-level rows)
+    before: dict[int, LeadState]
+    early: list[ScoreChange]
+    encoded: dict[int, Encoded]
+
+
+def _score_early(store: Store, prepared: _Prepared, part: list[int], now_us: int,
+                 policy: ScoringPolicy, cache: ModelCache) -> _Scored:
+    """Score a chunk of leads from memory with the states read now (their events may not
+    all be stored yet); nothing is written."""
     with store.read() as session:
         model = active_model(session, cache)
         rows = {row[0]: row for row in load_state_rows(session, part)}
     before = {pk: state_from_raw(row) for pk, row in rows.items()}
     early = score_states(model, list(before.values()), prepared.events(part, model.event_types),
                          now_us, "import", policy=policy)
-    encoded = encode_results(early)  # out of the write transaction: the writer lock is held less
-    incomplete = committed()
+    # the JSON encoded here, out of the write transaction: the writer lock is held less
+    return _Scored(part, model, rows, before, early, encode_results(early))
+
+
+def _record_chunk(store: Store, prepared: _Prepared, scored: _Scored, now_us: int,
+                  policy: ScoringPolicy, cache: ModelCache, incomplete: bool) -> int:
+    """Record a chunk scored by :func:`_score_early` once every event of its leads is
+    stored (``incomplete``: an event of the file was found already stored), in a
+    transaction that reads the states again and checks each lead's event count; a lead
+    that changed meanwhile (or any, when ``incomplete``) is scored there again from the
+    store, as :func:`score_all` does. Returns the number of leads scored."""
+    part, rows, before = scored.part, scored.rows, scored.before
     with store.write() as session:
         current = active_model(session, cache)
         # the states read again, compared as rows (one unchanged is not decoded again)
         now_rows = load_state_rows(session, part, lock=True)
         unchanged = {row[0] for row in now_rows if rows.get(row[0]) == row}
         states = [before[row[0]] if row[0] in unchanged else state_from_raw(row) for row in now_rows]
-        counts = {} if incomplete or current.version_id != model.version_id else (
+        counts = {} if incomplete or current.version_id != scored.model.version_id else (
             _event_counts(session, part))
         expected = prepared.counts(part)
-        kept = {c.lead_pk: c for c in early
+        kept = {c.lead_pk: c for c in scored.early
                 if c.lead_pk in counts and counts[c.lead_pk] == expected[c.lead_pk]
                 and c.lead_pk in unchanged}
         again = [s for s in states if s.pk not in kept]
@@ -810,7 +829,7 @@ def _score_chunk(store: Store, prepared: _Prepared, part: list[int], now_us: int
             for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
                 kept[change.lead_pk] = change
         record_scores(session, [kept[s.pk] for s in states],
-                      updated={s.pk: s.updated_us for s in states}, encoded=encoded)
+                      updated={s.pk: s.updated_us for s in states}, encoded=scored.encoded)
     return len(states)
 
 
@@ -833,25 +852,33 @@ def _write_events(prepared: _Prepared, now_us: int, claims: _Chunks,
         # every event is in: score chunks from the back while the parent scores from the front
         cache = ModelCache()
         while (index := claims.claim(child, False, check)) is not None:
-            result.scored += _score_chunk(store, prepared, claims.part(index), now_us, policy, cache,
-                                          lambda: not result.complete)
+            scored = _score_early(store, prepared, claims.part(index), now_us, policy, cache)
+            result.scored += _record_chunk(store, prepared, scored, now_us, policy, cache,
+                                           not result.complete)
             child.set(_SCORED, result.scored)
         return result
 
     return work
 
 
+PIPELINE_AHEAD = 4  # chunks this process scores ahead while the writer has not stored their events
+
+
 def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
                summary: ImportSummary, *, policy: ScoringPolicy,
                progress: Progress | None) -> None:
     """Store the events in a forked process while this one scores the touched leads (the
-    store held no event before), chunk by chunk (:func:`_score_chunk`) from the first;
-    the writer, once every event is stored, scores chunks from the last, until the two
-    meet."""
+    store held no event before), chunk by chunk from the first: each scored from memory
+    (:func:`_score_early`), then recorded once the writer stored its events
+    (:func:`_record_chunk`); while the writer is behind, up to :data:`PIPELINE_AHEAD`
+    chunks are scored ahead. The writer, once every event is stored, scores and records
+    chunks from the last, until the two meet (work stealing)."""
     # on SQLite the two processes take turns to write on the store's writer lock (a flock,
     # released by the kernel should the writer be killed inside its transaction; see
     # store/locks.py), not in SQLite's busy handler (under load, a writer of one process
     # failed now and then with "locking protocol" after 10 s of retries)
+    from collections import deque
+
     ordered = sorted(pks)
     work = _Chunks(ordered, PIPELINE_CHUNK)
     writer = _Forked(store, _write_events(prepared, now_us, work, policy), {_BACK: work.count})
@@ -860,23 +887,28 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
         if writer.ended:
             writer.finish()  # raises its exception (it never ends holding the lock otherwise)
 
-    def scored() -> int:
-        return summary.leads_scored + writer.get(_SCORED)
-
     try:
         cache = ModelCache()
-        while (index := work.claim(writer, True, check)) is not None:
-            part = work.part(index)
-
-            def committed(last: int = part[-1]) -> bool:
-                writer.wait_for(_LAST, last)  # every event of these leads is committed
-                if progress is not None:
-                    progress("loading events", writer.get(_DONE), prepared.rows)
-                return bool(writer.get(_INCOMPLETE))
-
-            summary.leads_scored += _score_chunk(store, prepared, part, now_us, policy, cache, committed)
+        pending: deque[_Scored] = deque()
+        claiming = True
+        while True:
+            ready = bool(pending) and writer.get(_LAST) >= pending[0].part[-1]
+            if not ready and claiming and len(pending) < PIPELINE_AHEAD:
+                index = work.claim(writer, True, check)
+                if index is not None:
+                    pending.append(_score_early(store, prepared, work.part(index), now_us, policy, cache))
+                    continue
+                claiming = False
+            if not pending:
+                break
+            scored = pending.popleft()
+            writer.wait_for(_LAST, scored.part[-1])  # every event of these leads is committed
             if progress is not None:
-                progress("scoring", scored(), len(ordered))
+                progress("loading events", writer.get(_DONE), prepared.rows)
+            summary.leads_scored += _record_chunk(store, prepared, scored, now_us, policy, cache,
+                                                  bool(writer.get(_INCOMPLETE)))
+            if progress is not None:
+                progress("scoring", summary.leads_scored + writer.get(_SCORED), len(ordered))
         result: _Stored = writer.finish()
     except BaseException:
         writer.stop()
