@@ -27,6 +27,7 @@ from leadscore.service import (
 )
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.service.scoring import forget_properties
+from leadscore.store.db import WIPE_WAL
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 from leadscore.store.tables_automation import lead_owners, lead_tags
 
@@ -349,10 +350,12 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     """Delete the lead and every row about it in every table (:func:`lead_tables`); the
     audit log gets one ``lead_erased`` row naming the lead only by its hash, with the
     number of rows deleted per table (returned too). On SQLite the deleted bytes are
-    overwritten (``secure_delete``), not merely marked free."""
+    overwritten (``secure_delete``), not merely marked free, and the WAL, which holds
+    older images of the pages, is emptied once the erasure is committed."""
     row = _lead_row(session, lead_id)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA secure_delete = ON"))
+        session.info[WIPE_WAL] = True  # and the WAL is emptied after the commit (Store.write)
     tables = lead_tables()
     deleted: dict[str, int] = {}
     for table in tables:  # counted first: listeners delete some of them
