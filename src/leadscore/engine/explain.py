@@ -152,10 +152,21 @@ def _keys(names: tuple[Any, ...]) -> tuple[str, ...]:
 
 
 def rounded_groups_json(score: LeadScore) -> str:
-    """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``."""
-    groups = score.groups
-    return "{" + ",".join([key + _value(round_score(value))
-                           for key, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
+    """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``,
+    remembered on the score: the service stores it and answers with it (perf, issue #3: it
+    was written twice for every lead a batch scores). A score is immutable, so is its text;
+    it is kept beside the fields, as ``functools.cached_property`` keeps a value (not a
+    field: equality, ``repr`` and ``dataclasses.replace`` do not see it)."""
+    found: str | None = score.__dict__.get(_GROUPS_JSON)
+    if found is None:
+        groups = score.groups
+        found = "{" + ",".join([key + _value(round_score(value)) for key, value in
+                                zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
+        score.__dict__[_GROUPS_JSON] = found
+    return found
+
+
+_GROUPS_JSON = "_rounded_groups_json"
 
 
 def grades_json(grades: Mapping[str, str | None]) -> str:

@@ -63,6 +63,7 @@ class LeadState:
     grades: dict[str, str | None] | None = None
     recorded_score: float | None = None
     model_version_id: int | None = None
+    next_change_us: int | None = None
 
     def lead(self) -> Lead:
         return Lead(self.lead_id, self.attributes)
@@ -71,6 +72,7 @@ class LeadState:
 STATE_COLUMNS = (
     leads.c.id, leads.c.lead_id, leads.c.attributes, leads.c.created_us, leads.c.updated_us,
     leads.c.score, leads.c.stage, leads.c.grades, leads.c.recorded_score, leads.c.model_version_id,
+    leads.c.next_change_us,
 )
 
 
@@ -243,15 +245,15 @@ def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
 
 _STATE_SQL = (
     "SELECT id, lead_id, attributes, created_us, updated_us, score, stage, grades, "
-    "recorded_score, model_version_id FROM leads"
+    "recorded_score, model_version_id, next_change_us FROM leads"
 )
 
 
 def state_from_raw(row: Sequence[Any]) -> LeadState:
     """A LeadState of a driver-level row of :data:`_STATE_SQL`."""
-    pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version = row
+    pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version, moment = row
     return LeadState(pk, lead_id, from_json(attributes) or {}, created, updated, score, stage,
-                     _decode_grades(grades), recorded, version)
+                     _decode_grades(grades), recorded, version, moment)
 
 
 _GRADES: dict[str, dict[str, str | None]] = {}
@@ -425,14 +427,16 @@ def change_of(
 
 def record_scores(
     session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None,
-    stored: Mapping[int, tuple[str | None, int | None]] | None = None,
+    stored: Mapping[int, tuple[str | None, int | None, float | None, int | None]] | None = None,
 ) -> None:
     """Write score changes: current score, history, stage transitions, then the listeners.
 
     ``updated`` maps lead keys to their previous ``updated_us`` (kept when nothing changed).
-    ``stored`` maps lead keys to their stored ``(stage, model_version_id)``: a column that
-    keeps its value is then left out of the UPDATE, and so are its index's entries (perf,
-    issue #3: every indexed column set is an index entry deleted and inserted again).
+    ``stored`` maps lead keys to their stored ``(stage, model_version_id, score,
+    next_change_us)``: an indexed column that keeps its value is then left out of the
+    UPDATE, and so are its index's entries (perf, issue #3: every indexed column set is an
+    index entry deleted and inserted again; most events of a lead already scored leave its
+    score as it was, and many its next change).
     """
     if not changes:
         return
@@ -441,7 +445,7 @@ def record_scores(
     previous_updated = updated or {}
     before = stored or {}
     # the UPDATE rows by the columns they set beyond the always-set ones (see _update_sql)
-    groups: dict[tuple[bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
+    groups: dict[tuple[bool, bool, bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
     history: list[tuple[Any, ...]] = []
     transitions: list[tuple[Any, ...]] = []
     for change in changes:
@@ -449,14 +453,17 @@ def record_scores(
         score, stage, at_us = result.score, result.stage, change.at_us
         grades = _grades_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
-        row: list[Any] = [
-            result.total, score, rounded_groups_json(result), grades,
-            explanation_json(result), at_us, change.next_change_us,
-        ]
+        row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
         old = before.get(change.lead_pk)
+        set_score = old is None or old[2] != score
+        set_next = old is None or old[3] != change.next_change_us
         set_stage = old is None or old[0] != stage
         set_version = old is None or old[1] != change.model_version_id
         set_updated = change.changed or previous is None
+        if set_score:
+            row.append(score)
+        if set_next:
+            row.append(change.next_change_us)
         if set_stage:
             row.append(stage)
         if set_version:
@@ -471,7 +478,8 @@ def record_scores(
                 change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
             ))
         row.append(change.lead_pk)
-        groups.setdefault((set_stage, set_version, set_updated, change.recorded), []).append(tuple(row))
+        groups.setdefault((set_score, set_next, set_stage, set_version, set_updated, change.recorded),
+                          []).append(tuple(row))
         if change.stage_changed:
             transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
@@ -516,15 +524,16 @@ def _grades_json(grades: Mapping[str, str | None] | None) -> str | None:
     return found
 
 
-@lru_cache(maxsize=16)
-def _update_sql(stage: bool, version: bool, updated: bool, recorded: bool) -> str:
-    """The UPDATE of a scored lead that also sets the stage, the model version, ``updated_us``
-    and ``recorded_score`` as asked (the row's values are in that order, then the key)."""
+@lru_cache(maxsize=64)
+def _update_sql(score: bool, moment: bool, stage: bool, version: bool, updated: bool, recorded: bool) -> str:
+    """The UPDATE of a scored lead that also sets the score, ``next_change_us``, the stage,
+    the model version, ``updated_us`` and ``recorded_score`` as asked (the row's values are
+    in that order, then the key)."""
     extra = "".join(f", {name} = ?" for name, wanted in (
-        ("stage", stage), ("model_version_id", version), ("updated_us", updated),
-        ("recorded_score", recorded)) if wanted)
-    return ("UPDATE leads SET total = ?, score = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
-            f"explanation = {{jsonb}}, scored_us = ?, next_change_us = ?{extra} WHERE id = ?")
+        ("score", score), ("next_change_us", moment), ("stage", stage), ("model_version_id", version),
+        ("updated_us", updated), ("recorded_score", recorded)) if wanted)
+    return ("UPDATE leads SET total = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
+            f"explanation = {{jsonb}}, scored_us = ?{extra} WHERE id = ?")
 
 
 def rescore_states(
@@ -543,7 +552,7 @@ def rescore_states(
         events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
     changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail)
     record_scores(session, changes, updated={s.pk: s.updated_us for s in states},
-                  stored={s.pk: (s.stage, s.model_version_id) for s in states})
+                  stored={s.pk: (s.stage, s.model_version_id, s.score, s.next_change_us) for s in states})
     return changes
 
 
