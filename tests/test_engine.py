@@ -676,6 +676,48 @@ def test_rules_that_give_nothing_are_not_listed() -> None:
                                     "rules": []}
 
 
+@pytest.mark.parametrize("kind", ["CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
+def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
+    """CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's ScoreChange
+    have a faster __init__ of their own: the same parameters (names, order, defaults) as the
+    one the dataclass writes, each field set to its argument, positional or by name; a
+    default dict of its own; equality, hashing, replace, pickling and immutability kept."""
+    import dataclasses
+    import inspect
+    import pickle
+
+    from leadscore.engine import scoring
+    from leadscore.service import scoring as service
+
+    cls = getattr(scoring, kind, None) or getattr(service, kind)
+    reference = dataclasses.make_dataclass(  # the __init__ the dataclass would write
+        "Reference", [(f.name, Any, dataclasses.field(default=f.default, default_factory=f.default_factory))
+                      for f in dataclasses.fields(cls)])
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert list(inspect.signature(cls.__init__).parameters)[1:] == names
+    for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        expected = inspect.signature(reference.__init__).parameters[name].default
+        if expected is not inspect.Parameter.empty and param.default is not scoring._NEW:
+            assert param.default == expected, name
+    values = [f"v{i}" for i in range(len(names))]
+    for built in (cls(*values), cls(**dict(zip(names, values, strict=True)))):
+        assert [getattr(built, name) for name in names] == values
+        assert built == cls(*values) and built != cls(*values[:-1], "other")
+        assert pickle.loads(pickle.dumps(built)) == built
+        assert dataclasses.replace(built, **{names[0]: "x"}) == cls("x", *values[1:])
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(built, names[0], "y")
+    required = [n for n, p in list(inspect.signature(reference.__init__).parameters.items())[1:]
+                if p.default is inspect.Parameter.empty]
+    shortest = cls(*values[: len(required)])
+    longest = reference(*values[: len(required)])
+    assert [getattr(shortest, n) for n in names] == [getattr(longest, n) for n in names]
+    if kind == "Contribution":
+        assert shortest.attributes is not cls(*values[: len(required)]).attributes
+    if kind in ("CountedEvent", "Contribution"):
+        assert hash(cls(*values)) == hash(cls(*values))
+
+
 def test_events_are_built_as_the_dataclass_says() -> None:
     """Event has a faster __init__ of its own (engine/scoring.py): same fields, defaults, equality,
     immutability."""
