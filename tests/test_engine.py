@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leadscore.engine import Event, Lead, LeadScore, round_score, score_lead
-from leadscore.engine.timestamps import MICROS_PER_DAY, to_micros
+from leadscore.engine.timestamps import MICROS_PER_DAY, parse_timestamp, to_micros
 from leadscore.model import ScoringModel, parse_model
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
@@ -676,9 +676,23 @@ def test_rules_that_give_nothing_are_not_listed() -> None:
                                     "rules": []}
 
 
-@pytest.mark.parametrize("kind", ["CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
+def test_created_at_is_read_the_same_every_time() -> None:
+    """Lead.created_us remembers the moments of the texts it read: the same text gives the
+    same moment again, an empty or bad text is never remembered as a moment."""
+    from leadscore.engine import scoring
+
+    text = "2026-01-01T02:00:00+02:00"
+    for _ in range(2):
+        assert Lead("a", {"created_at": text}).created_us() == to_micros(parse_timestamp("2026-01-01T00:00:00Z"))
+        assert Lead("b", {"created_at": "  "}).created_us() is None
+        with pytest.raises(ValueError):
+            Lead("c", {"created_at": "yesterday"}).created_us()
+    assert scoring._CREATED[text] == to_micros(parse_timestamp(text)) and "  " not in scoring._CREATED
+
+
+@pytest.mark.parametrize("kind", ["Lead", "CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
 def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
-    """CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's ScoreChange
+    """Lead, CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's ScoreChange
     have a faster __init__ of their own: the same parameters (names, order, defaults) as the
     one the dataclass writes, each field set to its argument, positional or by name; a
     default dict of its own; equality, hashing, replace, pickling and immutability kept."""
@@ -712,9 +726,9 @@ def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
     shortest = cls(*values[: len(required)])
     longest = reference(*values[: len(required)])
     assert [getattr(shortest, n) for n in names] == [getattr(longest, n) for n in names]
-    if kind == "Contribution":
+    if kind in ("Lead", "Contribution"):
         assert shortest.attributes is not cls(*values[: len(required)]).attributes
-    if kind in ("CountedEvent", "Contribution"):
+    if kind in ("Lead", "CountedEvent", "Contribution"):
         assert hash(cls(*values)) == hash(cls(*values))
 
 

@@ -515,9 +515,12 @@ def record_scores(
             transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
     # a lead scored again no longer has the pending score a model change computed for it
-    # earlier (service/rescore.py recomputes it before the change is applied)
-    for part in chunks([c.lead_pk for c in changes]):
-        db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
+    # earlier (service/rescore.py recomputes it before the change is applied); on SQLite,
+    # whose writers are serial, not looked for when there is none (perf, issue #3: the
+    # DELETE of a batch's leads, hundreds of keys, found nothing but between model changes)
+    if db.postgresql or db.all("SELECT 1 FROM pending_scores LIMIT 1"):
+        for part in chunks([c.lead_pk for c in changes]):
+            db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
     for columns, rows in groups.items():
         db.many(_update_sql(*columns), rows)
     db.many(
