@@ -117,6 +117,37 @@ class ScoreChange:
         )
 
 
+def _init_change(
+    self: ScoreChange, lead_pk: int, lead_id: str, at_us: int, cause: str, detail: str | None,
+    model_version_id: int, old_score: float | None, old_stage: str | None,
+    old_grades: dict[str, str | None] | None, result: LeadScore, next_change_us: int | None,
+    recorded: bool = False, changed: bool = False, recorded_score: float | None = None,
+    history_min_delta: float = ScoringPolicy.history_min_delta,
+) -> None:
+    """ScoreChange's __init__, setting the fields directly (perf, issue #3: one for every lead
+    scored; the dataclass's own goes through object.__setattr__ for each of its 15 fields,
+    twice the time). Same fields, order and defaults; the rest stays the dataclass's."""
+    fields_ = self.__dict__
+    fields_["lead_pk"] = lead_pk
+    fields_["lead_id"] = lead_id
+    fields_["at_us"] = at_us
+    fields_["cause"] = cause
+    fields_["detail"] = detail
+    fields_["model_version_id"] = model_version_id
+    fields_["old_score"] = old_score
+    fields_["old_stage"] = old_stage
+    fields_["old_grades"] = old_grades
+    fields_["result"] = result
+    fields_["next_change_us"] = next_change_us
+    fields_["recorded"] = recorded
+    fields_["changed"] = changed
+    fields_["recorded_score"] = recorded_score
+    fields_["history_min_delta"] = history_min_delta
+
+
+_init_change.__qualname__ = "ScoreChange.__init__"
+ScoreChange.__init__ = _init_change  # type: ignore[method-assign]
+
 ScoreListener = Callable[[Session, Sequence[ScoreChange]], None]
 _listeners: list[ScoreListener] = []
 
@@ -484,9 +515,12 @@ def record_scores(
             transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
     # a lead scored again no longer has the pending score a model change computed for it
-    # earlier (service/rescore.py recomputes it before the change is applied)
-    for part in chunks([c.lead_pk for c in changes]):
-        db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
+    # earlier (service/rescore.py recomputes it before the change is applied); on SQLite,
+    # whose writers are serial, not looked for when there is none (perf, issue #3: the
+    # DELETE of a batch's leads, hundreds of keys, found nothing but between model changes)
+    if db.postgresql or db.all("SELECT 1 FROM pending_scores LIMIT 1"):
+        for part in chunks([c.lead_pk for c in changes]):
+            db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
     for columns, rows in groups.items():
         db.many(_update_sql(*columns), rows)
     db.many(
