@@ -191,7 +191,7 @@ def test_an_import_cut_off_while_loading_events_resumes_without_duplicates(
 
 
 def test_an_import_cut_off_while_scoring_resumes_with_the_engines_scores(
-    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     _fresh(store)
     monkeypatch.setattr(importer, "SCORE_CHUNK", 60)
@@ -209,8 +209,14 @@ def test_an_import_cut_off_while_scoring_resumes_with_the_engines_scores(
     with pytest.raises(Cut):
         import_files(store, world["leads"], world["events"], NOW)
     with store.read() as session:
-        scored = session.execute(select(func.count()).where(leads.c.score.is_not(None))).scalar()
-    assert scored == 60
+        rows = session.execute(select(leads.c.id, leads.c.score.is_not(None)).order_by(leads.c.id)).all()
+    chunks = [{bool(scored) for _, scored in rows[i : i + 60]} for i in range(0, len(rows), 60)]
+    # each chunk is its own transaction: scored whole or not at all; the first one was, and
+    # the second was rolled back (in the pipeline, the writer may have scored chunks from the last)
+    assert all(len(chunk) == 1 for chunk in chunks)
+    assert chunks[0] == {True} and chunks[1] == {False}
+    if mode == "one process":
+        assert sum(scored for _, scored in rows) == 60
     monkeypatch.setattr(importer, "record_scores", real)
     import_files(store, world["leads"], world["events"], NOW)
     _check_against_the_engine(store, world)
@@ -281,5 +287,87 @@ def test_a_writer_killed_while_holding_the_write_lock_fails_the_import_and_a_rer
     with pytest.raises(RuntimeError, match="ended"):
         import_files(store, world["leads"], world["events"], NOW)
     monkeypatch.setattr(importer, "_insert_event_rows", real)
+    import_files(store, world["leads"], world["events"], NOW)
+    _check_against_the_engine(store, world)
+
+
+@pytest.mark.parametrize("mode", ["pipeline"], indirect=True)
+def test_the_writer_scores_chunks_from_the_last_once_its_events_are_in(
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Both processes of the pipeline score: this one chunks from the first, the writer
+    (its events stored) chunks from the last. Every lead is scored once, as the engine
+    scores it, the summary and the progress count them all, and each process recorded a
+    run of whole chunks from its end."""
+    import os
+    import time
+
+    _fresh(store)
+    monkeypatch.setattr(importer, "PIPELINE_CHUNK", 10)
+    real = importer._score_chunk
+    log = tmp_path / "chunks"
+    log.write_text("")
+    parent = os.getpid()
+
+    def logged(store: Store, prepared: Any, part: list[int], *args: Any) -> int:
+        if os.getpid() == parent:
+            time.sleep(0.05)  # this process slow: the writer surely takes chunks
+        done = real(store, prepared, part, *args)
+        with log.open("a") as out:
+            out.write(f"{os.getpid()} {part[0]} {part[-1]} {done}\n")
+        return done
+
+    monkeypatch.setattr(importer, "_score_chunk", logged)
+    seen: list[tuple[int, int | None]] = []
+    summary = import_files(store, world["leads"], world["events"], NOW,
+                           progress=lambda what, n, total: seen.append((n, total)) if what == "scoring" else None)
+    assert summary.leads_scored == summary.leads_read == 250
+    scoring = [n for n, _ in seen]
+    assert scoring == sorted(scoring) and seen[-1] == (250, 250)
+    chunks = [line.split() for line in log.read_text().splitlines()]
+    by_process: dict[int, list[tuple[int, int]]] = {}
+    for pid, first, last, done in chunks:
+        by_process.setdefault(int(pid), []).append((int(first), int(last)))
+        assert int(done) == 10 or int(last) == max(int(c[2]) for c in chunks)
+    assert parent in by_process and len(by_process) == 2
+    mine, theirs = by_process[parent], next(v for k, v in by_process.items() if k != parent)
+    assert mine == sorted(mine) and theirs == sorted(theirs, reverse=True)
+    assert max(last for _, last in mine) < min(first for first, _ in theirs)
+    assert sum(int(done) for *_, done in chunks) == 250
+    _check_against_the_engine(store, world)
+
+
+@pytest.mark.parametrize("mode", ["pipeline"], indirect=True)
+def test_a_writer_killed_while_scoring_fails_the_import_and_a_rerun_completes(
+    store: Store, world: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The forked writer killed inside the transaction of a chunk it scores (its events
+    all stored): the import fails with a message, the chunk is not half-recorded, and
+    running the import again completes with the engine's scores."""
+    import os
+    import signal
+
+    _fresh(store)
+    monkeypatch.setattr(importer, "PIPELINE_CHUNK", 10)
+    real = importer.record_scores
+    parent = os.getpid()
+
+    def killed(session: Any, changes: Any, **options: Any) -> None:
+        if os.getpid() == parent:
+            import time
+
+            time.sleep(0.05)  # this process slow: the writer surely takes a chunk
+        real(session, changes, **options)
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)  # its changes written, not committed
+
+    monkeypatch.setattr(importer, "record_scores", killed)
+    with pytest.raises(RuntimeError, match="ended"):
+        import_files(store, world["leads"], world["events"], NOW)
+    with store.read() as session:
+        rows = session.execute(select(leads.c.id, leads.c.score.is_not(None)).order_by(leads.c.id)).all()
+    assert not rows[-1][1]  # the writer's first chunk (the last) was rolled back
+    assert all(len({bool(s) for _, s in rows[i : i + 10]}) == 1 for i in range(0, len(rows), 10))
+    monkeypatch.setattr(importer, "record_scores", real)
     import_files(store, world["leads"], world["events"], NOW)
     _check_against_the_engine(store, world)

@@ -42,10 +42,13 @@ from leadscore.service.scoring import (
     ScoringPolicy,
     chunks,
     decode_properties,
+    encode_results,
     load_events,
+    load_state_rows,
     load_states,
     record_scores,
     score_states,
+    state_from_raw,
 )
 from leadscore.store.db import Store, create_db_engine, in_memory
 from leadscore.store.raw import marks, properties_json, raw, to_json
@@ -423,6 +426,7 @@ class _Stored:
     stored: int = 0
     duplicates: int = 0
     complete: bool = True  # every event written was new to the store
+    scored: int = 0  # leads scored (by the pipeline's writer, once its events are in)
 
 
 def _store_events(store: Store, prepared: _Prepared, now_us: int,
@@ -632,12 +636,15 @@ class _Forked:
     exception, pickled through a pipe. It never uses this process's database connections
     (it opens its own)."""
 
-    SLOTS = 4
+    SLOTS = 8
 
-    def __init__(self, store: Store, work: Callable[[_Forked, Store], Any]) -> None:
+    def __init__(self, store: Store, work: Callable[[_Forked, Store], Any],
+                 slots: Mapping[int, int] | None = None) -> None:
         import mmap
 
         self.page = mmap.mmap(-1, 8 * (self.SLOTS + 1))  # the last slot: ended
+        for slot, value in (slots or {}).items():  # set before the fork: both see them
+            self.set(slot, value)
         self.read_end, write_end = os.pipe()
         self.outcome: tuple[str, Any] | None = None
         self.status: int | None = None  # its exit status, once it is reaped
@@ -729,11 +736,88 @@ class _Forked:
 
 
 # the writer's slots: events done, the last lead key whose events are all committed,
-# and 1 once a batch met an event already stored (set before the key: read after it)
-_DONE, _LAST, _INCOMPLETE = 0, 1, 2
+# and 1 once a batch met an event already stored (set before the key: read after it);
+# the chunks of leads to score: this process claims them from the front (the next one
+# it takes), the writer from the back once its events are in (the first one it took),
+# under a lock created before the fork; and how many leads the writer scored
+_DONE, _LAST, _INCOMPLETE, _FRONT, _BACK, _SCORED = 0, 1, 2, 3, 4, 5
 
 
-def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store], _Stored]:
+class _Chunks:
+    """The chunks of the touched leads, in key order, claimed by the two processes of the
+    pipeline: this one takes them from the front, the writer from the back once it stored
+    every event (work stealing: the two end together, neither waits for the other). A
+    claim is a few reads and writes of the shared page under a lock of both processes."""
+
+    def __init__(self, ordered: list[int], size: int) -> None:
+        self.ordered, self.size = ordered, size
+        self.count = -(-len(ordered) // size)
+        self.lock = multiprocessing.get_context("fork").Lock()  # before the fork
+
+    def part(self, index: int) -> list[int]:
+        return self.ordered[index * self.size : (index + 1) * self.size]
+
+    def claim(self, page: _Forked, front: bool, check: Callable[[], None]) -> int | None:
+        """The index of the next chunk from the front (or the back), None once every chunk
+        is claimed; ``check()`` is called while the lock is held by the other process (it
+        raises should that one be gone: a killed process holds it for ever)."""
+        while not self.lock.acquire(timeout=0.05):
+            check()
+        try:
+            first, end = page.get(_FRONT), page.get(_BACK)
+            if first >= end:
+                return None
+            if front:
+                page.set(_FRONT, first + 1)
+                return first
+            page.set(_BACK, end - 1)
+            return end - 1
+        finally:
+            self.lock.release()
+
+
+def _score_chunk(store: Store, prepared: _Prepared, part: list[int], now_us: int,
+                 policy: ScoringPolicy, cache: ModelCache, committed: Callable[[], bool]) -> int:
+    """Score a chunk of leads from memory with the states read now, then (once
+    ``committed()``: their events are all stored; it returns whether any event of the
+    file was found already stored) record the scores in a transaction that reads the
+    states again and checks each lead's event count; a lead that changed meanwhile (or
+    any, once an event of the file was found already stored) is scored there again from
+    the store, as :func:`score_all` does. Returns the number of leads scored."""
+    with store.read() as session:
+        model = active_model(session, cache)
+        rows = {row[0]: row for row in load_state_rows(session, part)}
+    before = {pk: state_from_raw(row) for pk, row in rows.items()}
+    early = score_states(model, list(before.values()), prepared.events(part, model.event_types),
+                         now_us, "import", policy=policy)
+    encode_results(early)  # out of the write transaction: the writer lock is held less
+    incomplete = committed()
+    with store.write() as session:
+        current = active_model(session, cache)
+        # the states read again, compared as rows (one unchanged is not decoded again)
+        now_rows = load_state_rows(session, part, lock=True)
+        unchanged = {row[0] for row in now_rows if rows.get(row[0]) == row}
+        states = [before[row[0]] if row[0] in unchanged else state_from_raw(row) for row in now_rows]
+        counts = {} if incomplete or current.version_id != model.version_id else (
+            _event_counts(session, part))
+        expected = prepared.counts(part)
+        kept = {c.lead_pk: c for c in early
+                if c.lead_pk in counts and counts[c.lead_pk] == expected[c.lead_pk]
+                and c.lead_pk in unchanged}
+        again = [s for s in states if s.pk not in kept]
+        if again:
+            by_pk = load_events(session, {s.pk: s.lead_id for s in again}, current.event_types)
+            for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
+                kept[change.lead_pk] = change
+        record_scores(session, [kept[s.pk] for s in states],
+                      updated={s.pk: s.updated_us for s in states})
+    return len(states)
+
+
+def _write_events(prepared: _Prepared, now_us: int, claims: _Chunks,
+                  policy: ScoringPolicy) -> Callable[[_Forked, Store], _Stored]:
+    parent = os.getpid()
+
     def work(child: _Forked, store: Store) -> _Stored:  # pragma: no cover - runs in the child
         def on_batch(done: int, last: int, complete: bool) -> None:
             if not complete:
@@ -741,7 +825,18 @@ def _write_events(prepared: _Prepared, now_us: int) -> Callable[[_Forked, Store]
             child.set(_LAST, last)
             child.set(_DONE, done)
 
-        return _store_events(store, prepared, now_us, on_batch)
+        def check() -> None:
+            if os.getppid() != parent:
+                raise RuntimeError("the importing process is gone")
+
+        result = _store_events(store, prepared, now_us, on_batch)
+        # every event is in: score chunks from the back while the parent scores from the front
+        cache = ModelCache()
+        while (index := claims.claim(child, False, check)) is not None:
+            result.scored += _score_chunk(store, prepared, claims.part(index), now_us, policy, cache,
+                                          lambda: not result.complete)
+            child.set(_SCORED, result.scored)
+        return result
 
     return work
 
@@ -750,61 +845,48 @@ def _pipelined(store: Store, prepared: _Prepared, pks: set[int], now_us: int,
                summary: ImportSummary, *, policy: ScoringPolicy,
                progress: Progress | None) -> None:
     """Store the events in a forked process while this one scores the touched leads (the
-    store held no event before): each chunk of leads is scored from memory with the
-    states read before, then, once the writer committed their events, recorded in a
-    transaction that reads the states again and checks each lead's event count; a lead
-    that changed meanwhile (or any, once an event of the file was found already stored)
-    is scored there again from the store, as :func:`score_all` does."""
+    store held no event before), chunk by chunk (:func:`_score_chunk`) from the first;
+    the writer, once every event is stored, scores chunks from the last, until the two
+    meet."""
     # on SQLite the two processes take turns to write on the store's writer lock (a flock,
     # released by the kernel should the writer be killed inside its transaction; see
     # store/locks.py), not in SQLite's busy handler (under load, a writer of one process
     # failed now and then with "locking protocol" after 10 s of retries)
-    writer = _Forked(store, _write_events(prepared, now_us))
+    ordered = sorted(pks)
+    work = _Chunks(ordered, PIPELINE_CHUNK)
+    writer = _Forked(store, _write_events(prepared, now_us, work, policy), {_BACK: work.count})
+
+    def check() -> None:  # the writer holds the claims' lock: it may be gone
+        if writer.ended:
+            writer.finish()  # raises its exception (it never ends holding the lock otherwise)
+
+    def scored() -> int:
+        return summary.leads_scored + writer.get(_SCORED)
+
     try:
-        ordered = sorted(pks)
         cache = ModelCache()
-        for start in range(0, len(ordered), PIPELINE_CHUNK):
-            part = ordered[start : start + PIPELINE_CHUNK]
-            with store.read() as session:
-                model = active_model(session, cache)
-                before = {s.pk: s for s in load_states(session, part)}
-            types = model.event_types
-            early = score_states(
-                model, list(before.values()),
-                prepared.events(part, types),
-                now_us, "import", policy=policy,
-            )
-            writer.wait_for(_LAST, part[-1])  # every event of these leads is committed
+        while (index := work.claim(writer, True, check)) is not None:
+            part = work.part(index)
+
+            def committed(last: int = part[-1]) -> bool:
+                writer.wait_for(_LAST, last)  # every event of these leads is committed
+                if progress is not None:
+                    progress("loading events", writer.get(_DONE), prepared.rows)
+                return bool(writer.get(_INCOMPLETE))
+
+            summary.leads_scored += _score_chunk(store, prepared, part, now_us, policy, cache, committed)
             if progress is not None:
-                progress("loading events", writer.get(_DONE), prepared.rows)
-            with store.write() as session:
-                current = active_model(session, cache)
-                states = load_states(session, part, lock=True)
-                now_states = {s.pk: s for s in states}
-                counts = {} if writer.get(_INCOMPLETE) or current.version_id != model.version_id else (
-                    _event_counts(session, part))
-                expected = prepared.counts(part)
-                kept = {c.lead_pk: c for c in early
-                        if c.lead_pk in counts and counts[c.lead_pk] == expected[c.lead_pk]
-                        and before[c.lead_pk] == now_states.get(c.lead_pk)}
-                again = [s for s in states if s.pk not in kept]
-                if again:
-                    by_pk = load_events(session, {s.pk: s.lead_id for s in again}, current.event_types)
-                    for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
-                        kept[change.lead_pk] = change
-                record_scores(session, [kept[s.pk] for s in states],
-                              updated={s.pk: s.updated_us for s in states})
-            summary.leads_scored += len(states)
-            if progress is not None:
-                progress("scoring", summary.leads_scored, len(ordered))
+                progress("scoring", scored(), len(ordered))
         result: _Stored = writer.finish()
     except BaseException:
         writer.stop()
         raise
     summary.events_stored += result.stored
     summary.duplicates += result.duplicates
+    summary.leads_scored += result.scored
     if progress is not None:
         progress("loading events", prepared.rows, prepared.rows)
+        progress("scoring", summary.leads_scored, len(ordered))
 
 
 ANALYSIS_LIMIT = 1000  # SQLite: index entries ANALYZE reads per index of the events table

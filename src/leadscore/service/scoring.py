@@ -308,12 +308,18 @@ def _decode_grades(value: Any) -> dict[str, str | None] | None:
 
 def load_states(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[LeadState]:
     """Leads by primary key, in key order; ``lock`` takes row locks on PostgreSQL."""
-    out: list[LeadState] = []
+    return [state_from_raw(row) for row in load_state_rows(session, pks, lock=lock)]
+
+
+def load_state_rows(session: Session, pks: Sequence[int], *, lock: bool = False) -> list[tuple[Any, ...]]:
+    """The driver-level rows of :func:`load_states` (:func:`state_from_raw` makes a state
+    of one): equal rows are equal states, compared without decoding their JSON."""
+    out: list[tuple[Any, ...]] = []
     db = raw(session)
     suffix = " FOR UPDATE" if lock and db.postgresql else ""
     for part in chunks(sorted(pks)):
-        rows = db.all(f"{_STATE_SQL} WHERE id IN ({marks(len(part))}) ORDER BY id{suffix}", part)
-        out.extend(state_from_raw(row) for row in rows)
+        out.extend(tuple(row) for row in db.all(
+            f"{_STATE_SQL} WHERE id IN ({marks(len(part))}) ORDER BY id{suffix}", part))
     return out
 
 
@@ -454,6 +460,16 @@ def change_of(
         state.pk, state.lead_id, now_us, cause, detail, model.version_id, state.score, state.stage,
         state.grades, result, moment, recorded, changed, state.recorded_score, policy.history_min_delta,
     )
+
+
+def encode_results(changes: Iterable[ScoreChange]) -> None:
+    """Write ahead the JSON texts :func:`record_scores` stores of each change's result (they
+    are remembered on the result, engine/explain.py): called outside the write transaction,
+    which then holds the database's writer lock for less (perf, issue #3)."""
+    for change in changes:
+        rounded_groups_json(change.result)
+        explanation_json(change.result)
+        _grades_json(change.result.grades)
 
 
 def record_scores(
@@ -648,6 +664,6 @@ def moment(us: int | None) -> str | None:
 
 __all__ = [
     "LeadState", "ScoreChange", "change_from_json", "change_to_json", "ScoreListener", "ScoringPolicy", "load_events", "load_states",
-    "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
+    "encode_results", "load_state_rows", "on_score_change", "record_scores", "remove_score_listener", "rescore_states",
     "score_changed", "score_public", "score_states", "should_record",
 ]
