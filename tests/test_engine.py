@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leadscore.engine import Event, Lead, LeadScore, round_score, score_lead
-from leadscore.engine.timestamps import MICROS_PER_DAY, to_micros
+from leadscore.engine.timestamps import MICROS_PER_DAY, parse_timestamp, to_micros
 from leadscore.model import ScoringModel, parse_model
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
@@ -674,6 +674,62 @@ def test_rules_that_give_nothing_are_not_listed() -> None:
     m = model([rule({"event": "visit"}, 1, "a"), rule({"attribute": "x", "exists": True}, 2, "b")])
     assert run(m).explanation() == {"score": 0, "stage": None, "groups": {"default": {"score": 0}},
                                     "rules": []}
+
+
+def test_created_at_is_read_the_same_every_time() -> None:
+    """Lead.created_us remembers the moments of the texts it read: the same text gives the
+    same moment again, an empty or bad text is never remembered as a moment."""
+    from leadscore.engine import scoring
+
+    text = "2026-01-01T02:00:00+02:00"
+    for _ in range(2):
+        assert Lead("a", {"created_at": text}).created_us() == to_micros(parse_timestamp("2026-01-01T00:00:00Z"))
+        assert Lead("b", {"created_at": "  "}).created_us() is None
+        with pytest.raises(ValueError):
+            Lead("c", {"created_at": "yesterday"}).created_us()
+    assert scoring._CREATED[text] == to_micros(parse_timestamp(text)) and "  " not in scoring._CREATED
+
+
+@pytest.mark.parametrize("kind", ["Lead", "CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
+def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
+    """Lead, CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's ScoreChange
+    have a faster __init__ of their own: the same parameters (names, order, defaults) as the
+    one the dataclass writes, each field set to its argument, positional or by name; a
+    default dict of its own; equality, hashing, replace, pickling and immutability kept."""
+    import dataclasses
+    import inspect
+    import pickle
+
+    from leadscore.engine import scoring
+    from leadscore.service import scoring as service
+
+    cls = getattr(scoring, kind, None) or getattr(service, kind)
+    reference = dataclasses.make_dataclass(  # the __init__ the dataclass would write
+        "Reference", [(f.name, Any, dataclasses.field(default=f.default, default_factory=f.default_factory))
+                      for f in dataclasses.fields(cls)])
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert list(inspect.signature(cls.__init__).parameters)[1:] == names
+    for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        expected = inspect.signature(reference.__init__).parameters[name].default
+        if expected is not inspect.Parameter.empty and param.default is not scoring._NEW:
+            assert param.default == expected, name
+    values = [f"v{i}" for i in range(len(names))]
+    for built in (cls(*values), cls(**dict(zip(names, values, strict=True)))):
+        assert [getattr(built, name) for name in names] == values
+        assert built == cls(*values) and built != cls(*values[:-1], "other")
+        assert pickle.loads(pickle.dumps(built)) == built
+        assert dataclasses.replace(built, **{names[0]: "x"}) == cls("x", *values[1:])
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(built, names[0], "y")
+    required = [n for n, p in list(inspect.signature(reference.__init__).parameters.items())[1:]
+                if p.default is inspect.Parameter.empty]
+    shortest = cls(*values[: len(required)])
+    longest = reference(*values[: len(required)])
+    assert [getattr(shortest, n) for n in names] == [getattr(longest, n) for n in names]
+    if kind in ("Lead", "Contribution"):
+        assert shortest.attributes is not cls(*values[: len(required)]).attributes
+    if kind in ("Lead", "CountedEvent", "Contribution"):
+        assert hash(cls(*values)) == hash(cls(*values))
 
 
 def test_events_are_built_as_the_dataclass_says() -> None:

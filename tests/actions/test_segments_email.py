@@ -17,7 +17,7 @@ from leadscore.actions.owners import owner_of, tags_of
 from leadscore.actions.segments import list_segments, members, members_csv
 from leadscore.errors import ModelError
 from leadscore.model import parse_model
-from leadscore.service.leads import erase_lead
+from leadscore.service.leads import LeadFilter, erase_lead, lead_detail, list_leads
 from leadscore.store.tables import leads
 from leadscore.store.tables_automation import automation_log, outbox
 
@@ -112,6 +112,33 @@ def test_segment_membership_history(db_url) -> None:
         text = members_csv(members(session, "hot"))
     assert text.splitlines()[0] == "lead_id,score,stage,entered_at,left_at"
     assert text.splitlines()[1].startswith("L1,60.0,MQL,")
+    world.store.dispose()
+
+
+def test_owner_and_tags_in_lead_detail_and_list_filters(db_url) -> None:
+    """A rep reads the owner and tags triggers gave, and lists "my leads" or a tag's leads."""
+    world = open_world(db_url, MODEL)
+    world.lead("de", {"country": "DE"})
+    world.pricing("de", n=2)  # MQL: territory DE -> anna, tag mql
+    world.lead("rr", {"country": "VN", "name": "Nguyễn Thị Hương 🌸"})
+    world.pricing("rr", n=2)  # MQL: round robin -> rep1, tag mql
+    world.lead("cold", {"country": "US"})
+    world.pricing("cold", n=1)  # 30: no trigger, no owner, no tag
+    with world.store.read() as session:
+        de, rr, cold = (lead_detail(session, i) for i in ("de", "rr", "cold"))
+        assert (de["owner"], de["tags"]) == ("anna@example.com", ["mql"])
+        assert (rr["owner"], rr["tags"]) == ("rep1@example.com", ["mql"])
+        assert (cold["owner"], cold["tags"]) == (None, [])
+
+        def ids(**filters: Any) -> list[str]:
+            return [item["lead_id"] for item in list_leads(session, LeadFilter(**filters))[0]]
+
+        assert ids(owner="anna@example.com") == ["de"]
+        assert ids(owner="nobody@example.com") == []
+        assert sorted(ids(tags=["mql"])) == ["de", "rr"]
+        assert ids(tags=["mql", "cold"]) == []
+        page = {item["lead_id"]: (item["owner"], item["tags"]) for item in list_leads(session, LeadFilter())[0]}
+    assert page == {"de": ("anna@example.com", ["mql"]), "rr": ("rep1@example.com", ["mql"]), "cold": (None, [])}
     world.store.dispose()
 
 

@@ -117,7 +117,12 @@ def test_list_filters_and_cursor_pagination(client: TestClient) -> None:
     response = client.get("/v1/leads?stag=Hot")
     assert (response.status_code, response.json()["message"]) == (422,
         "unknown filter 'stag' - did you mean 'stage'? (filters: stage, min_score, max_score, "
-        "updated_since, order, limit, cursor, grade_<group>, attr.<name>)")
+        "updated_since, owner, tag, order, limit, cursor, grade_<group>, attr.<name>)")
+    # owner and tags come from triggers' actions (tests/actions); none here
+    assert client.get("/v1/leads?owner=rep@example.com").json()["leads"] == []
+    assert client.get("/v1/leads?tag=mql&tag=cold").json()["leads"] == []
+    assert {(lead["owner"], tuple(lead["tags"])) for lead in client.get("/v1/leads").json()["leads"]} == {(None, ())}
+    assert (client.get("/v1/leads/L1").json()["owner"], client.get("/v1/leads/L1").json()["tags"]) == (None, [])
 
 
 def test_export_and_erase(client: TestClient) -> None:

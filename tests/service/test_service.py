@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadscore.engine import Event, Lead, iso, parse_timestamp, round_score, score_lead, to_micros
+from leadscore.engine.changes import next_change
 from leadscore.model import parse_model
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.importer import import_files
@@ -140,6 +141,42 @@ def test_concurrent_writers_give_the_sequential_score(db_url: str) -> None:
     assert expected.score == 100.0  # 24 pricing views: 15 * 24, clipped to 100
     for s in stores:
         s.dispose()
+
+
+def test_the_stored_score_and_next_change_are_the_engines_after_each_batch(store: Store) -> None:
+    """Batches that leave a lead's score, stage or next change as they were (an event the
+    model does not score, a second pricing view of the same minute) and batches that move
+    them: after each one the lead's row holds the engine's score, stage and next change of
+    every event stored so far (``record_scores`` leaves a column that keeps its value out
+    of the UPDATE)."""
+    model = _model(store)
+    parsed = parse_model(MODEL)
+    sent: list[dict[str, Any]] = []
+    batches = [
+        [_event(1, ts=NOW - 6 * DAY)],  # created: 15 - 5
+        [_event(2, kind="download", ts=NOW - 5 * DAY)],  # unscored type: nothing moves
+        [_event(3, ts=NOW - 6 * DAY)],  # the same minute: next change stays, score moves
+        [_event(4, kind="email_open", ts=NOW - 2 * DAY)],  # the absence rule stops
+        [_event(5, kind="download", ts=NOW - DAY)],
+        [_event(6, ts=NOW - 2 * DAY, url="/blog")],  # a page view that gives nothing
+        [_event(7, ts=NOW - DAY)],
+    ]
+    seen: set[tuple[Any, ...]] = set()
+    for n, batch in enumerate(batches):
+        at = NOW + n
+        with store.write() as session:
+            ingest_events(session, model, batch, at)
+        sent += batch
+        with store.read() as session:
+            row = session.execute(select(leads.c.score, leads.c.stage, leads.c.next_change_us, leads.c.attributes)
+                                  .where(leads.c.lead_id == "L1")).one()
+        lead = Lead("L1", row.attributes)
+        evs = [Event.at("L1", e["type"], e["timestamp"], e["properties"], e["event_id"]) for e in sent]
+        expected = score_lead(parsed, lead, evs, at)
+        assert (row.score, row.stage) == (expected.score, expected.stage), n
+        assert row.next_change_us == next_change(parsed, lead, evs, at), n
+        seen.add((row.score, row.next_change_us))
+    assert len(seen) > 2  # the batches did move them, and left them as they were
 
 
 def test_time_moves_scores_and_records_history(store: Store) -> None:

@@ -112,11 +112,27 @@ def test_leads_list_ranks_filters_and_shows_vietnamese_names(sign_in: SignIn) ->
     assert "2 leads" in text_of(graded.text)
 
 
+def _give_owner_and_tags(client: TestClient, lead_id: str, owner: str, tags: list[str]) -> None:
+    """As a trigger's assign_owner and tag actions would (tests/actions test those)."""
+    from sqlalchemy import select
+
+    from leadscore.store.tables import leads
+    from leadscore.store.tables_automation import lead_owners, lead_tags
+
+    with client.app.state.ctx.store.write() as session:  # type: ignore[attr-defined]
+        pk = session.execute(select(leads.c.id).where(leads.c.lead_id == lead_id)).scalar_one()
+        session.execute(lead_owners.insert().values(lead_pk=pk, owner=owner, assigned_us=0, trigger_id="t"))
+        session.execute(lead_tags.insert(), [{"lead_pk": pk, "tag": tag, "added_us": 0} for tag in tags])
+
+
 def test_lead_page_shows_breakdown_history_and_the_predictive_slot(sign_in: SignIn) -> None:
     client = sign_in("read")
+    assert 'id="lead-owner-tags"' not in client.get("/leads/L1").text  # none given yet
+    _give_owner_and_tags(client, "L1", "anna@example.com", ["mql", "🔥 hot"])
     page = client.get("/leads/L1")
     text = text_of(page.text)
     assert "Nguyễn Thị Minh Khai" in text
+    assert "Owner anna@example.com · mql 🔥 hot" in text
     assert "Pricing page (2 events) default +30.00 VP title fit +10.00" in text
     assert "No predictive score for this lead yet" in text
     assert 'data-chart="chart-rules"' in page.text and 'data-chart="chart-history"' in page.text

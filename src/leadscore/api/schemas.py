@@ -68,6 +68,8 @@ class LeadSummary(BaseModel):
     grades: dict[str, str | None]
     attributes: dict[str, Any]
     updated_at: str | None
+    owner: str | None = None
+    tags: list[str] = []
 
 
 class LeadsPublic(BaseModel):
@@ -116,6 +118,8 @@ class LeadPublic(BaseModel):
     updated_at: str | None
     scored_at: str | None
     next_change_at: str | None
+    owner: str | None = None  # given by a trigger's assign_owner action (docs/automation.md)
+    tags: list[str] = []  # given by a trigger's tag action
     events: list[EventPublic] = []
     history: list[HistoryPublic] = []
     # predict: the active predictive model's probability, score and reasons (docs/predictive.md)

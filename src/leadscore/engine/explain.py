@@ -13,7 +13,7 @@ explanations was a fifth of the service's time on batches of events (perf, issue
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -121,8 +121,24 @@ def _event_id(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)  # type: ignore[no-any-return]
 
 
+def _remembered(score: LeadScore, name: str, make: Callable[[LeadScore], str]) -> str:
+    """``make(score)``, kept on the score (perf, issue #3: the service writes a scored lead's
+    texts out of its write transaction, then stores them, and answers with its groups). A
+    score is immutable, so are its texts; they are kept beside the fields, as
+    ``functools.cached_property`` keeps a value (not fields: equality, ``repr`` and
+    ``dataclasses.replace`` do not see them)."""
+    found: str | None = score.__dict__.get(name)
+    if found is None:
+        found = score.__dict__[name] = make(score)
+    return found
+
+
 def explanation_json(score: LeadScore) -> str:
-    """``json.dumps(score.explanation(), ensure_ascii=False, separators=(",", ":"))``."""
+    """``json.dumps(score.explanation(), ensure_ascii=False, separators=(",", ":"))``, remembered."""
+    return _remembered(score, "_explanation_json", _explanation_json)
+
+
+def _explanation_json(score: LeadScore) -> str:
     raw_groups, grades = score.raw_groups, score.grades
     groups = []
     for key, (name, value) in zip(_keys(tuple(score.groups)), score.groups.items(), strict=True):
@@ -152,7 +168,11 @@ def _keys(names: tuple[Any, ...]) -> tuple[str, ...]:
 
 
 def rounded_groups_json(score: LeadScore) -> str:
-    """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``."""
+    """``json.dumps(score.rounded_groups(), ensure_ascii=False, separators=(",", ":"))``, remembered."""
+    return _remembered(score, "_rounded_groups_json", _rounded_groups_json)
+
+
+def _rounded_groups_json(score: LeadScore) -> str:
     groups = score.groups
     return "{" + ",".join([key + _value(round_score(value))
                            for key, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"

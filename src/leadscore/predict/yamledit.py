@@ -15,6 +15,7 @@ import yaml
 
 from leadscore.model.loading import _Yaml12Loader, dump_model, parse_model
 from leadscore.model.schema import ScoringModel, Stage
+from leadscore.model.yaml_nodes import item_lines, mapping_value
 
 
 def format_number(value: float) -> str:
@@ -22,27 +23,6 @@ def format_number(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
-                return value_node
-    return None
-
-
-def _item_lines(sequence: yaml.SequenceNode, index: int, lines: list[str]) -> tuple[int, int]:
-    """First and last line of a block sequence item (trailing blank and comment lines excluded)."""
-    items = sequence.value
-    first = items[index].start_mark.line
-    end = items[index + 1].start_mark.line if index + 1 < len(items) else sequence.end_mark.line
-    if index + 1 == len(items) and sequence.end_mark.column > 0:
-        end += 1
-    last = max(first, min(end, len(lines)) - 1)
-    while last > first and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
-        last -= 1
-    return first, last
 
 
 def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
@@ -54,24 +34,24 @@ def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
 def set_points(text: str, points: Mapping[str, float | None], *, source: str = "model") -> str:
     """Replace rules' points (``None``: comment the rule out); keep everything else."""
     root = yaml.compose(text, Loader=_Yaml12Loader)
-    rules = _mapping_value(root, "rules")
+    rules = mapping_value(root, "rules")
     if not isinstance(rules, yaml.SequenceNode):
         raise ValueError("the document has no rules list")
     edits: list[tuple[int, int, str]] = []
     lines = text.splitlines(keepends=True)
     commented: list[tuple[int, int, str]] = []
     for index, item in enumerate(rules.value):
-        rule_id = str(getattr(_mapping_value(item, "id"), "value", ""))
+        rule_id = str(getattr(mapping_value(item, "id"), "value", ""))
         if rule_id not in points:
             continue
         value = points[rule_id]
-        node = _mapping_value(item, "points")
+        node = mapping_value(item, "points")
         if node is None:
             continue
         if value is None:
             if rules.flow_style or index + 1 < len(rules.value) and rules.value[index + 1].start_mark.line == item.start_mark.line:
                 raise ValueError(f"rule '{rule_id}' shares its line with another rule; cannot comment it out")
-            first, last = _item_lines(rules, index, lines)
+            first, last = item_lines(rules, index, lines)
             commented.append((first, last, str(rule_id)))
             continue
         edits.append((node.start_mark.index, node.end_mark.index, format_number(value)))
@@ -116,7 +96,7 @@ def set_stages(text: str, model: ScoringModel, cuts: Mapping[str, float], *,
     stages = list(model.stages or [])
     names = [s.name for s in stages]
     root = yaml.compose(text, Loader=_Yaml12Loader)
-    node = _mapping_value(root, "stages")
+    node = mapping_value(root, "stages")
     if isinstance(node, yaml.SequenceNode) and all(name in names for name in cuts):
         keep = _kept_stages(stages, cuts)
         dropped = [stage.name for stage, kept in zip(stages, keep, strict=True) if not kept]
@@ -125,10 +105,10 @@ def set_stages(text: str, model: ScoringModel, cuts: Mapping[str, float], *,
         one_per_line = len({item.start_mark.line for item in node.value}) == len(node.value)
         lines = text.splitlines(keepends=True)
         for index, (item, kept) in enumerate(zip(node.value, keep, strict=True)):
-            name = str(getattr(_mapping_value(item, "name"), "value", ""))
-            score = _mapping_value(item, "min_score")
+            name = str(getattr(mapping_value(item, "name"), "value", ""))
+            score = mapping_value(item, "min_score")
             if not kept:
-                removals.append(_item_lines(node, index, lines))
+                removals.append(item_lines(node, index, lines))
             elif name in cuts and score is not None:
                 edits.append((score.start_mark.index, score.end_mark.index, format_number(cuts[name])))
         if one_per_line and not node.flow_style:

@@ -37,7 +37,6 @@ from leadscore.ingest.normalise import RecordError, id_text
 from leadscore.model import parse_model
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import (
-    Encoded,
     LeadState,
     ScoreChange,
     ScoringPolicy,
@@ -786,7 +785,6 @@ class _Scored:
     rows: dict[int, tuple[Any, ...]]  # the states as read, by key (driver-level rows)
     before: dict[int, LeadState]
     early: list[ScoreChange]
-    encoded: dict[int, Encoded]
 
 
 def _score_early(store: Store, prepared: _Prepared, part: list[int], now_us: int,
@@ -799,8 +797,8 @@ def _score_early(store: Store, prepared: _Prepared, part: list[int], now_us: int
     before = {pk: state_from_raw(row) for pk, row in rows.items()}
     early = score_states(model, list(before.values()), prepared.events(part, model.event_types),
                          now_us, "import", policy=policy)
-    # the JSON encoded here, out of the write transaction: the writer lock is held less
-    return _Scored(part, model, rows, before, early, encode_results(early))
+    encode_results(early)  # out of the write transaction: the writer lock is held less
+    return _Scored(part, model, rows, before, early)
 
 
 def _record_chunk(store: Store, prepared: _Prepared, scored: _Scored, now_us: int,
@@ -829,7 +827,7 @@ def _record_chunk(store: Store, prepared: _Prepared, scored: _Scored, now_us: in
             for change in score_states(current, again, by_pk, now_us, "import", policy=policy):
                 kept[change.lead_pk] = change
         record_scores(session, [kept[s.pk] for s in states],
-                      updated={s.pk: s.updated_us for s in states}, encoded=scored.encoded)
+                      updated={s.pk: s.updated_us for s in states})
     return len(states)
 
 

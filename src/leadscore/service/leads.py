@@ -27,7 +27,9 @@ from leadscore.service import (
 )
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.service.scoring import forget_properties
+from leadscore.store.db import WIPE_WAL
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
+from leadscore.store.tables_automation import lead_owners, lead_tags
 
 ORDERS = ("score", "updated")
 MAX_LIMIT = 1000
@@ -47,6 +49,8 @@ class LeadFilter:
     grades: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)
     updated_since_us: int | None = None
+    owner: str | None = None  # the lead's owner (a rep), exactly
+    tags: list[str] = field(default_factory=list)  # every one of these tags
 
 
 def _encode_cursor(order: str, value: Any, pk: int) -> str:
@@ -98,6 +102,11 @@ def list_leads(
         query = query.where(_text_of(leads.c.grades, group) == grade.strip().lower())
     for name, value in filters.attributes.items():
         query = query.where(_text_of(leads.c.attributes, name) == value.strip().lower())
+    if filters.owner is not None:
+        query = query.where(leads.c.id.in_(
+            select(lead_owners.c.lead_pk).where(lead_owners.c.owner == filters.owner)))
+    for tag in filters.tags:
+        query = query.where(leads.c.id.in_(select(lead_tags.c.lead_pk).where(lead_tags.c.tag == tag)))
     if cursor:
         value, pk = _decode_cursor(cursor, order)
         query = query.where(or_(key < value, and_(key == value, leads.c.id < pk)))
@@ -107,12 +116,27 @@ def list_leads(
     if len(rows) > limit:
         last = page[-1]
         next_cursor = _encode_cursor(order, last.score if order == "score" else last.updated_us, last.id)
+    owners, tags = _owners_and_tags(session, [r.id for r in page])
     items = [
         {"lead_id": r.lead_id, "score": r.score, "stage": r.stage, "groups": r.groups or {},
-         "grades": r.grades or {}, "attributes": r.attributes or {}, "updated_at": _iso(r.updated_us)}
+         "grades": r.grades or {}, "attributes": r.attributes or {}, "updated_at": _iso(r.updated_us),
+         "owner": owners.get(r.id), "tags": tags.get(r.id, [])}
         for r in page
     ]
     return items, next_cursor
+
+
+def _owners_and_tags(session: Session, pks: list[int]) -> tuple[dict[int, str], dict[int, list[str]]]:
+    """The owners and the tags (sorted) of these leads, given by triggers' actions."""
+    if not pks:
+        return {}, {}
+    owners = {pk: owner for pk, owner in session.execute(
+        select(lead_owners.c.lead_pk, lead_owners.c.owner).where(lead_owners.c.lead_pk.in_(pks)))}
+    tags: dict[int, list[str]] = {}
+    for pk, tag in session.execute(select(lead_tags.c.lead_pk, lead_tags.c.tag)
+                                   .where(lead_tags.c.lead_pk.in_(pks)).order_by(lead_tags.c.tag)):
+        tags.setdefault(pk, []).append(tag)
+    return owners, tags
 
 
 def _lead_row(session: Session, lead_id: str) -> Any:
@@ -170,13 +194,16 @@ def history(session: Session, lead_pk: int, limit: int | None = None) -> list[di
 
 
 def lead_detail(session: Session, lead_id: str, *, recent: int = 50) -> dict[str, Any]:
-    """Everything ``GET /v1/leads/{lead_id}`` shows: score, explanation, recent events, history."""
+    """Everything ``GET /v1/leads/{lead_id}`` shows: score, explanation, owner and tags,
+    recent events, history."""
     row = _lead_row(session, lead_id)
     recent_events = session.execute(
         select(events).where(events.c.lead_pk == row.id)
         .order_by(events.c.ts_us.desc(), events.c.id.desc()).limit(recent)
     )
     out = _lead_public(row)
+    owners, tags = _owners_and_tags(session, [row.id])
+    out["owner"], out["tags"] = owners.get(row.id), tags.get(row.id, [])
     out["events"] = [_event_public(e) for e in recent_events]
     out["history"] = history(session, row.id, recent)
     out["predictive"] = predictive.lead_prediction(session, row.id)  # predict: beside the rule score
@@ -323,10 +350,12 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     """Delete the lead and every row about it in every table (:func:`lead_tables`); the
     audit log gets one ``lead_erased`` row naming the lead only by its hash, with the
     number of rows deleted per table (returned too). On SQLite the deleted bytes are
-    overwritten (``secure_delete``), not merely marked free."""
+    overwritten (``secure_delete``), not merely marked free, and the WAL, which holds
+    older images of the pages, is emptied once the erasure is committed."""
     row = _lead_row(session, lead_id)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA secure_delete = ON"))
+        session.info[WIPE_WAL] = True  # and the WAL is emptied after the commit (Store.write)
     tables = lead_tables()
     deleted: dict[str, int] = {}
     for table in tables:  # counted first: listeners delete some of them

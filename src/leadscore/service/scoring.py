@@ -63,6 +63,7 @@ class LeadState:
     grades: dict[str, str | None] | None = None
     recorded_score: float | None = None
     model_version_id: int | None = None
+    next_change_us: int | None = None
 
     def lead(self) -> Lead:
         return Lead(self.lead_id, self.attributes)
@@ -71,6 +72,7 @@ class LeadState:
 STATE_COLUMNS = (
     leads.c.id, leads.c.lead_id, leads.c.attributes, leads.c.created_us, leads.c.updated_us,
     leads.c.score, leads.c.stage, leads.c.grades, leads.c.recorded_score, leads.c.model_version_id,
+    leads.c.next_change_us,
 )
 
 
@@ -114,6 +116,37 @@ class ScoreChange:
             self.old_score is None and self.result.stage is not None
         )
 
+
+def _init_change(
+    self: ScoreChange, lead_pk: int, lead_id: str, at_us: int, cause: str, detail: str | None,
+    model_version_id: int, old_score: float | None, old_stage: str | None,
+    old_grades: dict[str, str | None] | None, result: LeadScore, next_change_us: int | None,
+    recorded: bool = False, changed: bool = False, recorded_score: float | None = None,
+    history_min_delta: float = ScoringPolicy.history_min_delta,
+) -> None:
+    """ScoreChange's __init__, setting the fields directly (perf, issue #3: one for every lead
+    scored; the dataclass's own goes through object.__setattr__ for each of its 15 fields,
+    twice the time). Same fields, order and defaults; the rest stays the dataclass's."""
+    fields_ = self.__dict__
+    fields_["lead_pk"] = lead_pk
+    fields_["lead_id"] = lead_id
+    fields_["at_us"] = at_us
+    fields_["cause"] = cause
+    fields_["detail"] = detail
+    fields_["model_version_id"] = model_version_id
+    fields_["old_score"] = old_score
+    fields_["old_stage"] = old_stage
+    fields_["old_grades"] = old_grades
+    fields_["result"] = result
+    fields_["next_change_us"] = next_change_us
+    fields_["recorded"] = recorded
+    fields_["changed"] = changed
+    fields_["recorded_score"] = recorded_score
+    fields_["history_min_delta"] = history_min_delta
+
+
+_init_change.__qualname__ = "ScoreChange.__init__"
+ScoreChange.__init__ = _init_change  # type: ignore[method-assign]
 
 ScoreListener = Callable[[Session, Sequence[ScoreChange]], None]
 _listeners: list[ScoreListener] = []
@@ -243,15 +276,15 @@ def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
 
 _STATE_SQL = (
     "SELECT id, lead_id, attributes, created_us, updated_us, score, stage, grades, "
-    "recorded_score, model_version_id FROM leads"
+    "recorded_score, model_version_id, next_change_us FROM leads"
 )
 
 
 def state_from_raw(row: Sequence[Any]) -> LeadState:
     """A LeadState of a driver-level row of :data:`_STATE_SQL`."""
-    pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version = row
+    pk, lead_id, attributes, created, updated, score, stage, grades, recorded, version, moment = row
     return LeadState(pk, lead_id, from_json(attributes) or {}, created, updated, score, stage,
-                     _decode_grades(grades), recorded, version)
+                     _decode_grades(grades), recorded, version, moment)
 
 
 _GRADES: dict[str, dict[str, str | None]] = {}
@@ -429,30 +462,28 @@ def change_of(
     )
 
 
-Encoded = tuple[LeadScore, str, str | None, str]  # a result, its groups, grades and explanation as JSON
-
-
-def encode_results(changes: Iterable[ScoreChange]) -> dict[int, Encoded]:
-    """The JSON texts :func:`record_scores` writes of each change's result, made ahead (pure:
-    outside the write transaction, which then holds the database's writer lock for less;
-    perf, issue #3). Used there only for the very result encoded (the predictive hook may
-    replace it)."""
-    return {c.lead_pk: (c.result, rounded_groups_json(c.result), _grades_json(c.result.grades),
-                        explanation_json(c.result)) for c in changes}
+def encode_results(changes: Iterable[ScoreChange]) -> None:
+    """Write ahead the JSON texts :func:`record_scores` stores of each change's result (they
+    are remembered on the result, engine/explain.py): called outside the write transaction,
+    which then holds the database's writer lock for less (perf, issue #3)."""
+    for change in changes:
+        rounded_groups_json(change.result)
+        explanation_json(change.result)
+        _grades_json(change.result.grades)
 
 
 def record_scores(
     session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None,
-    stored: Mapping[int, tuple[str | None, int | None]] | None = None,
-    encoded: Mapping[int, Encoded] | None = None,
+    stored: Mapping[int, tuple[str | None, int | None, float | None, int | None]] | None = None,
 ) -> None:
     """Write score changes: current score, history, stage transitions, then the listeners.
 
     ``updated`` maps lead keys to their previous ``updated_us`` (kept when nothing changed).
-    ``stored`` maps lead keys to their stored ``(stage, model_version_id)``: a column that
-    keeps its value is then left out of the UPDATE, and so are its index's entries (perf,
-    issue #3: every indexed column set is an index entry deleted and inserted again).
-    ``encoded``: the results' JSON made ahead by :func:`encode_results`.
+    ``stored`` maps lead keys to their stored ``(stage, model_version_id, score,
+    next_change_us)``: an indexed column that keeps its value is then left out of the
+    UPDATE, and so are its index's entries (perf, issue #3: every indexed column set is an
+    index entry deleted and inserted again; most events of a lead already scored leave its
+    score as it was, and many its next change).
     """
     if not changes:
         return
@@ -460,28 +491,26 @@ def record_scores(
     changes = predictive.apply(session, changes)
     previous_updated = updated or {}
     before = stored or {}
-    ahead = encoded or {}
     # the UPDATE rows by the columns they set beyond the always-set ones (see _update_sql)
-    groups: dict[tuple[bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
+    groups: dict[tuple[bool, bool, bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
     history: list[tuple[Any, ...]] = []
     transitions: list[tuple[Any, ...]] = []
     for change in changes:
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
-        made = ahead.get(change.lead_pk)
-        if made is not None and made[0] is result:
-            _, groups_json, grades, explanation = made
-        else:
-            groups_json, grades, explanation = (rounded_groups_json(result), _grades_json(result.grades),
-                                                explanation_json(result))
+        grades = _grades_json(result.grades)
         previous = previous_updated.get(change.lead_pk)
-        row: list[Any] = [
-            result.total, score, groups_json, grades, explanation, at_us, change.next_change_us,
-        ]
+        row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
         old = before.get(change.lead_pk)
+        set_score = old is None or old[2] != score
+        set_next = old is None or old[3] != change.next_change_us
         set_stage = old is None or old[0] != stage
         set_version = old is None or old[1] != change.model_version_id
         set_updated = change.changed or previous is None
+        if set_score:
+            row.append(score)
+        if set_next:
+            row.append(change.next_change_us)
         if set_stage:
             row.append(stage)
         if set_version:
@@ -496,14 +525,18 @@ def record_scores(
                 change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
             ))
         row.append(change.lead_pk)
-        groups.setdefault((set_stage, set_version, set_updated, change.recorded), []).append(tuple(row))
+        groups.setdefault((set_score, set_next, set_stage, set_version, set_updated, change.recorded),
+                          []).append(tuple(row))
         if change.stage_changed:
             transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
     # a lead scored again no longer has the pending score a model change computed for it
-    # earlier (service/rescore.py recomputes it before the change is applied)
-    for part in chunks([c.lead_pk for c in changes]):
-        db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
+    # earlier (service/rescore.py recomputes it before the change is applied); on SQLite,
+    # whose writers are serial, not looked for when there is none (perf, issue #3: the
+    # DELETE of a batch's leads, hundreds of keys, found nothing but between model changes)
+    if db.postgresql or db.all("SELECT 1 FROM pending_scores LIMIT 1"):
+        for part in chunks([c.lead_pk for c in changes]):
+            db.execute(f"DELETE FROM pending_scores WHERE lead_pk IN ({marks(len(part))})", part)
     for columns, rows in groups.items():
         db.many(_update_sql(*columns), rows)
     db.many(
@@ -541,15 +574,16 @@ def _grades_json(grades: Mapping[str, str | None] | None) -> str | None:
     return found
 
 
-@lru_cache(maxsize=16)
-def _update_sql(stage: bool, version: bool, updated: bool, recorded: bool) -> str:
-    """The UPDATE of a scored lead that also sets the stage, the model version, ``updated_us``
-    and ``recorded_score`` as asked (the row's values are in that order, then the key)."""
+@lru_cache(maxsize=64)
+def _update_sql(score: bool, moment: bool, stage: bool, version: bool, updated: bool, recorded: bool) -> str:
+    """The UPDATE of a scored lead that also sets the score, ``next_change_us``, the stage,
+    the model version, ``updated_us`` and ``recorded_score`` as asked (the row's values are
+    in that order, then the key)."""
     extra = "".join(f", {name} = ?" for name, wanted in (
-        ("stage", stage), ("model_version_id", version), ("updated_us", updated),
-        ("recorded_score", recorded)) if wanted)
-    return ("UPDATE leads SET total = ?, score = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
-            f"explanation = {{jsonb}}, scored_us = ?, next_change_us = ?{extra} WHERE id = ?")
+        ("score", score), ("next_change_us", moment), ("stage", stage), ("model_version_id", version),
+        ("updated_us", updated), ("recorded_score", recorded)) if wanted)
+    return ("UPDATE leads SET total = ?, \"groups\" = {jsonb}, grades = {jsonb}, "
+            f"explanation = {{jsonb}}, scored_us = ?{extra} WHERE id = ?")
 
 
 def rescore_states(
@@ -568,7 +602,7 @@ def rescore_states(
         events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
     changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail)
     record_scores(session, changes, updated={s.pk: s.updated_us for s in states},
-                  stored={s.pk: (s.stage, s.model_version_id) for s in states})
+                  stored={s.pk: (s.stage, s.model_version_id, s.score, s.next_change_us) for s in states})
     return changes
 
 

@@ -22,6 +22,7 @@ from leadscore.errors import ModelError
 from leadscore.model import ScoringModel
 from leadscore.model.automation import Segment
 from leadscore.model.loading import parse_model
+from leadscore.model.yaml_nodes import item_lines, key_node, mapping_value
 from leadscore.web.rules import describe
 
 FIELDS = ("name", "description", "min_score", "max_score", "stage", "grades", "attributes", "rule_fired",
@@ -137,36 +138,6 @@ def read_form(form: Any, model: ScoringModel) -> tuple[dict[str, Any], SegmentFo
     return data, SegmentForm(values, errors)
 
 
-def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
-                return value_node
-    return None
-
-
-def _key_node(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            if getattr(key_node, "value", None) == key:
-                return key_node  # type: ignore[no-any-return]
-    return None
-
-
-def _item_span(sequence: yaml.SequenceNode, index: int, lines: list[str]) -> tuple[int, int]:
-    """First and last line of a block sequence item (trailing blank and comment lines are
-    left to what follows)."""
-    items = sequence.value
-    first = items[index].start_mark.line
-    end = items[index + 1].start_mark.line if index + 1 < len(items) else sequence.end_mark.line
-    if index + 1 == len(items) and sequence.end_mark.column > 0:
-        end += 1
-    last = max(first, min(end, len(lines)) - 1)
-    while last > first and (not lines[last].strip() or lines[last].lstrip().startswith("#")):
-        last -= 1
-    return first, last
-
-
 def _block_item(segment: Mapping[str, Any], indent: int) -> list[str]:
     """The segment as a block sequence item: one key per line, lists of values in flow
     style (``stage: [Hot, Warm]``), conditions one per line."""
@@ -193,32 +164,32 @@ def edit_document(text: str, fmt: str, old_name: str | None, segment: Mapping[st
             del data["segments"]
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    sequence = _mapping_value(root, "segments")
+    sequence = mapping_value(root, "segments")
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    if sequence is None and _key_node(root, "segments") is None and isinstance(root, yaml.MappingNode):
+    if sequence is None and key_node(root, "segments") is None and isinstance(root, yaml.MappingNode):
         if segment is None:
             raise KeyError(old_name)
         return "".join(lines) + "segments:\n" + "".join(_block_item(segment, 2))
     if not isinstance(sequence, yaml.SequenceNode) or sequence.flow_style or not sequence.value:
         return _rewritten(text, old_name, segment)
-    names = [str(getattr(_mapping_value(item, "name"), "value", "")) for item in sequence.value]
+    names = [str(getattr(mapping_value(item, "name"), "value", "")) for item in sequence.value]
     first_line = lines[sequence.value[0].start_mark.line]
     indent = len(first_line) - len(first_line.lstrip())
     if old_name is None:
         assert segment is not None
-        _, last = _item_span(sequence, len(names) - 1, lines)
+        _, last = item_lines(sequence, len(names) - 1, lines)
         lines[last + 1:last + 1] = _block_item(segment, indent)
         return "".join(lines)
     if old_name not in names:
         raise KeyError(old_name)
     index = names.index(old_name)
-    first, last = _item_span(sequence, index, lines)
+    first, last = item_lines(sequence, index, lines)
     if segment is not None:
         lines[first:last + 1] = _block_item(segment, indent)
     elif len(names) == 1:
-        key = _key_node(root, "segments")
+        key = key_node(root, "segments")
         assert key is not None
         lines[key.start_mark.line:last + 1] = ["segments: []\n"]
     else:

@@ -43,7 +43,7 @@ from leadscore.service.scoring import score_public
 
 router = APIRouter(route_class=ReleasingRoute, prefix="/v1/leads", tags=["leads"], responses=NOT_FOUND)
 LeadId = Annotated[str, Path(description="The lead's id", max_length=255)]
-LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "order", "limit", "cursor")
+LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "owner", "tag", "order", "limit", "cursor")
 
 
 @router.post(
@@ -84,8 +84,10 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
 
 
 def _filters(request: Request, stage: str | None, min_score: float | None,
-             max_score: float | None, updated_since: str | None) -> LeadFilter:
-    filters = LeadFilter(stage=stage, min_score=min_score, max_score=max_score)
+             max_score: float | None, updated_since: str | None, owner: str | None,
+             tags: list[str] | None) -> LeadFilter:
+    filters = LeadFilter(stage=stage, min_score=min_score, max_score=max_score, owner=owner,
+                         tags=tags or [])
     if updated_since is not None:
         try:
             filters.updated_since_us = to_micros(parse_timestamp(updated_since))
@@ -123,12 +125,14 @@ def list_(
     updated_since: Annotated[
         str | None, Query(description="ISO 8601: leads whose attributes or score changed since")
     ] = None,
+    owner: Annotated[str | None, Query(description="Only leads this rep owns (exact)")] = None,
+    tag: Annotated[list[str] | None, Query(description="Only leads with this tag (repeat: all of them)")] = None,
     order: Annotated[str, Query(description="score (best first) or updated (newest first)")] = "score",
     limit: Annotated[int, Query(description="Page size, 1..1000")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Any:
     """Also ``grade_<group>=A`` and ``attr.<name>=value`` (text equality, case ignored)."""
-    filters = _filters(request, stage, min_score, max_score, updated_since)
+    filters = _filters(request, stage, min_score, max_score, updated_since, owner, tag)
     items, next_cursor = list_leads(session, filters, order=order, limit=limit, cursor=cursor)
     return {"leads": items, "next_cursor": next_cursor}
 
