@@ -179,6 +179,62 @@ def test_the_stored_score_and_next_change_are_the_engines_after_each_batch(store
     assert len(seen) > 2  # the batches did move them, and left them as they were
 
 
+def test_a_lead_a_batch_creates_is_stored_as_when_it_is_scored_after_its_insert(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a lead created by a batch is scored before it is inserted, and inserted with
+    its score (``new_lead_columns``): its row, history and stage transitions are those of
+    the same lead inserted bare and then scored (``record_scores``' UPDATE), column for
+    column: decaying and absence rules, a stage, a lead with only unscored events, one whose
+    only event is a duplicate, one with events after now, a Segment-like attribute."""
+    from leadscore.service import ingest
+    from leadscore.store.tables import stage_transitions
+
+    text = MODEL.replace("repeat: each}", "repeat: each, decay: {half_life_days: 3}}")
+    model = _model(store, text)
+
+    def batch(prefix: str) -> list[dict[str, Any]]:
+        return [
+            _event(1, f"{prefix}1", ts=NOW - 2 * DAY) | {"event_id": f"{prefix}e1"},
+            _event(2, f"{prefix}1", "email_open", ts=NOW - DAY) | {"event_id": f"{prefix}e2"},
+            _event(3, f"{prefix}2", "download", ts=NOW - DAY) | {"event_id": f"{prefix}e3"},
+            _event(4, f"{prefix}3", ts=NOW - 3 * DAY) | {"event_id": f"{prefix}e4"},
+            _event(5, f"{prefix}3", ts=NOW - DAY) | {"event_id": f"{prefix}e5"},
+            _event(6, f"{prefix}3", ts=NOW + 60_000_000) | {"event_id": f"{prefix}e6"},
+            _event(8, f"{prefix}3", ts=NOW - 3_600_000_000) | {"event_id": f"{prefix}e8"},
+            _event(7, f"{prefix}4", ts=NOW - DAY) | {"event_id": "first-e1"},  # a duplicate
+        ]
+
+    def rows(prefix: str) -> list[tuple[Any, ...]]:
+        with store.read() as session:
+            found = [tuple(r) for r in session.execute(select(leads).where(leads.c.lead_id.like(f"{prefix}%"))
+                                                        .order_by(leads.c.lead_id))]
+            pks = [r[0] for r in found]
+            history = [tuple(r)[2:] for r in session.execute(
+                select(score_history).where(score_history.c.lead_pk.in_(pks)).order_by(score_history.c.id))]
+            moves = [tuple(r)[2:] for r in session.execute(
+                select(stage_transitions).where(stage_transitions.c.lead_pk.in_(pks))
+                .order_by(stage_transitions.c.id))]
+        return [r[2:] for r in found] + history + moves + [(len(found),)]
+
+    def same(prefix: str) -> str:  # the rows with the batch's ids (in explanations, history) unprefixed
+        return repr(rows(prefix)).replace(prefix, "")
+
+    with store.write() as session:
+        ingest_events(session, model, batch("first-"), NOW)
+    created = rows("first-")
+    bare = ingest.lock_leads  # inserted without new_columns: bare, then scored and updated
+
+    def lock_bare(session: Any, ids: Any, now: int, attributes: Any = None, new_columns: Any = None) -> Any:
+        return bare(session, ids, now, attributes)
+
+    monkeypatch.setattr(ingest, "lock_leads", lock_bare)
+    with store.write() as session:
+        ingest_events(session, model, batch("again-"), NOW)
+    assert same("again-") == same("first-")
+    assert created[-1] == (4,) and {r[5] for r in created[:4]} >= {"Hot", "New"}  # score, stage set
+
+
 def test_time_moves_scores_and_records_history(store: Store) -> None:
     model = _model(store)
     with store.write() as session:

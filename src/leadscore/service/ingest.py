@@ -12,7 +12,7 @@ one lead are applied one after the other and give the score of the events sent o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
@@ -27,12 +27,15 @@ from leadscore.service.errors import InvalidRequest
 from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import (
     _STATE_SQL,
+    NEW_LEAD_COLUMNS,
     LeadState,
     ScoreChange,
+    Scored,
     ScoringPolicy,
     chunks,
     collector_paused,
     load_events,
+    new_lead_columns,
     rescore_states,
     score_public,
     state_from_raw,
@@ -136,9 +139,13 @@ def parse_events(
 def lock_leads(
     session: Session, lead_ids: Sequence[str], now_us: int,
     new_attributes: Mapping[str, dict[str, Any]] | None = None,
+    new_columns: Callable[[str, dict[str, Any]], Sequence[Any]] | None = None,
 ) -> tuple[dict[str, LeadState], set[str]]:
     """The leads with these ids, locked for this transaction; missing ones are created
-    (with ``new_attributes[lead_id]``, default ``{}``). Returns ``(states, created ids)``."""
+    (with ``new_attributes[lead_id]``, default ``{}``). Returns ``(states, created ids)``.
+
+    ``new_columns(lead_id, attributes)`` (SQLite only) gives the values of
+    :data:`~leadscore.service.scoring.NEW_LEAD_COLUMNS` a missing lead is inserted with."""
     wanted = sorted(set(lead_ids))
     states: dict[str, LeadState] = {}
     db = raw(session)
@@ -161,15 +168,21 @@ def lock_leads(
         # are those just stored as JSON text (normalised attributes are flat: texts, numbers,
         # booleans, so the text reads back as the same dict); PostgreSQL's jsonb is read
         # back as it normalises it
+        scored = new_columns is not None and not db.postgresql
+        names = f", {', '.join(NEW_LEAD_COLUMNS)}" if scored else ""
+        marks_ = "(?, {jsonb}, ?, ?" + (", ?, ?, {jsonb}, {jsonb}, {jsonb}, ?, ?, ?, ?, ?)" if scored else ")")
         for part in chunks(missing, 200):
             params: list[Any] = []
             given: dict[str, dict[str, Any]] = {}
             for lead_id in part:
                 given[lead_id] = document = dict(attributes.get(lead_id, {}))
                 params += [lead_id, to_json(document), now_us, now_us]
-            values = ", ".join(["(?, {jsonb}, ?, ?)"] * len(part))
+                if scored:
+                    assert new_columns is not None
+                    params += new_columns(lead_id, document)
+            values = ", ".join([marks_] * len(part))
             for pk, lead_id in db.all(
-                "INSERT INTO leads (lead_id, attributes, created_us, updated_us) "
+                f"INSERT INTO leads (lead_id, attributes, created_us, updated_us{names}) "
                 f"VALUES {values} ON CONFLICT (lead_id) DO NOTHING RETURNING id, lead_id", params):
                 created.add(lead_id)
                 if not db.postgresql:
@@ -262,7 +275,21 @@ def _store_events(
     for event in fresh:
         first_seen[event.lead_id] = min(first_seen.get(event.lead_id, now_us), event.ts)
     attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
-    states, result.created = lock_leads(session, result.lead_order, now_us, attributes)
+    # a lead created here has no other events than those of this request (in the order they
+    # are stored): on SQLite it is scored before it is inserted, and inserted with its score
+    types = model.event_types
+    own: dict[str, list[Event]] = {}
+    for event in fresh:
+        if event.type in types:
+            own.setdefault(event.lead_id, []).append(event)
+    prescored: dict[str, Scored] = {}
+
+    def new_columns(lead_id: str, document: dict[str, Any]) -> Sequence[Any]:
+        prescored[lead_id], columns = new_lead_columns(
+            model, lead_id, document, own.get(lead_id, []), now_us, "event", policy=policy)
+        return columns
+
+    states, result.created = lock_leads(session, result.lead_order, now_us, attributes, new_columns)
     if fresh:
         db.many(
             "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
@@ -291,19 +318,13 @@ def _store_events(
                 detail.setdefault(states[event.lead_id].pk, event.event_id)
         # a lead created here has no other events than those of this request
         old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
-        by_pk = load_events(session, old, model.event_types) if old else {}
-        if len(old) < len(to_score):
-            types = model.event_types
-            pks = {s.lead_id: s.pk for s in to_score if s.lead_id in result.created}
-            for created_pk in pks.values():
-                by_pk[created_pk] = []
-            for event in fresh:  # in the order they were stored
-                found = pks.get(event.lead_id)
-                if found is not None and event.type in types:
-                    by_pk[found].append(event)
+        by_pk = load_events(session, old, types) if old else {}
+        for lead_id in result.created:
+            by_pk[states[lead_id].pk] = own.get(lead_id, [])
+        created = {states[lead_id].pk: prescored[lead_id] for lead_id in result.created if lead_id in prescored}
         changes = rescore_states(
             session, model, to_score, now_us, "event", policy=policy, detail=detail or None,
-            events_by_pk=by_pk,
+            events_by_pk=by_pk, created=created or None,
         )
         result.changes = {c.lead_id: c for c in changes}
     return result

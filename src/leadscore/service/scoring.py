@@ -428,17 +428,24 @@ def score_states(
     *,
     policy: ScoringPolicy = ScoringPolicy(),
     detail: str | dict[int, str] | None = None,
+    scored: Mapping[int, Scored] | None = None,
 ) -> list[ScoreChange]:
-    """Score leads with the engine (pure: nothing is written). ``detail`` may differ per lead."""
+    """Score leads with the engine (pure: nothing is written). ``detail`` may differ per lead.
+    ``scored`` holds the ``score_and_schedule`` triples of leads already scored (by key)."""
+    known = scored or {}
     return [
         change_of(
             model, state,
             # score_lead, next_change and decays in one pass (the same numbers, property-tested)
-            score_and_schedule(model.model, state.lead(), events_by_pk.get(state.pk, []), now_us),
+            known.get(state.pk) or score_and_schedule(model.model, state.lead(), events_by_pk.get(state.pk, []),
+                                                      now_us),
             now_us, cause, policy=policy, detail=detail.get(state.pk) if isinstance(detail, dict) else detail,
         )
         for state in states
     ]
+
+
+Scored = tuple[LeadScore, int | None, bool]  # what score_and_schedule gives
 
 
 def change_of(
@@ -475,6 +482,7 @@ def encode_results(changes: Iterable[ScoreChange]) -> None:
 def record_scores(
     session: Session, changes: Sequence[ScoreChange], *, updated: dict[int, int] | None = None,
     stored: Mapping[int, tuple[str | None, int | None, float | None, int | None]] | None = None,
+    written: Mapping[int, LeadScore] | None = None,
 ) -> None:
     """Write score changes: current score, history, stage transitions, then the listeners.
 
@@ -484,6 +492,9 @@ def record_scores(
     UPDATE, and so are its index's entries (perf, issue #3: every indexed column set is an
     index entry deleted and inserted again; most events of a lead already scored leave its
     score as it was, and many its next change).
+    ``written`` maps the keys of leads created in this transaction to the score their row
+    was inserted with (:func:`new_lead_columns`): a change of that very score is not
+    written again (a change the predictive hook replaced is).
     """
     if not changes:
         return
@@ -491,6 +502,7 @@ def record_scores(
     changes = predictive.apply(session, changes)
     previous_updated = updated or {}
     before = stored or {}
+    inserted = written or {}
     # the UPDATE rows by the columns they set beyond the always-set ones (see _update_sql)
     groups: dict[tuple[bool, bool, bool, bool, bool, bool], list[tuple[Any, ...]]] = {}
     history: list[tuple[Any, ...]] = []
@@ -499,6 +511,16 @@ def record_scores(
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
         grades = _grades_json(result.grades)
+        if inserted.get(change.lead_pk) is result:  # its row already holds it
+            if change.recorded:
+                history.append((
+                    change.lead_pk, at_us, change.cause,
+                    change.detail[:1024] if change.detail else None, change.model_version_id,
+                    change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
+                ))
+            if change.stage_changed:
+                transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
+            continue
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
         old = before.get(change.lead_pk)
@@ -596,14 +618,42 @@ def rescore_states(
     policy: ScoringPolicy = ScoringPolicy(),
     detail: str | dict[int, str] | None = None,
     events_by_pk: dict[int, list[Event]] | None = None,
+    created: Mapping[int, Scored] | None = None,
 ) -> list[ScoreChange]:
-    """Load the leads' events (unless given), score them and record the changes."""
+    """Load the leads' events (unless given), score them and record the changes.
+
+    ``created`` maps the keys of leads this transaction inserted with the columns of
+    :func:`new_lead_columns` to the triple these were made of: not scored nor written again."""
     if events_by_pk is None:
         events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
-    changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail)
+    changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail,
+                           scored=created)
     record_scores(session, changes, updated={s.pk: s.updated_us for s in states},
-                  stored={s.pk: (s.stage, s.model_version_id, s.score, s.next_change_us) for s in states})
+                  stored={s.pk: (s.stage, s.model_version_id, s.score, s.next_change_us) for s in states},
+                  written={pk: triple[0] for pk, triple in created.items()} if created else None)
     return changes
+
+
+NEW_LEAD_COLUMNS = ("total", "score", "\"groups\"", "grades", "explanation", "scored_us", "next_change_us",
+                    "stage", "model_version_id", "recorded_score")
+
+
+def new_lead_columns(
+    model: ActiveModel, lead_id: str, attributes: dict[str, Any], events: Sequence[Event], now_us: int,
+    cause: str, *, policy: ScoringPolicy,
+) -> tuple[Scored, tuple[Any, ...]]:
+    """A lead about to be inserted, scored: the ``score_and_schedule`` triple and the values
+    of :data:`NEW_LEAD_COLUMNS` that :func:`record_scores` would set on its row (JSON as
+    text). Inserted with them, the row need not be updated again (perf, issue #3: half the
+    leads of a batch are new); ``rescore_states(created=...)`` then records the rest."""
+    scored = score_and_schedule(model.model, Lead(lead_id, attributes), events, now_us)
+    change = change_of(model, LeadState(0, lead_id, attributes, now_us, now_us), scored, now_us, cause,
+                       policy=policy, detail=None)
+    result = change.result
+    assert change.changed and change.recorded  # a lead without a score: both, always
+    return scored, (result.total, result.score, rounded_groups_json(result), _grades_json(result.grades),
+                    explanation_json(result), now_us, change.next_change_us, result.stage,
+                    change.model_version_id, result.score)
 
 
 def change_to_json(change: ScoreChange, updated_us: int) -> str:
