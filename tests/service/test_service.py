@@ -235,6 +235,31 @@ def test_a_lead_a_batch_creates_is_stored_as_when_it_is_scored_after_its_insert(
     assert created[-1] == (4,) and {r[5] for r in created[:4]} >= {"Hot", "New"}  # score, stage set
 
 
+def test_a_created_lead_whose_score_the_predictive_hook_changes_is_stored_with_the_hooks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lead created by a batch is inserted with its rule score; when the predictive hook
+    (``predictive.apply``, called by ``record_scores``) gives another final score and stage,
+    the row holds those, also a stage of None where the rules gave one."""
+    import dataclasses
+
+    from leadscore.service import scoring
+
+    model = _model(store)
+
+    def final(session: Any, changes: Any) -> list[Any]:
+        return [dataclasses.replace(c, result=dataclasses.replace(c.result, total=3.0, stage=None))
+                for c in changes]
+
+    monkeypatch.setattr(scoring.predictive, "apply", final)
+    with store.write() as session:
+        ingest_events(session, model, [_event(1, "P1"), _event(2, "P1")], NOW)
+    with store.read() as session:
+        row = session.execute(select(leads.c.total, leads.c.score, leads.c.stage, leads.c.recorded_score)
+                              .where(leads.c.lead_id == "P1")).one()
+    assert tuple(row) == (3.0, 3.0, None, 3.0)  # the rules gave 30.0, Hot
+
+
 def test_time_moves_scores_and_records_history(store: Store) -> None:
     model = _model(store)
     with store.write() as session:

@@ -511,7 +511,8 @@ def record_scores(
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
         grades = _grades_json(result.grades)
-        if inserted.get(change.lead_pk) is result:  # its row already holds it
+        written_score = inserted.get(change.lead_pk)
+        if written_score is result:  # its row already holds it
             if change.recorded:
                 history.append((
                     change.lead_pk, at_us, change.cause,
@@ -523,7 +524,9 @@ def record_scores(
             continue
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
-        old = before.get(change.lead_pk)
+        # a created lead's row holds what it was inserted with (another score: the hook's)
+        old = before.get(change.lead_pk) if written_score is None else (
+            written_score.stage, change.model_version_id, written_score.score, change.next_change_us)
         set_score = old is None or old[2] != score
         set_next = old is None or old[3] != change.next_change_us
         set_stage = old is None or old[0] != stage
