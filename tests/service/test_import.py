@@ -211,11 +211,14 @@ def test_an_import_cut_off_while_scoring_resumes_with_the_engines_scores(
     with store.read() as session:
         rows = session.execute(select(leads.c.id, leads.c.score.is_not(None)).order_by(leads.c.id)).all()
     chunks = [{bool(scored) for _, scored in rows[i : i + 60]} for i in range(0, len(rows), 60)]
-    # each chunk is its own transaction: scored whole or not at all; the first one was, and
-    # the second was rolled back (in the pipeline, the writer may have scored chunks from the last)
+    # each chunk is its own transaction: scored whole or not at all, and the one cut was
+    # rolled back; in one process, the first was scored and the second cut (in the pipeline
+    # the writer scores chunks from the last too, and its own second one is cut: which
+    # process fails first depends on timing)
     assert all(len(chunk) == 1 for chunk in chunks)
-    assert chunks[0] == {True} and chunks[1] == {False}
+    assert {False} in chunks
     if mode == "one process":
+        assert chunks[0] == {True} and chunks[1] == {False}
         assert sum(scored for _, scored in rows) == 60
     monkeypatch.setattr(importer, "record_scores", real)
     import_files(store, world["leads"], world["events"], NOW)
