@@ -47,14 +47,14 @@ from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
-CHECKPOINT_FRAMES = 16000  # pages of WAL past which a committing connection checkpoints
+CHECKPOINT_FRAMES = 4000  # pages of WAL past which a committing connection checkpoints
 CHECKPOINT_EVERY = 0.1  # seconds: the background checkpoints are at least this far apart
-# pages of WAL not yet copied that call for a background checkpoint: a checkpoint copies the
-# last version of each page once, and batches of events rewrite the same pages (the leads
-# they score, the ends of indexes), so a checkpoint every ~10 batches of 1,000 events copies
-# a third of the pages one after every batch did (perf, issue #3: the checkpoint thread was
-# 8 % of the server's CPU time at 1,000 pages)
-CHECKPOINT_PENDING = 8000
+# pages of WAL not yet copied that call for a background checkpoint. 8,000 (a checkpoint
+# every ~10 batches of 1,000 events, each page copied once for all of them) cut the
+# checkpoint thread's CPU time on batches by more than half, but single events at 200
+# requests/s then had a p99 of 12-20 ms against 7-8 ms (a large checkpoint's fsync; runs
+# of 2026-12-03 on a loaded machine): kept at 1,000
+CHECKPOINT_PENDING = 1000
 CHECKPOINT_IDLE = 30.0  # seconds without writes after which the checkpoint thread ends
 WIPE_WAL = "leadscore_wipe_wal"  # Session.info key: after this commit, empty the WAL (erasure)
 WIPE_SECONDS = 5.0  # how long an emptying of the WAL retries while readers keep it busy
