@@ -690,12 +690,13 @@ def test_created_at_is_read_the_same_every_time() -> None:
     assert scoring._CREATED[text] == to_micros(parse_timestamp(text)) and "  " not in scoring._CREATED
 
 
-@pytest.mark.parametrize("kind", ["Lead", "CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
+@pytest.mark.parametrize("kind", ["Event", "Lead", "CountedEvent", "Contribution", "LeadScore", "ScoreChange"])
 def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
-    """Lead, CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's ScoreChange
-    have a faster __init__ of their own: the same parameters (names, order, defaults) as the
-    one the dataclass writes, each field set to its argument, positional or by name; a
-    default dict of its own; equality, hashing, replace, pickling and immutability kept."""
+    """Event, Lead, CountedEvent, Contribution, LeadScore (engine/scoring.py) and the service's
+    ScoreChange have a faster __init__ (engine/records.direct_init): the same parameters
+    (names, order, defaults) as the one the dataclass writes, each field set to its argument,
+    positional or by name; a default dict of its own; equality, hashing, replace, pickling
+    and immutability kept."""
     import dataclasses
     import inspect
     import pickle
@@ -711,7 +712,7 @@ def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
     assert list(inspect.signature(cls.__init__).parameters)[1:] == names
     for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
         expected = inspect.signature(reference.__init__).parameters[name].default
-        if expected is not inspect.Parameter.empty and param.default is not scoring._NEW:
+        if expected is not inspect.Parameter.empty and param.default is not dataclasses.MISSING:
             assert param.default == expected, name
     values = [f"v{i}" for i in range(len(names))]
     for built in (cls(*values), cls(**dict(zip(names, values, strict=True)))):
@@ -728,8 +729,37 @@ def test_scores_are_built_as_the_dataclass_says(kind: str) -> None:
     assert [getattr(shortest, n) for n in names] == [getattr(longest, n) for n in names]
     if kind in ("Lead", "Contribution"):
         assert shortest.attributes is not cls(*values[: len(required)]).attributes
-    if kind in ("Lead", "CountedEvent", "Contribution"):
+    if kind in ("Event", "Lead", "CountedEvent", "Contribution"):
         assert hash(cls(*values)) == hash(cls(*values))
+
+
+def test_direct_init_refuses_what_it_cannot_write() -> None:
+    """A class it would build wrongly is refused when it is defined, not misbuilt later."""
+    import dataclasses
+
+    from leadscore.engine.records import direct_init
+
+    class Plain:
+        pass
+
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        x: int
+
+        def __post_init__(self) -> None:  # pragma: no cover - never built
+            raise AssertionError
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Named:
+        x: int
+
+    @dataclasses.dataclass
+    class Mutable:
+        x: int
+
+    for cls in (Plain, Checked, Named, Mutable):
+        with pytest.raises(TypeError, match=cls.__name__):
+            direct_init(cls)
 
 
 def test_events_are_built_as_the_dataclass_says() -> None:

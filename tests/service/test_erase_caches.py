@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadscore.engine import iso, parse_timestamp, to_micros
+from leadscore.engine import scoring as engine_scoring
 from leadscore.engine import values as engine_values
 from leadscore.engine.values import value_test
 from leadscore.service import scoring
@@ -17,12 +18,14 @@ from leadscore.store.db import Store
 DAY = 86_400_000_000
 NOW = to_micros(parse_timestamp("2026-05-01T12:00:00Z"))
 SECRET = "jane.secretperson@example.org"
+CREATED = "2026-04-17T09:13:57.123456Z"  # a moment this lead alone has
 MODEL = """
 version: 1
 name: caches
 rules:
   - {id: chief, points: 10, when: {attribute: title, matches: "(?i)chief"}}
   - {id: form, points: 5, when: {event: form_submit, where: {email: {matches: "@example"}}}}
+  - {id: silent, points: -5, when: {no_event: page_view, within_days: 30}}  # reads created_at
 stages:
   - {name: New, min_score: 0}
 """
@@ -36,7 +39,7 @@ def _model(store: Store) -> ActiveModel:
 
 
 def _cached_texts() -> list[str]:
-    texts = list(scoring._PROPERTIES)
+    texts = list(scoring._PROPERTIES) + list(engine_scoring._CREATED)
     for memo in list(engine_values._memos.values()):
         texts.extend(memo)
     return texts
@@ -50,16 +53,18 @@ def _event(i: int, **props: Any) -> dict[str, Any]:
 def test_erasing_a_lead_empties_the_caches_of_its_values(store: Store) -> None:
     model = _model(store)
     with store.write() as session:
-        upsert_lead(session, model, "L-secret", {"title": f"Chief of {SECRET}"}, NOW - DAY)
+        upsert_lead(session, model, "L-secret", {"title": f"Chief of {SECRET}",
+                                                 "created_at": CREATED}, NOW - DAY)
     with store.write() as session:  # two batches: the second one reads the first one's events
         ingest_events(session, model, [_event(1, email=SECRET)], NOW)
     with store.write() as session:
         ingest_events(session, model, [_event(2, email=SECRET)], NOW)
     if store.engine.dialect.name == "sqlite":  # PostgreSQL hands over decoded documents
         assert any(SECRET in text for text in _cached_texts())
+    assert CREATED in _cached_texts()
     with store.write() as session:
         erase_lead(session, "L-secret", NOW)
-    assert not [text for text in _cached_texts() if SECRET in text]
+    assert not [text for text in _cached_texts() if SECRET in text or text == CREATED]
 
 
 def test_large_texts_are_not_cached() -> None:

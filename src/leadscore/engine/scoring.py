@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
+from leadscore.engine.records import direct_init
 from leadscore.engine.timestamps import MICROS_PER_DAY, iso, micros_of, parse_timestamp, to_micros
 from leadscore.engine.values import LookupTest, value_test
 from leadscore.model.schema import (
@@ -36,6 +37,9 @@ from leadscore.model.schema import (
 MAX_EVENTS_IN_EXPLANATION = 20
 
 
+# the service builds thousands of these records for a batch of events: their __init__ sets
+# the fields without object.__setattr__ (engine/records.py; perf, issue #3)
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """One thing a lead did. ``ts`` is the timestamp in epoch microseconds (UTC)."""
@@ -64,29 +68,9 @@ class Event:
         return iso(self.ts)
 
 
-# perf (issue #3): the service makes ~3,000 events for a batch of 1,000 (those sent, and the
-# stored ones of the leads they touch). The generated __init__ of a frozen dataclass sets each
-# field through object.__setattr__; the slots' own setters take half the time. Same fields,
-# defaults and checks (none); repr, equality, hashing and immutability stay the dataclass's.
-_set_lead_id, _set_type, _set_ts, _set_properties, _set_event_id = (
-    Event.__dict__[f.name].__set__ for f in fields(Event)
-)
-_NEW: Any = object()  # properties not given: a dict of its own, as default_factory=dict gives
 
 
-def _init_event(self: Event, lead_id: str, type: str, ts: int,
-                properties: Mapping[str, Any] = _NEW, event_id: str | None = None) -> None:
-    _set_lead_id(self, lead_id)
-    _set_type(self, type)
-    _set_ts(self, ts)
-    _set_properties(self, {} if properties is _NEW else properties)
-    _set_event_id(self, event_id)
-
-
-_init_event.__qualname__ = "Event.__init__"
-Event.__init__ = _init_event  # type: ignore[method-assign]
-
-
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Lead:
     """A lead: its id and attributes. ``created_at`` (when present) is an ISO 8601 attribute."""
@@ -119,6 +103,12 @@ _CREATED: dict[str, int] = {}
 _CREATED_LIMIT = 16_384
 
 
+def forget_moments() -> None:
+    """Empty the remembered ``created_at`` texts (when a lead is erased: no cache keeps its data)."""
+    _CREATED.clear()
+
+
+@direct_init
 @dataclass(frozen=True, slots=True)
 class CountedEvent:
     """An event that counted towards a rule, with the factor its decay gave it."""
@@ -139,6 +129,7 @@ class CountedEvent:
         }
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class Contribution:
     """What one rule gave a lead (only rules with non-zero points are reported)."""
@@ -170,6 +161,7 @@ class Contribution:
         return out
 
 
+@direct_init
 @dataclass(frozen=True)
 class LeadScore:
     """The result of scoring one lead. Numbers are exact; ``round_score`` them to report."""
@@ -211,71 +203,6 @@ class LeadScore:
         }
 
 
-_set_lead = tuple(Lead.__dict__[f.name].__set__ for f in fields(Lead))
-
-
-def _init_lead(self: Lead, lead_id: str, attributes: Mapping[str, Any] = _NEW) -> None:
-    set_lead_id, set_attributes = _set_lead
-    set_lead_id(self, lead_id)
-    set_attributes(self, {} if attributes is _NEW else attributes)
-
-
-_init_lead.__qualname__ = "Lead.__init__"
-Lead.__init__ = _init_lead  # type: ignore[method-assign]
-# perf (issue #3): the service makes a Lead, a LeadScore for each lead it scores, a
-# CountedEvent for each event that counts and a Contribution for each rule that gives
-# points (a few thousand objects a batch of 1,000 events). As for Event above, their __init__ sets
-# the fields directly, not through object.__setattr__ (a third of the time); same fields,
-# order, defaults and checks (none); repr, equality, hashing, immutability, pickling and
-# dataclasses.replace stay the dataclass's.
-_set_counted = tuple(CountedEvent.__dict__[f.name].__set__ for f in fields(CountedEvent))
-
-
-def _init_counted(self: CountedEvent, event_id: str | None, type: str, ts: int, age_days: float,
-                  factor: float) -> None:
-    set_event_id, set_type, set_ts, set_age, set_factor = _set_counted
-    set_event_id(self, event_id)
-    set_type(self, type)
-    set_ts(self, ts)
-    set_age(self, age_days)
-    set_factor(self, factor)
-
-
-_init_counted.__qualname__ = "CountedEvent.__init__"
-CountedEvent.__init__ = _init_counted  # type: ignore[method-assign]
-_set_contribution = tuple(Contribution.__dict__[f.name].__set__ for f in fields(Contribution))
-
-
-def _init_contribution(self: Contribution, rule_id: str, label: str | None, group: str, points: float,
-                       events: tuple[CountedEvent, ...] = (), attributes: Mapping[str, Any] = _NEW) -> None:
-    set_rule, set_label, set_group, set_points, set_events, set_attributes = _set_contribution
-    set_rule(self, rule_id)
-    set_label(self, label)
-    set_group(self, group)
-    set_points(self, points)
-    set_events(self, events)
-    set_attributes(self, {} if attributes is _NEW else attributes)
-
-
-_init_contribution.__qualname__ = "Contribution.__init__"
-Contribution.__init__ = _init_contribution  # type: ignore[method-assign]
-
-
-def _init_score(self: LeadScore, lead_id: str, total: float, groups: dict[str, float],
-                raw_groups: dict[str, float], grades: dict[str, str | None], stage: str | None,
-                contributions: tuple[Contribution, ...]) -> None:
-    fields_ = self.__dict__  # a frozen dataclass without slots: its fields live here
-    fields_["lead_id"] = lead_id
-    fields_["total"] = total
-    fields_["groups"] = groups
-    fields_["raw_groups"] = raw_groups
-    fields_["grades"] = grades
-    fields_["stage"] = stage
-    fields_["contributions"] = contributions
-
-
-_init_score.__qualname__ = "LeadScore.__init__"
-LeadScore.__init__ = _init_score  # type: ignore[method-assign]
 
 
 _CENT = Decimal("0.01")

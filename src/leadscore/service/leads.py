@@ -20,6 +20,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
+from leadscore.engine.scoring import forget_moments
 from leadscore.engine.values import forget_values
 from leadscore.service import (
     audit,
@@ -385,6 +386,7 @@ def forget_cached_values() -> None:
     """Empty every in-memory cache of lead values (see :func:`erase_lead`)."""
     forget_properties()
     forget_values()
+    forget_moments()
 
 
 def _forget_after_commit(session: Session) -> None:

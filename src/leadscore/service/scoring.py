@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
 from leadscore.engine.explain import explanation_json, rounded_groups_json
+from leadscore.engine.records import direct_init
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
@@ -80,6 +81,7 @@ def state_of(row: Any) -> LeadState:
     return LeadState(*row)
 
 
+@direct_init  # one for every lead scored: built without object.__setattr__ (engine/records.py)
 @dataclass(frozen=True)
 class ScoreChange:
     """A lead scored again: before and after. ``recorded`` when it made a history row."""
@@ -117,36 +119,6 @@ class ScoreChange:
         )
 
 
-def _init_change(
-    self: ScoreChange, lead_pk: int, lead_id: str, at_us: int, cause: str, detail: str | None,
-    model_version_id: int, old_score: float | None, old_stage: str | None,
-    old_grades: dict[str, str | None] | None, result: LeadScore, next_change_us: int | None,
-    recorded: bool = False, changed: bool = False, recorded_score: float | None = None,
-    history_min_delta: float = ScoringPolicy.history_min_delta,
-) -> None:
-    """ScoreChange's __init__, setting the fields directly (perf, issue #3: one for every lead
-    scored; the dataclass's own goes through object.__setattr__ for each of its 15 fields,
-    twice the time). Same fields, order and defaults; the rest stays the dataclass's."""
-    fields_ = self.__dict__
-    fields_["lead_pk"] = lead_pk
-    fields_["lead_id"] = lead_id
-    fields_["at_us"] = at_us
-    fields_["cause"] = cause
-    fields_["detail"] = detail
-    fields_["model_version_id"] = model_version_id
-    fields_["old_score"] = old_score
-    fields_["old_stage"] = old_stage
-    fields_["old_grades"] = old_grades
-    fields_["result"] = result
-    fields_["next_change_us"] = next_change_us
-    fields_["recorded"] = recorded
-    fields_["changed"] = changed
-    fields_["recorded_score"] = recorded_score
-    fields_["history_min_delta"] = history_min_delta
-
-
-_init_change.__qualname__ = "ScoreChange.__init__"
-ScoreChange.__init__ = _init_change  # type: ignore[method-assign]
 
 ScoreListener = Callable[[Session, Sequence[ScoreChange]], None]
 _listeners: list[ScoreListener] = []
