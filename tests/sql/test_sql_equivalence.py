@@ -82,3 +82,46 @@ def test_postgres_without_dedupe_reads_unique_events(pg: Any) -> None:
         pg.rollback()
     assert [r["score"] for r in once] == [5.0]
     assert [r["score"] for r in twice] == [10.0]
+
+
+SPACED = ["7.5", " 7.5 ", "\t42\n", "\x0b3\x0c", "\r-1e2 ", " +.5", "7 .5", " ", "4 2"]
+SPACED_MODEL = """
+version: 1
+name: spaced
+score: {min: -100, max: 100}
+rules:
+  - {id: gt, points: 1, when: {event: view, where: {n: {gt: 2}}}}
+  - {id: eq, points: 2, when: {event: view, where: {n: {equals: 7.5}}}}
+  - {id: between, points: 4, when: {event: view, where: {n: {between: [-200, 0]}}}}
+  - {id: in, points: 8, when: {event: view, where: {n: {in: [42, 0.5]}}}}
+"""
+
+
+def _spaced_world() -> tuple[ScoringModel, list[Lead], list[Event]]:
+    """Numbers written with the white space as_number strips around them (" 7.5 " is 7.5),
+    and texts that are no number for it ("7 .5")."""
+    from leadscore.model import parse_model
+
+    people = [Lead(f"L{i}") for i in range(len(SPACED))]
+    events = [Event(f"L{i}", "view", AS_OF_US - 1, {"n": text}) for i, text in enumerate(SPACED)]
+    return parse_model(SPACED_MODEL), people, events
+
+
+def test_duckdb_reads_numbers_with_white_space_as_python_does() -> None:
+    model, people, events = _spaced_world()
+    expected = python_scores(model, people, events, AS_OF_US)
+    assert [expected[p.lead_id].total for p in people] == [3, 3, 9, 1, 4, 8, 0, 0, 0]
+    assert_same(model, expected, duckdb_scores(duckdb_connection(), model, people, events, AS_OF_US), "duckdb")
+
+
+@pytest.mark.postgres
+def test_postgres_reads_numbers_with_white_space_as_python_does(pg: Any) -> None:
+    from leadscore.sql.postgres import load_tables, score_in_database
+
+    model, people, events = _spaced_world()
+    try:
+        load_tables(pg, model, people, events)
+        rows = score_in_database(pg, model, AS_OF_US, leads="ls_input_leads", events="ls_input_events")
+    finally:
+        pg.rollback()
+    assert_same(model, python_scores(model, people, events, AS_OF_US), rows, "postgres")

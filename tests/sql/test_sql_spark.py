@@ -156,3 +156,16 @@ def test_bad_rows_report_the_python_error(spark: Any, tmp_path: Path) -> None:
         score_files(model, tmp_path / "leads.csv", tmp_path / "events.csv", datetime(2025, 2, 1, tzinfo=UTC),
                     tmp_path / "o.csv", engine="spark", master="local[2]")
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_spark_reads_numbers_with_white_space_as_python_does(spark: Any) -> None:
+    """" 7.5 " is 7.5 for Python's as_number (stripped of ASCII white space); "7 .5" no number."""
+    from test_sql_equivalence import _spaced_world
+
+    model, people, events = _spaced_world()
+    columns = model_columns(model)
+    query = compile_model(model, "spark", leads="t_leads", events="t_events", as_of_us=AS_OF_US)
+    _frame(spark, leads_schema(columns), lead_rows(columns, people)).createOrReplaceTempView("t_leads")
+    _frame(spark, events_schema(columns), event_rows(columns, events)).createOrReplaceTempView("t_events")
+    rows = [row.asDict() for row in spark.sql(query.sql(dialect="spark")).collect()]
+    assert_same(model, python_scores(model, people, events, AS_OF_US), rows, "spark")

@@ -27,8 +27,10 @@ from sqlglot import exp
 from leadscore.errors import LeadscoreError
 from leadscore.sql.regex import Translation
 
-# Python's NUMBER_RE (engine/values.py) with ASCII digits, anchored.
-NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# Python's NUMBER_RE (engine/values.py) with ASCII digits, anchored, around the ASCII white
+# space as_number strips (" 7.5 " is 7.5); every engine's cast to a number skips it too.
+_SPACE = r"[ \t\n\r\f\v]*"
+NUMBER_PATTERN = rf"^{_SPACE}[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?{_SPACE}$"
 # DuckDB calls back into Python for ``matches`` on non-ASCII text when RE2 differs there.
 PYTHON_REGEX_FUNCTION = "leadscore_re_search"
 DOUBLE_MAX = "1.7976931348623157e308"
@@ -84,7 +86,7 @@ def _spark_number(text: exp.Expr) -> exp.Expr:
 def _postgres_number(text: exp.Expr) -> exp.Expr:
     # float8in raises on overflow and on underflow to 0, so go through NUMERIC first
     # (exact); the pattern bounds the digits so that NUMERIC always accepts the text.
-    bounded = r"^[+-]?([0-9]{1,250}(\.[0-9]{0,250})?|\.[0-9]{1,250})([eE][+-]?[0-9]{1,3})?$"
+    bounded = rf"^{_SPACE}[+-]?([0-9]{{1,250}}(\.[0-9]{{0,250}})?|\.[0-9]{{1,250}})([eE][+-]?[0-9]{{1,3}})?{_SPACE}$"
     exact = exp.Abs(this=exp.cast(text, exp.DataType.Type.DECIMAL))
     return (
         exp.case()

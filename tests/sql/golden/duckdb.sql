@@ -67,7 +67,10 @@ WITH ls_events AS (
       WHEN NOT "l"."attr_employees" IS NULL
       AND COALESCE(
         CASE
-          WHEN REGEXP_FULL_MATCH("l"."attr_employees", '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?')
+          WHEN REGEXP_FULL_MATCH(
+            "l"."attr_employees",
+            '[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*'
+          )
           AND ABS(TRY_CAST("l"."attr_employees" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
           THEN TRY_CAST("l"."attr_employees" AS DOUBLE)
         END BETWEEN CAST(50.0 AS DOUBLE) AND CAST(500.0 AS DOUBLE),
@@ -91,7 +94,10 @@ WITH ls_events AS (
           )
           OR COALESCE(
             CASE
-              WHEN REGEXP_FULL_MATCH("l"."attr_country", '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?')
+              WHEN REGEXP_FULL_MATCH(
+                "l"."attr_country",
+                '[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*'
+              )
               AND ABS(TRY_CAST("l"."attr_country" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
               THEN TRY_CAST("l"."attr_country" AS DOUBLE)
             END IN (CAST(7.0 AS DOUBLE)),

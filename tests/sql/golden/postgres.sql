@@ -95,7 +95,7 @@ WITH ls_events AS (
       WHEN NOT "l"."attr_employees" IS NULL
       AND COALESCE(
         CASE
-          WHEN NOT "l"."attr_employees" ~ '^[+-]?([0-9]{1,250}(\.[0-9]{0,250})?|\.[0-9]{1,250})([eE][+-]?[0-9]{1,3})?$'
+          WHEN NOT "l"."attr_employees" ~ '^[ \t\n\r\f\v]*[+-]?([0-9]{1,250}(\.[0-9]{0,250})?|\.[0-9]{1,250})([eE][+-]?[0-9]{1,3})?[ \t\n\r\f\v]*$'
           THEN NULL
           WHEN ABS(CAST("l"."attr_employees" AS DECIMAL)) > 1.7976931348623157e308
           THEN NULL
@@ -119,7 +119,7 @@ WITH ls_events AS (
           )
           OR COALESCE(
             CASE
-              WHEN NOT "l"."attr_country" ~ '^[+-]?([0-9]{1,250}(\.[0-9]{0,250})?|\.[0-9]{1,250})([eE][+-]?[0-9]{1,3})?$'
+              WHEN NOT "l"."attr_country" ~ '^[ \t\n\r\f\v]*[+-]?([0-9]{1,250}(\.[0-9]{0,250})?|\.[0-9]{1,250})([eE][+-]?[0-9]{1,3})?[ \t\n\r\f\v]*$'
               THEN NULL
               WHEN ABS(CAST("l"."attr_country" AS DECIMAL)) > 1.7976931348623157e308
               THEN NULL

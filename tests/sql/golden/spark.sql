@@ -85,7 +85,7 @@ WITH ls_events AS (
       NOT `l`.`attr_employees` IS NULL
       AND COALESCE(
         CASE
-          WHEN `l`.`attr_employees` RLIKE '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$'
+          WHEN `l`.`attr_employees` RLIKE '^[ \\t\\n\\r\\f\\v]*[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?[ \\t\\n\\r\\f\\v]*$'
           AND ABS(CAST(`l`.`attr_employees` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
           THEN CAST(`l`.`attr_employees` AS DOUBLE)
         END BETWEEN CAST(50.0 AS DOUBLE) AND CAST(500.0 AS DOUBLE),
@@ -101,7 +101,7 @@ WITH ls_events AS (
           COALESCE(LOWER(TRIM(BOTH ' \t\n\r\014\013' FROM `l`.`attr_country`)) IN ('vn', 'de'), FALSE)
           OR COALESCE(
             CASE
-              WHEN `l`.`attr_country` RLIKE '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$'
+              WHEN `l`.`attr_country` RLIKE '^[ \\t\\n\\r\\f\\v]*[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?[ \\t\\n\\r\\f\\v]*$'
               AND ABS(CAST(`l`.`attr_country` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
               THEN CAST(`l`.`attr_country` AS DOUBLE)
             END IN (CAST(7.0 AS DOUBLE)),
