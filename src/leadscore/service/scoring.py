@@ -483,16 +483,16 @@ def record_scores(
         result = change.result
         score, stage, at_us = result.score, result.stage, change.at_us
         grades = _grades_json(result.grades)
+        if change.recorded:
+            history.append((
+                change.lead_pk, at_us, change.cause,
+                change.detail[:1024] if change.detail else None, change.model_version_id,
+                change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
+            ))
+        if change.stage_changed:
+            transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
         written_score = inserted.get(change.lead_pk)
-        if written_score is result:  # its row already holds it
-            if change.recorded:
-                history.append((
-                    change.lead_pk, at_us, change.cause,
-                    change.detail[:1024] if change.detail else None, change.model_version_id,
-                    change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
-                ))
-            if change.stage_changed:
-                transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
+        if written_score is result:  # its row already holds it: no UPDATE
             continue
         previous = previous_updated.get(change.lead_pk)
         row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
@@ -516,16 +516,9 @@ def record_scores(
             row.append(at_us)
         if change.recorded:
             row.append(score)
-            history.append((
-                change.lead_pk, at_us, change.cause,
-                change.detail[:1024] if change.detail else None, change.model_version_id,
-                change.old_score, score, change.old_stage, stage, _grades_json(change.old_grades), grades,
-            ))
         row.append(change.lead_pk)
         groups.setdefault((set_score, set_next, set_stage, set_version, set_updated, change.recorded),
                           []).append(tuple(row))
-        if change.stage_changed:
-            transitions.append((change.lead_pk, at_us, change.old_stage, stage, change.cause))
     db = raw(session)
     # a lead scored again no longer has the pending score a model change computed for it
     # earlier (service/rescore.py recomputes it before the change is applied); on SQLite,
