@@ -215,41 +215,42 @@ class _Checkpointer:
         snapshot make it busy: it retries for :data:`WIPE_SECONDS`, then logs and leaves the
         WAL to the next wipe or to reuse. True when done."""
         deadline = time.monotonic() + WIPE_SECONDS
-        connection = self._engine.raw_connection()
-        try:
-            cursor = connection.cursor()
+        with self._cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout=50")
             try:
-                cursor.execute("PRAGMA busy_timeout=50")
                 while True:
                     cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     busy = (cursor.fetchone() or (1,))[0]
                     if not busy or time.monotonic() > deadline:
                         break
                     time.sleep(0.02)
+            finally:  # the pooled connection keeps the store's own timeout
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            finally:
-                cursor.close()
-        finally:
-            connection.close()
         if busy:
             log.warning("the WAL could not be emptied after an erasure within %.0f s (readers); "
-                        "the next erasure or checkpoint tries again", WIPE_SECONDS)
+                        "the next erasure tries again", WIPE_SECONDS)
         return not busy
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``."""
+        with self._cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            row = cursor.fetchone()
+        busy, frames, copied = row or (0, 0, 0)
+        return int(busy), int(frames), int(copied)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A driver cursor on a connection of the pool, both closed (returned) afterwards."""
         connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             try:
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                row = cursor.fetchone()
+                yield cursor
             finally:
                 cursor.close()
         finally:
             connection.close()
-        busy, frames, copied = row or (0, 0, 0)
-        return int(busy), int(frames), int(copied)
 
 
 def in_memory(engine: Engine) -> bool:
