@@ -90,8 +90,19 @@ class IngestResult:
 _public_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-def _check_lengths(event: Event, place: str) -> None:
-    for name, value in (("lead_id", event.lead_id), ("type", event.type), ("event_id", event.event_id)):
+def _place(where: str, index: int) -> str:
+    """How a message names the event ``index`` of a request (made only for a message)."""
+    return f"{where}[{index}]." if where != "body" else ""
+
+
+def _check_lengths(event: Event, where: str, index: int) -> None:
+    """Refuse an id or type longer than the store holds."""
+    event_id = event.event_id
+    if (len(event.lead_id) <= ID_LENGTH and len(event.type) <= ID_LENGTH
+            and (event_id is None or len(event_id) <= ID_LENGTH)):
+        return
+    place = _place(where, index)
+    for name, value in (("lead_id", event.lead_id), ("type", event.type), ("event_id", event_id)):
         if value is not None and len(value) > ID_LENGTH:
             raise InvalidRequest(
                 f"{place}{name} is {len(value)} characters long; at most {ID_LENGTH} are allowed",
@@ -109,29 +120,22 @@ def parse_events(
     """Normalise event records; the first bad one refuses the whole batch, naming the field."""
     out: list[Event] = []
     limit = now_us + tolerance_us
-
-    def place(index: int) -> str:  # only for a message (perf, issue #3: not for every event)
-        return f"{where}[{index}]." if where != "body" else ""
-
     for index, record in enumerate(records):
         try:
             event = make_event(record, default_ts=now_us)
         except RecordError as exc:
-            column = f"{place(index)}{exc.column or 'event'}"
+            column = f"{_place(where, index)}{exc.column or 'event'}"
             text = str(exc)
             if exc.column and text.startswith(f"{exc.column}: "):
                 text = text[len(exc.column) + 2 :]
             raise InvalidRequest(f"{column}: {text}", column) from None
         if event.ts > limit:
             raise InvalidRequest(
-                f"{place(index)}timestamp: {iso(event.ts)} is more than {tolerance_us // MICROS} seconds "
+                f"{_place(where, index)}timestamp: {iso(event.ts)} is more than {tolerance_us // MICROS} seconds "
                 f"ahead of the server clock ({iso(now_us)}); events from the future are refused",
-                f"{place(index)}timestamp",
+                f"{_place(where, index)}timestamp",
             )
-        event_id = event.event_id
-        if (len(event.lead_id) > ID_LENGTH or len(event.type) > ID_LENGTH
-                or (event_id is not None and len(event_id) > ID_LENGTH)):
-            _check_lengths(event, place(index))
+        _check_lengths(event, where, index)
         out.append(event)
     return out
 
