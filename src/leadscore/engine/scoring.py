@@ -68,8 +68,6 @@ class Event:
         return iso(self.ts)
 
 
-
-
 @direct_init
 @dataclass(frozen=True, slots=True)
 class Lead:
@@ -201,8 +199,6 @@ class LeadScore:
             "groups": groups,
             "rules": [c.to_dict() for c in self.contributions],
         }
-
-
 
 
 _CENT = Decimal("0.01")

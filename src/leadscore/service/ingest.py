@@ -28,6 +28,7 @@ from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import (
     _STATE_SQL,
     NEW_LEAD_COLUMNS,
+    NEW_LEAD_MARKS,
     LeadState,
     ScoreChange,
     Scored,
@@ -174,7 +175,7 @@ def lock_leads(
         # back as it normalises it
         scored = new_columns is not None and not db.postgresql
         names = f", {', '.join(NEW_LEAD_COLUMNS)}" if scored else ""
-        marks_ = "(?, {jsonb}, ?, ?" + (", ?, ?, {jsonb}, {jsonb}, {jsonb}, ?, ?, ?, ?, ?)" if scored else ")")
+        marks_ = "(?, {jsonb}, ?, ?" + (f", {NEW_LEAD_MARKS})" if scored else ")")
         for part in chunks(missing, 200):
             params: list[Any] = []
             given: dict[str, dict[str, Any]] = {}

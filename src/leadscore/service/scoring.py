@@ -119,7 +119,6 @@ class ScoreChange:
         )
 
 
-
 ScoreListener = Callable[[Session, Sequence[ScoreChange]], None]
 _listeners: list[ScoreListener] = []
 
@@ -169,7 +168,6 @@ def collector_paused() -> Iterator[None]:
     application stays so. A pause inside a pause of the same thread (the route's around the
     service's) changes nothing: counted as a batch, its end collected the young generations
     while its whole batch was still alive (perf, issue #3: 3 % of a batch's time)."""
-    global _collector_users, _collector_restore
     depth = getattr(_collector_depth, "value", 0)
     if depth:
         _collector_depth.value = depth + 1
@@ -604,6 +602,7 @@ def rescore_states(
 
 NEW_LEAD_COLUMNS = ("total", "score", "\"groups\"", "grades", "explanation", "scored_us", "next_change_us",
                     "stage", "model_version_id", "recorded_score")
+NEW_LEAD_MARKS = "?, ?, {jsonb}, {jsonb}, {jsonb}, ?, ?, ?, ?, ?"  # their placeholders (raw's, JSON as jsonb)
 
 
 def new_lead_columns(
