@@ -87,12 +87,23 @@ def _set_based_from_one_lead() -> Iterator[list[bool]]:
         rescore.prepare_set_based = original  # type: ignore[assignment]
 
 
-def _switched(url: str, world: Any, document: str, *, set_based: bool) -> dict[str, Any]:
+def _imported(url: str, world: Any) -> Store:
+    """A store on ``url`` holding ``world`` imported under the starter model (the caller
+    disposes of it)."""
     store = Store.open(url)
     try:
         with store.write() as session:
             ensure_model(session, None, NOW - 10)
         import_files(store, world.files["leads"], world.files["events"], NOW - 5)
+    except BaseException:
+        store.dispose()
+        raise
+    return store
+
+
+def _switched(url: str, world: Any, document: str, *, set_based: bool) -> dict[str, Any]:
+    store = _imported(url, world)
+    try:
         with store.write() as session:
             activate_document(session, document, "yaml", NOW, inline_limit=0)
         with _set_based_from_one_lead() as used:
@@ -142,11 +153,8 @@ def test_an_object_valued_property_falls_back_to_the_per_lead_path(pg_url: Any, 
     results = []
     for set_based in (False, True):
         url = pg_url()
-        store = Store.open(url)
+        store = _imported(url, world)
         try:
-            with store.write() as session:
-                ensure_model(session, None, NOW - 10)
-            import_files(store, world.files["leads"], world.files["events"], NOW - 5)
             with store.write() as session:  # ingestion stores objects as JSON text; other writers may not
                 session.execute(text(
                     "UPDATE events SET properties = CAST(:doc AS json) WHERE id = "
@@ -184,11 +192,8 @@ def test_a_lead_scored_again_while_prepared_is_prepared_again(pg_url: Any, tmp_p
     from leadscore.service.models import active_model
 
     world = write_world(tmp_path / "world", 40, seed=5)
-    store = Store.open(pg_url())
+    store = _imported(pg_url(), world)
     try:
-        with store.write() as session:
-            ensure_model(session, None, NOW - 10)
-        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
         with store.write() as session:
             activate_document(session, OTHER, "yaml", NOW, inline_limit=0)
             lead = session.execute(select(leads.c.lead_id).order_by(leads.c.id).limit(1)).scalar_one()
@@ -347,11 +352,8 @@ def test_events_loaded_as_text_are_the_events_psycopg_decodes(pg_url: Any, tmp_p
     from leadscore.service.scoring import load_events
 
     world = write_world(tmp_path / "world", 40, seed=17)
-    store = Store.open(pg_url())
+    store = _imported(pg_url(), world)
     try:
-        with store.write() as session:
-            ensure_model(session, None, NOW - 10)
-        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
         with store.write() as session:
             session.execute(text(
                 "UPDATE events SET properties = CAST(:doc AS json) WHERE id = (SELECT min(id) FROM events)"),
@@ -390,11 +392,8 @@ def test_a_set_based_switch_failing_midway_leaves_the_old_model_and_resumes(pg_u
     world = write_world(tmp_path / "world", 80, seed=19)
     expected = _switched(pg_url(), world, OTHER, set_based=False)
     url = pg_url()
-    store = Store.open(url)
+    store = _imported(url, world)
     try:
-        with store.write() as session:
-            ensure_model(session, None, NOW - 10)
-        import_files(store, world.files["leads"], world.files["events"], NOW - 5)
         with store.read() as session:
             before = session.execute(select(leads).order_by(leads.c.lead_id)).mappings().all()
             old_version = active_version_id(session)
