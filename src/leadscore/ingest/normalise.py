@@ -40,12 +40,10 @@ def nfc(text: str) -> str:
 
 def clean_value(value: Any) -> Any:
     """An attribute/property value as the engine sees it."""
-    if value.__class__ is str:  # the commonest, first
-        return value if value.isascii() else unicodedata.normalize("NFC", value)
+    if isinstance(value, str):  # the commonest, first
+        return nfc(value)
     if value is None:
         return None
-    if isinstance(value, str):
-        return nfc(value)
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, (bool, int, float)):
@@ -57,10 +55,8 @@ def clean_value(value: Any) -> Any:
 
 def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
     """An identifier as text; None/empty is an error when required."""
-    if value.__class__ is str:  # the commonest, first
-        text = value.strip()
-        if not text.isascii():
-            text = unicodedata.normalize("NFC", text)
+    if isinstance(value, str):  # the commonest, first
+        text = nfc(value.strip())
     elif value is None or (isinstance(value, float) and math.isnan(value)):
         text = ""
     elif isinstance(value, bool):
@@ -71,8 +67,6 @@ def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
         if not value.is_integer():
             raise RecordError(f"{column} must be text or a whole number, got {value!r}", column)
         text = str(int(value))
-    elif isinstance(value, str):
-        text = nfc(value.strip())
     else:
         raise RecordError(f"{column} must be text, got {type(value).__name__}", column)
     if not text:
