@@ -47,7 +47,15 @@ from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
-CHECKPOINT_FRAMES = 4000  # pages of WAL past which a committing connection checkpoints
+# pages of WAL past which a committing connection checkpoints (the backstop). perf, issue #3:
+# under back-to-back batches the WAL never restarts from its start (a writer restarts it only
+# when, at its BEGIN, every frame was already copied; the background checkpoint seldom ends
+# between a commit and the next BEGIN), so its length reached this count every ~9 batches of
+# 1,000 events at 4,000 (~450 pages a batch) and that batch's COMMIT ran a checkpoint with
+# two fsyncs: 25-50 ms once every 9 batches, ~4 ms a batch. 16,000 (a WAL of at most ~66 MB
+# with 4 KiB pages) makes it 4 times rarer; the frames already copied by the thread are not
+# searched by readers (a read looks only past the copied ones), so a long WAL costs nothing else
+CHECKPOINT_FRAMES = 16_000
 CHECKPOINT_EVERY = 0.1  # seconds: the background checkpoints are at least this far apart
 # pages of WAL not yet copied that call for a background checkpoint. 8,000 (a checkpoint
 # every ~10 batches of 1,000 events, each page copied once for all of them) cut the
@@ -148,6 +156,12 @@ class _Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # the checkpoints' own connection, outside the pool (perf, issue #3): one taken from
+        # the pool went back on top of it (last in, first out), and the next write then took
+        # it instead of the writers' connection: its page cache, older than the last commit,
+        # was emptied and every page the batch touched read again (~1,500 reads)
+        self._connection: Any = None
+        self._connection_lock = threading.Lock()
 
     def poke(self) -> None:
         """A write was committed: checkpoint soon."""
@@ -164,6 +178,13 @@ class _Checkpointer:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        with self._connection_lock:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                connection.close()
 
     def pause(self) -> None:
         """End the thread (after its checkpoint, if one runs); the next write starts it again."""
@@ -178,6 +199,7 @@ class _Checkpointer:
                 with self._lock:
                     if not self._wake.is_set():
                         self._thread = None
+                        self._close_connection()
                         return
             if self._closed:
                 return
@@ -232,12 +254,28 @@ class _Checkpointer:
         return not busy
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``."""
-        with self._cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            row = cursor.fetchone()
+        """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``, on the
+        checkpoints' own connection (opened at the first, closed when the thread ends)."""
+        with self._connection_lock:
+            if self._connection is None:
+                self._connection = self._connect()
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         busy, frames, copied = row or (0, 0, 0)
         return int(busy), int(frames), int(copied)
+
+    def _connect(self) -> Any:
+        """A driver connection to the store's file with the store's pragmas, not pooled."""
+        dialect = self._engine.dialect
+        args, options = dialect.create_connect_args(self._engine.url)
+        connection = dialect.loaded_dbapi.connect(
+            *args, **{**options, "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _sqlite_connect(connection, None)
+        return connection
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
