@@ -75,9 +75,8 @@ class LeadRow(Base):
     __table_args__ = (
         Index(None, "score", "id"),
         Index(None, "updated_us", "id"),
-        Index(None, "stage"),
         Index(None, "next_change_us"),
-        Index(None, "model_version_id"),
+        # no index of (stage) nor of (model_version_id): migration 0012 (perf, issue #3)
     )
 
 
