@@ -114,7 +114,8 @@ class HistoryRow(Base):
     old_grades: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
     new_grades: Mapped[dict[str, str | None] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index(None, "lead_pk", "id"), Index(None, "at_us"))
+    # read by lead only: no index of at_us (migration 0012, perf, issue #3)
+    __table_args__ = (Index(None, "lead_pk", "id"),)
 
 
 class TransitionRow(Base):
