@@ -399,6 +399,12 @@ class _RulePlan:
     min_count: int = 1
     limit: int | None = None  # 1 for repeat: once, max_times (or None) for repeat: each
     half_life: float | None = None
+    # a rule of attribute conditions only that does not hold when none of its attributes
+    # is present: left out for such a lead (see _select)
+    fact: bool = False
+
+
+_FACT_CONDITIONS = (AttributeCondition, AllCondition, AnyCondition, NotCondition)
 
 
 def _plan_rule(rule: Rule, queries: _Queries) -> _RulePlan:
@@ -415,7 +421,11 @@ def _plan_rule(rule: Rule, queries: _Queries) -> _RulePlan:
             limit=1 if rule.repeat == "once" else rule.max_times,
             half_life=rule.decay.half_life_days if rule.decay else None,
         )
-    return _RulePlan(rule, attributes, holds=_compile_condition(rule.when, queries))
+    holds = _compile_condition(rule.when, queries)
+    # an absent attribute reads as None, as in a lead without attributes
+    fact = (all(isinstance(c, _FACT_CONDITIONS) for c in walk_conditions(rule.when))
+            and not holds(_LeadView(Lead(""), (), 0)))
+    return _RulePlan(rule, attributes, holds=holds, fact=fact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +445,8 @@ class _ModelPlan:
     # by the set of event types a lead has: the rules that can give it points and the
     # (query, leave) of `changes` whose events can leave a window (see _select)
     selections: dict[frozenset[str], _Selection] = field(default_factory=dict)
+    facts: frozenset[str] = frozenset()  # the attributes of the `fact` rules
+    bare_selections: dict[frozenset[str], _Selection] = field(default_factory=dict)  # see _select
 
 
 # The rules worth looking at for a lead with events of these types (model order), and the
@@ -442,23 +454,29 @@ class _ModelPlan:
 # whose types the lead has no event of finds nothing and gives nothing, as does such an
 # entry; skipping them is the same result (perf, issue #3: most leads have one to three
 # types of the model's seven, and looking at every rule was a third of the engine's time).
+# A lead without any attribute of `_ModelPlan.facts` (most new leads: only created_at) is
+# looked up in `bare_selections`, whose rules also leave out the rules of `facts` (perf,
+# issue #3: five of the demo model's fourteen rules, tested for every lead).
 _Selection = tuple[tuple[_RulePlan, ...], tuple[tuple[_EventQuery, int], ...]]
 _SELECTIONS_LIMIT = 4096  # type sets remembered per plan
 
 
-def _select(plan: _ModelPlan, types: frozenset[str]) -> _Selection:
-    found = plan.selections.get(types)
+def _select(plan: _ModelPlan, types: frozenset[str], attributes: Mapping[str, Any]) -> _Selection:
+    bare = plan.facts.isdisjoint(attributes)
+    selections = plan.bare_selections if bare else plan.selections
+    found = selections.get(types)
     if found is None:
         rules = tuple(
-            p for p in plan.rules if p.query is None or not types.isdisjoint(p.query.types)
+            p for p in plan.rules
+            if (p.query is None or not types.isdisjoint(p.query.types)) and not (bare and p.fact)
         )
         leaving = tuple(
             (query, leave) for query, _, leave in plan.changes
             if leave is not None and not types.isdisjoint(query.types)
         )
-        if len(plan.selections) >= _SELECTIONS_LIMIT:
-            plan.selections.clear()
-        found = plan.selections[types] = (rules, leaving)
+        if len(selections) >= _SELECTIONS_LIMIT:
+            selections.clear()
+        found = selections[types] = (rules, leaving)
     return found
 
 
@@ -485,7 +503,7 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
     return _ModelPlan(
         rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
         bool(absences), frozenset(rule.id for rule in model.rules if rule.decay is not None),
-        absences,
+        absences, facts=frozenset(name for p in rules if p.fact for name in p.attributes),
     )
 
 
@@ -548,7 +566,7 @@ def score_and_schedule(
     functions (property-tested); what the service runs for every lead it scores."""
     view = _LeadView(lead, events, as_of_us)
     plan = _plan(model)
-    rules, leaving = _select(plan, frozenset(view.by_type))
+    rules, leaving = _select(plan, frozenset(view.by_type), lead.attributes)
     result = _score_view(plan, view, rules)
     decaying = plan.decaying
     decays = bool(decaying) and any(c.rule_id in decaying and c.events for c in result.contributions)
@@ -589,7 +607,7 @@ def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQ
 
 def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] | None = None) -> LeadScore:
     if rules is None:
-        rules = _select(plan, frozenset(view.by_type))[0]
+        rules = _select(plan, frozenset(view.by_type), view.lead.attributes)[0]
     contributions: list[Contribution] = []
     raw = {name: 0.0 for name, _, _ in plan.groups}
     attrs = view.lead.attributes
