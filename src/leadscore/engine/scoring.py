@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
@@ -447,6 +447,8 @@ class _ModelPlan:
     selections: dict[frozenset[str], _Selection] = field(default_factory=dict)
     facts: frozenset[str] = frozenset()  # the attributes of the `fact` rules
     bare_selections: dict[frozenset[str], _Selection] = field(default_factory=dict)  # see _select
+    zero_raw: dict[str, float] = field(default_factory=dict)  # every group at 0.0 (copied, never changed)
+    nothing: tuple[Any, ...] = ()  # _totals of zero_raw: the result of a lead without points
 
 
 # The rules worth looking at for a lead with events of these types (model order), and the
@@ -500,11 +502,13 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
             leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
             changes.append((_query_of(c, queries), absence, leave))
     absences = tuple(sorted({absence for _, absence, _ in changes if absence is not None}))
-    return _ModelPlan(
+    plan = _ModelPlan(
         rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
         bool(absences), frozenset(rule.id for rule in model.rules if rule.decay is not None),
         absences, facts=frozenset(name for p in rules if p.fact for name in p.attributes),
+        zero_raw={name: 0.0 for name, _, _ in groups},
     )
+    return replace(plan, nothing=_totals(plan, plan.zero_raw))
 
 
 _PLANS: dict[int, tuple[ScoringModel, _ModelPlan]] = {}
@@ -569,7 +573,8 @@ def score_and_schedule(
     rules, leaving = _select(plan, frozenset(view.by_type), lead.attributes)
     result = _score_view(plan, view, rules)
     decaying = plan.decaying
-    decays = bool(decaying) and any(c.rule_id in decaying and c.events for c in result.contributions)
+    decays = bool(decaying and result.contributions) and any(
+        c.rule_id in decaying and c.events for c in result.contributions)
     return result, _next_change(plan, view, leaving), decays
 
 
@@ -609,7 +614,7 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
     if rules is None:
         rules = _select(plan, frozenset(view.by_type), view.lead.attributes)[0]
     contributions: list[Contribution] = []
-    raw = {name: 0.0 for name, _, _ in plan.groups}
+    raw: dict[str, float] | None = None  # made at the first contribution
     attrs = view.lead.attributes
     for rule_plan in rules:
         holds = rule_plan.holds
@@ -621,11 +626,23 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
             rule = rule_plan.rule
             if not holds(view) or rule.points == 0:
                 continue
-            used = {name: attrs.get(name) for name in rule_plan.attributes}
+            used = {name: attrs.get(name) for name in rule_plan.attributes} if rule_plan.attributes else {}
             contribution = Contribution(rule.id, rule.label, rule.group, rule.points, (), used)
         contributions.append(contribution)
+        if raw is None:
+            raw = plan.zero_raw.copy()
         raw[contribution.group] += contribution.points
-    # Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades
+    if raw is None:
+        # no rule gave points (most leads): the plan's groups, total, stage and grades of
+        # zero points, in fresh dicts (perf, issue #3)
+        groups, total, stage, grades = plan.nothing
+        return LeadScore(view.lead.lead_id, total, groups.copy(), plan.zero_raw.copy(), grades.copy(), stage, ())
+    groups, total, stage, grades = _totals(plan, raw)
+    return LeadScore(view.lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))
+
+
+def _totals(plan: _ModelPlan, raw: dict[str, float]) -> tuple[dict[str, float], float, str | None, dict[str, str | None]]:
+    """Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades."""
     groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
     total = clip(sum(groups.values()), plan.score_min, plan.score_max)
     stage = None
@@ -642,4 +659,4 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
                 grade = letter
                 break
         grades[name] = grade
-    return LeadScore(view.lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))
+    return groups, total, stage, grades
