@@ -274,7 +274,7 @@ class _LeadView:
         self.by_type = by_type
         self.future = future
         self._created: int | None | bool = False  # False: not looked up yet
-        self._matched: dict[int, list[Event]] = {}
+        self._matched: dict[_EventQuery, list[Event]] = {}
 
     def created_us(self) -> int | None:
         if self._created is False:
@@ -284,7 +284,7 @@ class _LeadView:
     def matching(self, query: _EventQuery) -> list[Event]:
         """Matching events, most recent first (section "Event condition"). The list is
         shared (computed once per query): callers must not change it."""
-        found = self._matched.get(id(query))
+        found = self._matched.get(query)
         if found is not None:
             return found
         window = query.window_us
@@ -313,7 +313,7 @@ class _LeadView:
                     found.append(event)
         if len(query.types) > 1:
             found.sort(key=lambda e: -e.ts)
-        self._matched[id(query)] = found
+        self._matched[query] = found
         return found
 
     def age_days(self, event: Event) -> float:
@@ -327,7 +327,9 @@ class _LeadView:
 Test = Callable[[_LeadView], bool]
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: a query is its own key in _LeadView._matched, hashed by identity (one object per
+# condition of a plan; the field hash was a Python call per look-up; perf, issue #3)
+@dataclass(frozen=True, slots=True, eq=False)
 class _EventQuery:
     """Which events match: types, property tests, and the age window in microseconds."""
 
@@ -530,7 +532,7 @@ def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None
     """Section "Points": what an event rule gives, or None when it gives nothing."""
     assert plan.query is not None
     found = view.matching(plan.query)
-    if len(found) < plan.min_count or not found:
+    if not found or (plan.min_count > 1 and len(found) < plan.min_count):  # min_count >= 1
         return None
     counted = found if plan.limit is None else found[: plan.limit]
     points = 0.0
@@ -545,7 +547,7 @@ def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None
     if points == 0:
         return None
     attrs = view.lead.attributes
-    used = {name: attrs.get(name) for name in plan.attributes}
+    used = {name: attrs.get(name) for name in plan.attributes} if plan.attributes else {}
     return Contribution(rule.id, rule.label, rule.group, points, tuple(events), used)
 
 
@@ -569,7 +571,8 @@ def score_and_schedule(
     ``(score, next discrete change or None, decays)``. The same numbers as the three
     functions (property-tested); what the service runs for every lead it scores."""
     view = _LeadView(lead, events, as_of_us)
-    plan = _plan(model)
+    hit = _PLANS.get(id(model))  # _plan, its common case inlined (perf, issue #3)
+    plan = hit[1] if hit is not None and hit[0] is model else _plan(model)
     rules, leaving = _select(plan, frozenset(view.by_type), lead.attributes)
     result = _score_view(plan, view, rules)
     decaying = plan.decaying
@@ -601,8 +604,11 @@ def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQ
                 if ((best is None or event.ts < best) and event.type in types
                         and all(test(event.properties) for test in where)):
                     best = event.ts
+    matched = view._matched
     for query, leave in leaving:
-        found = view.matching(query)
+        found = matched.get(query)  # mostly found by a rule already (perf, issue #3)
+        if found is None:
+            found = view.matching(query)
         if found:
             moment = found[-1].ts + leave
             if moment > as_of_us and (best is None or moment < best):
