@@ -27,6 +27,7 @@ from leadscore.engine.explain import (
     rounded_groups_json,
 )
 from leadscore.engine.timestamps import MICROS_PER_DAY, parse_timestamp, to_micros
+from leadscore.engine.values import OPERATORS, is_missing, value_test
 from leadscore.model import (
     AbsenceCondition,
     AllCondition,
@@ -38,11 +39,13 @@ from leadscore.model import (
 )
 from strategies import (
     AS_OF_US,
+    attribute_values,
     event_lists,
     event_rules,
     events,
     leads,
     models,
+    predicates,
     scenarios,
     to_model,
 )
@@ -454,3 +457,18 @@ def test_explanation_json_writes_every_attribute_value_as_json_does(value: Any) 
                        {"fit": None}, None, (contribution,))
     assert explanation_json(result) == _json({**result.explanation(), "rules": [
         {**contribution.to_dict(), "attributes": {"a\u00e9": value, "b": {"x": 1}}}]})
+
+
+@settings(max_examples=500, deadline=None)
+@given(predicates(), attribute_values | st.text(max_size=6))
+def test_value_test_is_the_operators_test_on_a_present_value(predicate: dict[str, Any], value: Any) -> None:
+    """``value_test`` tests a str value of the text operators on its folded text, inline
+    (perf, issue #3): the same answers as the operator table's own test."""
+    (op, operand), = predicate.items()
+    got = value_test("x", op, operand)({"x": value})
+    if op == "exists":
+        assert got is (operand is not is_missing(value))
+    elif is_missing(value):
+        assert got is False
+    else:
+        assert got == OPERATORS[op](operand)(value)

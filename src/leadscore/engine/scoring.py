@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
@@ -274,7 +274,7 @@ class _LeadView:
         self.by_type = by_type
         self.future = future
         self._created: int | None | bool = False  # False: not looked up yet
-        self._matched: dict[int, list[Event]] = {}
+        self._matched: dict[_EventQuery, list[Event]] = {}
 
     def created_us(self) -> int | None:
         if self._created is False:
@@ -284,7 +284,7 @@ class _LeadView:
     def matching(self, query: _EventQuery) -> list[Event]:
         """Matching events, most recent first (section "Event condition"). The list is
         shared (computed once per query): callers must not change it."""
-        found = self._matched.get(id(query))
+        found = self._matched.get(query)
         if found is not None:
             return found
         window = query.window_us
@@ -313,7 +313,7 @@ class _LeadView:
                     found.append(event)
         if len(query.types) > 1:
             found.sort(key=lambda e: -e.ts)
-        self._matched[id(query)] = found
+        self._matched[query] = found
         return found
 
     def age_days(self, event: Event) -> float:
@@ -327,7 +327,9 @@ class _LeadView:
 Test = Callable[[_LeadView], bool]
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: a query is its own key in _LeadView._matched, hashed by identity (one object per
+# condition of a plan; the field hash was a Python call per look-up; perf, issue #3)
+@dataclass(frozen=True, slots=True, eq=False)
 class _EventQuery:
     """Which events match: types, property tests, and the age window in microseconds."""
 
@@ -399,6 +401,12 @@ class _RulePlan:
     min_count: int = 1
     limit: int | None = None  # 1 for repeat: once, max_times (or None) for repeat: each
     half_life: float | None = None
+    # a rule of attribute conditions only that does not hold when none of its attributes
+    # is present: left out for such a lead (see _select)
+    fact: bool = False
+
+
+_FACT_CONDITIONS = (AttributeCondition, AllCondition, AnyCondition, NotCondition)
 
 
 def _plan_rule(rule: Rule, queries: _Queries) -> _RulePlan:
@@ -415,7 +423,11 @@ def _plan_rule(rule: Rule, queries: _Queries) -> _RulePlan:
             limit=1 if rule.repeat == "once" else rule.max_times,
             half_life=rule.decay.half_life_days if rule.decay else None,
         )
-    return _RulePlan(rule, attributes, holds=_compile_condition(rule.when, queries))
+    holds = _compile_condition(rule.when, queries)
+    # an absent attribute reads as None, as in a lead without attributes
+    fact = (all(isinstance(c, _FACT_CONDITIONS) for c in walk_conditions(rule.when))
+            and not holds(_LeadView(Lead(""), (), 0)))
+    return _RulePlan(rule, attributes, holds=holds, fact=fact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +447,10 @@ class _ModelPlan:
     # by the set of event types a lead has: the rules that can give it points and the
     # (query, leave) of `changes` whose events can leave a window (see _select)
     selections: dict[frozenset[str], _Selection] = field(default_factory=dict)
+    facts: frozenset[str] = frozenset()  # the attributes of the `fact` rules
+    bare_selections: dict[frozenset[str], _Selection] = field(default_factory=dict)  # see _select
+    zero_raw: dict[str, float] = field(default_factory=dict)  # every group at 0.0 (copied, never changed)
+    nothing: tuple[Any, ...] = ()  # _totals of zero_raw: the result of a lead without points
 
 
 # The rules worth looking at for a lead with events of these types (model order), and the
@@ -442,23 +458,29 @@ class _ModelPlan:
 # whose types the lead has no event of finds nothing and gives nothing, as does such an
 # entry; skipping them is the same result (perf, issue #3: most leads have one to three
 # types of the model's seven, and looking at every rule was a third of the engine's time).
+# A lead without any attribute of `_ModelPlan.facts` (most new leads: only created_at) is
+# looked up in `bare_selections`, whose rules also leave out the rules of `facts` (perf,
+# issue #3: five of the demo model's fourteen rules, tested for every lead).
 _Selection = tuple[tuple[_RulePlan, ...], tuple[tuple[_EventQuery, int], ...]]
 _SELECTIONS_LIMIT = 4096  # type sets remembered per plan
 
 
-def _select(plan: _ModelPlan, types: frozenset[str]) -> _Selection:
-    found = plan.selections.get(types)
+def _select(plan: _ModelPlan, types: frozenset[str], attributes: Mapping[str, Any]) -> _Selection:
+    bare = plan.facts.isdisjoint(attributes)
+    selections = plan.bare_selections if bare else plan.selections
+    found = selections.get(types)
     if found is None:
         rules = tuple(
-            p for p in plan.rules if p.query is None or not types.isdisjoint(p.query.types)
+            p for p in plan.rules
+            if (p.query is None or not types.isdisjoint(p.query.types)) and not (bare and p.fact)
         )
         leaving = tuple(
             (query, leave) for query, _, leave in plan.changes
             if leave is not None and not types.isdisjoint(query.types)
         )
-        if len(plan.selections) >= _SELECTIONS_LIMIT:
-            plan.selections.clear()
-        found = plan.selections[types] = (rules, leaving)
+        if len(selections) >= _SELECTIONS_LIMIT:
+            selections.clear()
+        found = selections[types] = (rules, leaving)
     return found
 
 
@@ -482,11 +504,13 @@ def _plan_model(model: ScoringModel) -> _ModelPlan:
             leave = None if window is None else math.floor(window * MICROS_PER_DAY) + 1
             changes.append((_query_of(c, queries), absence, leave))
     absences = tuple(sorted({absence for _, absence, _ in changes if absence is not None}))
-    return _ModelPlan(
+    plan = _ModelPlan(
         rules, tuple(groups), grades, stages, model.score.min, model.score.max, tuple(changes),
         bool(absences), frozenset(rule.id for rule in model.rules if rule.decay is not None),
-        absences,
+        absences, facts=frozenset(name for p in rules if p.fact for name in p.attributes),
+        zero_raw={name: 0.0 for name, _, _ in groups},
     )
+    return replace(plan, nothing=_totals(plan, plan.zero_raw))
 
 
 _PLANS: dict[int, tuple[ScoringModel, _ModelPlan]] = {}
@@ -508,7 +532,7 @@ def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None
     """Section "Points": what an event rule gives, or None when it gives nothing."""
     assert plan.query is not None
     found = view.matching(plan.query)
-    if len(found) < plan.min_count or not found:
+    if not found or (plan.min_count > 1 and len(found) < plan.min_count):  # min_count >= 1
         return None
     counted = found if plan.limit is None else found[: plan.limit]
     points = 0.0
@@ -523,7 +547,7 @@ def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None
     if points == 0:
         return None
     attrs = view.lead.attributes
-    used = {name: attrs.get(name) for name in plan.attributes}
+    used = {name: attrs.get(name) for name in plan.attributes} if plan.attributes else {}
     return Contribution(rule.id, rule.label, rule.group, points, tuple(events), used)
 
 
@@ -547,11 +571,13 @@ def score_and_schedule(
     ``(score, next discrete change or None, decays)``. The same numbers as the three
     functions (property-tested); what the service runs for every lead it scores."""
     view = _LeadView(lead, events, as_of_us)
-    plan = _plan(model)
-    rules, leaving = _select(plan, frozenset(view.by_type))
+    hit = _PLANS.get(id(model))  # _plan, its common case inlined (perf, issue #3)
+    plan = hit[1] if hit is not None and hit[0] is model else _plan(model)
+    rules, leaving = _select(plan, frozenset(view.by_type), lead.attributes)
     result = _score_view(plan, view, rules)
     decaying = plan.decaying
-    decays = bool(decaying) and any(c.rule_id in decaying and c.events for c in result.contributions)
+    decays = bool(decaying and result.contributions) and any(
+        c.rule_id in decaying and c.events for c in result.contributions)
     return result, _next_change(plan, view, leaving), decays
 
 
@@ -578,8 +604,11 @@ def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQ
                 if ((best is None or event.ts < best) and event.type in types
                         and all(test(event.properties) for test in where)):
                     best = event.ts
+    matched = view._matched
     for query, leave in leaving:
-        found = view.matching(query)
+        found = matched.get(query)  # mostly found by a rule already (perf, issue #3)
+        if found is None:
+            found = view.matching(query)
         if found:
             moment = found[-1].ts + leave
             if moment > as_of_us and (best is None or moment < best):
@@ -589,9 +618,9 @@ def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQ
 
 def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] | None = None) -> LeadScore:
     if rules is None:
-        rules = _select(plan, frozenset(view.by_type))[0]
+        rules = _select(plan, frozenset(view.by_type), view.lead.attributes)[0]
     contributions: list[Contribution] = []
-    raw = {name: 0.0 for name, _, _ in plan.groups}
+    raw: dict[str, float] | None = None  # made at the first contribution
     attrs = view.lead.attributes
     for rule_plan in rules:
         holds = rule_plan.holds
@@ -603,11 +632,23 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
             rule = rule_plan.rule
             if not holds(view) or rule.points == 0:
                 continue
-            used = {name: attrs.get(name) for name in rule_plan.attributes}
+            used = {name: attrs.get(name) for name in rule_plan.attributes} if rule_plan.attributes else {}
             contribution = Contribution(rule.id, rule.label, rule.group, rule.points, (), used)
         contributions.append(contribution)
+        if raw is None:
+            raw = plan.zero_raw.copy()
         raw[contribution.group] += contribution.points
-    # Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades
+    if raw is None:
+        # no rule gave points (most leads): the plan's groups, total, stage and grades of
+        # zero points, in fresh dicts (perf, issue #3)
+        groups, total, stage, grades = plan.nothing
+        return LeadScore(view.lead.lead_id, total, groups.copy(), plan.zero_raw.copy(), grades.copy(), stage, ())
+    groups, total, stage, grades = _totals(plan, raw)
+    return LeadScore(view.lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))
+
+
+def _totals(plan: _ModelPlan, raw: dict[str, float]) -> tuple[dict[str, float], float, str | None, dict[str, str | None]]:
+    """Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades."""
     groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
     total = clip(sum(groups.values()), plan.score_min, plan.score_max)
     stage = None
@@ -624,4 +665,4 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
                 grade = letter
                 break
         grades[name] = grade
-    return LeadScore(view.lead.lead_id, total, groups, raw, grades, stage, tuple(contributions))
+    return groups, total, stage, grades
