@@ -15,9 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
+from math import copysign
 from typing import Any
 
-from leadscore.engine.scoring import MAX_EVENTS_IN_EXPLANATION, Contribution, LeadScore, round_score
+from leadscore.engine.scoring import (
+    MAX_EVENTS_IN_EXPLANATION,
+    Contribution,
+    CountedEvent,
+    LeadScore,
+    round_score,
+)
 from leadscore.engine.timestamps import iso
 
 _INFINITY = float("inf")
@@ -91,23 +98,80 @@ def _rule_json(contribution: Contribution) -> str:
             f'{{"rule":{encode_basestring(key[0])},"label":{encode_basestring(key[1] or key[0])},'
             f'"group":{encode_basestring(key[2])},"points":'
         )
-    parts = [head, _value(round_score(contribution.points))]
+    text = head + _rounded(contribution.points)
     attributes = contribution.attributes
     if attributes:
-        parts.append(',"attributes":{')
-        parts.append(",".join([f"{_key(name)}:{_value(value)}" for name, value in attributes.items()]))
-        parts.append("}")
+        text += ',"attributes":{' + ",".join([f"{_key(name)}:{_value(value)}" for name, value in attributes.items()]) + "}"
     events = contribution.events
     if events:
-        parts.append(f',"events_counted":{len(events)},"events":[')
-        parts.append(",".join([
-            f'{{"event_id":{_event_id(e.event_id)},"type":{_text(e.type)},"timestamp":"{iso(e.ts)}",'
-            f'"age_days":{_value(round(e.age_days, 2))},"factor":{_value(round(e.factor, 4))}}}'
-            for e in events[:MAX_EVENTS_IN_EXPLANATION]
-        ]))
-        parts.append("]")
-    parts.append("}")
-    return "".join(parts)
+        text += f',"events_counted":{len(events)},"events":[{_events_json(events[:MAX_EVENTS_IN_EXPLANATION])}]'
+    return text + "}"
+
+
+def _events_json(events: tuple[CountedEvent, ...]) -> str:
+    """The counted events' entries (``CountedEvent.to_dict``), in one loop without a call
+    per number (perf, issue #3: the events of a lead's rules are explained again each time
+    it is scored). ``round(x, n)`` of a float is the double nearest to its ``.nf`` text
+    (both round the exact binary value, halves to even), and ``repr`` gives that text back,
+    trailing zeros dropped, whenever it has at most 15 significant digits and needs no
+    exponent: hence the bounds (NaN and infinities fail them and take the general path)."""
+    texts = []
+    stamps, names = _STAMPS, _TEXTS
+    for event in events:
+        event_id, ts, age, factor = event.event_id, event.ts, event.age_days, event.factor
+        stamp = stamps.get(ts)
+        if stamp is None:
+            stamp = _stamp(ts)
+        if age.__class__ is float and -1e12 < age < 1e12:
+            age_text = f"{age:.2f}"
+            if age_text[-1] == "0":
+                age_text = _trim(age_text)
+        else:
+            age_text = _value(round(age, 2))
+        if factor.__class__ is float and -1e10 < factor < 1e10:
+            factor_text = "1.0" if factor == 1.0 else f"{factor:.4f}"
+            if factor_text[-1] == "0":
+                factor_text = _trim(factor_text)
+        else:
+            factor_text = _value(round(factor, 4))
+        texts.append(
+            f'{{"event_id":{"null" if event_id is None else encode_basestring(event_id)},'
+            f'"type":{names.get(event.type) or _text(event.type)},"timestamp":"{stamp}",'
+            f'"age_days":{age_text},"factor":{factor_text}}}'
+        )
+    return ",".join(texts)
+
+
+def _trim(text: str) -> str:
+    """A number's fixed-point text without trailing zeros, as ``repr`` writes it ('1.50' -> '1.5', '2.00' -> '2.0')."""
+    text = text.rstrip("0")
+    return text + "0" if text[-1] == "." else text
+
+
+_STAMPS: dict[int, str] = {}  # iso(ts) of the counted events' timestamps
+
+
+def _stamp(ts: int) -> str:
+    """``iso(ts)``, remembered (a lead's events are explained again each time it is scored)."""
+    text = iso(ts)
+    if ts.__class__ is int:  # an equal float or bool would find it too
+        if len(_STAMPS) >= _TEXTS_LIMIT:
+            _STAMPS.clear()
+        _STAMPS[ts] = text
+    return text
+
+
+def _rounded(value: float) -> str:
+    """``_value(round_score(value))``: a float below 1e12 that is no multiple of 1/8 is
+    ``round(value, 2)`` there, written as ``.2f`` (see :func:`_events_json`); a multiple
+    of 1/4 is its own rounding (perf, issue #3: no call of round_score and _value)."""
+    if value.__class__ is float and -1e12 < value < 1e12:
+        if not (value * 8.0).is_integer():
+            text = f"{value:.2f}"
+            return _trim(text) if text[-1] == "0" else text
+        if (value * 4.0).is_integer():
+            return float.__repr__(value)
+    return _value(round_score(value))
 
 
 def _key(name: Any) -> str:
@@ -115,10 +179,6 @@ def _key(name: Any) -> str:
     if name.__class__ is str:
         return _text(name)
     return _encode({name: None})[1:-6]  # '{KEY:null}' -> KEY
-
-
-def _event_id(value: str | None) -> str:
-    return "null" if value is None else encode_basestring(value)  # type: ignore[no-any-return]
 
 
 def _remembered(score: LeadScore, name: str, make: Callable[[LeadScore], str]) -> str:
@@ -139,19 +199,57 @@ def explanation_json(score: LeadScore) -> str:
 
 
 def _explanation_json(score: LeadScore) -> str:
-    raw_groups, grades = score.raw_groups, score.grades
-    groups = []
-    for key, (name, value) in zip(_keys(tuple(score.groups)), score.groups.items(), strict=True):
-        entry = f'{key}{{"score":{_value(round_score(value))}'
+    groups, raw_groups, grades = score.groups, score.raw_groups, score.grades
+    if not score.contributions:
+        # perf, issue #3: most leads have no rule that gave them points, and the same few
+        # totals, groups and grades: their whole explanation is remembered. Equal keys are
+        # equal texts (the numbers are rounded to floats; names and grades are texts or
+        # None) but for a zero's sign: a key with a negative zero is built every time.
+        total = score.total
+        key = (total, score.stage, tuple(groups.items()), tuple(raw_groups.items()), tuple(grades.items()))
+        found = _PLAIN.get(key)
+        if found is None or _negative_zero(total, groups, raw_groups):
+            found = _explained(score, groups, raw_groups, grades)
+            if _negative_zero(total, groups, raw_groups):
+                return found
+            if len(_PLAIN) >= _TEXTS_LIMIT:
+                _PLAIN.clear()
+            _PLAIN[key] = found
+        return found
+    return _explained(score, groups, raw_groups, grades)
+
+
+_PLAIN: dict[tuple[Any, ...], str] = {}  # explanations without rules
+
+
+def _negative_zero(total: float, groups: Mapping[str, float], raw_groups: Mapping[str, float]) -> bool:
+    """Whether a -0.0 (equal to 0.0 as a key, written "-0.0") is among these numbers."""
+    return (not total and copysign(1.0, total) < 0.0) or _negative_zero_in(groups) or _negative_zero_in(raw_groups)
+
+
+def _negative_zero_in(numbers: Mapping[str, float]) -> bool:
+    values = numbers.values()
+    if 0.0 in values:
+        for number in values:
+            if not number and copysign(1.0, number) < 0.0:
+                return True
+    return False
+
+
+def _explained(score: LeadScore, groups: Mapping[str, float], raw_groups: Mapping[str, float],
+               grades: Mapping[str, str | None]) -> str:
+    entries = []
+    for key, (name, value) in zip(_keys(tuple(groups)), groups.items(), strict=True):
+        entry = f'{key}{{"score":{_rounded(value)}'
         unclipped = raw_groups[name]
         if unclipped != value:
-            entry += f',"unclipped":{_value(round_score(unclipped))}'
+            entry += f',"unclipped":{_rounded(unclipped)}'
         if name in grades:
             entry += f',"grade":{_name(grades[name])}'
-        groups.append(entry + "}")
+        entries.append(entry + "}")
     rules = ",".join([_rule_json(c) for c in score.contributions])
     return (f'{{"score":{_value(score.score)},"stage":{_name(score.stage)},'
-            f'"groups":{{{",".join(groups)}}},"rules":[{rules}]}}')
+            f'"groups":{{{",".join(entries)}}},"rules":[{rules}]}}')
 
 
 _KEYS: dict[tuple[Any, ...], tuple[str, ...]] = {}
@@ -174,14 +272,36 @@ def rounded_groups_json(score: LeadScore) -> str:
 
 def _rounded_groups_json(score: LeadScore) -> str:
     groups = score.groups
-    return "{" + ",".join([key + _value(round_score(value))
-                           for key, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
+    key = tuple(groups.items())  # perf, issue #3: the same few groups, remembered (see _explanation_json)
+    found = _ROUNDED_GROUPS.get(key)
+    if found is None or _negative_zero_in(groups):
+        found = "{" + ",".join([name + _rounded(value)
+                                for name, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
+        if _negative_zero_in(groups):
+            return found
+        if len(_ROUNDED_GROUPS) >= _TEXTS_LIMIT:
+            _ROUNDED_GROUPS.clear()
+        _ROUNDED_GROUPS[key] = found
+    return found
+
+
+_ROUNDED_GROUPS: dict[tuple[tuple[str, float], ...], str] = {}
 
 
 def grades_json(grades: Mapping[str, str | None]) -> str:
-    """``json.dumps(dict(grades), ensure_ascii=False, separators=(",", ":"))`` of a score's grades."""
-    return "{" + ",".join([key + _name(grade)
-                           for key, grade in zip(_keys(tuple(grades)), grades.values(), strict=True)]) + "}"
+    """``json.dumps(dict(grades), ensure_ascii=False, separators=(",", ":"))`` of a score's grades, remembered."""
+    key = tuple(grades.items())
+    found = _GRADES.get(key)
+    if found is None:
+        found = "{" + ",".join([name + _name(grade)
+                                for name, grade in zip(_keys(tuple(grades)), grades.values(), strict=True)]) + "}"
+        if len(_GRADES) >= _TEXTS_LIMIT:
+            _GRADES.clear()
+        _GRADES[key] = found
+    return found
+
+
+_GRADES: dict[tuple[tuple[str, str | None], ...], str] = {}  # grades are texts or None: equal keys, equal texts
 
 
 def public_fields_json(score: LeadScore) -> str:
