@@ -47,15 +47,16 @@ from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
-# pages of WAL past which a committing connection checkpoints (the backstop). perf, issue #3:
-# under back-to-back batches the WAL never restarts from its start (a writer restarts it only
-# when, at its BEGIN, every frame was already copied; the background checkpoint seldom ends
-# between a commit and the next BEGIN), so its length reached this count every ~9 batches of
-# 1,000 events at 4,000 (~450 pages a batch) and that batch's COMMIT ran a checkpoint with
-# two fsyncs: 25-50 ms once every 9 batches, ~4 ms a batch. 16,000 (a WAL of at most ~66 MB
-# with 4 KiB pages) makes it 4 times rarer; the frames already copied by the thread are not
-# searched by readers (a read looks only past the copied ones), so a long WAL costs nothing else
-CHECKPOINT_FRAMES = 16_000
+# pages of WAL past which a committing connection checkpoints (the backstop). Under steady
+# writes (batches back to back, or single events 5 ms apart) the WAL never restarts from its
+# start: a writer restarts it only when, at its BEGIN, every frame was already copied, and the
+# background checkpoint seldom ends between a commit and the next BEGIN; so the WAL reaches
+# this length every ~9 batches of 1,000 events (~450 pages each) and that batch's COMMIT runs
+# a checkpoint with two fsyncs (25-50 ms, ~4 ms a batch on average). 16,000 made it 4 times
+# rarer (COMMIT of 10 batches 145 -> 95 ms wall in replays, perf, issue #3) but the WAL file
+# then grew to 66 MB within 10 s of single events, whose slow requests (> 15 ms) doubled in
+# two in-process runs on a loaded machine (2026-12-03): kept at 4,000 until measured quietly
+CHECKPOINT_FRAMES = 4000
 CHECKPOINT_EVERY = 0.1  # seconds: the background checkpoints are at least this far apart
 # pages of WAL not yet copied that call for a background checkpoint. 8,000 (a checkpoint
 # every ~10 batches of 1,000 events, each page copied once for all of them) cut the
@@ -159,7 +160,8 @@ class _Checkpointer:
         # the checkpoints' own connection, outside the pool (perf, issue #3): one taken from
         # the pool went back on top of it (last in, first out), and the next write then took
         # it instead of the writers' connection: its page cache, older than the last commit,
-        # was emptied and every page the batch touched read again (~1,500 reads)
+        # was emptied and every page the batch touched read again (2 of 12 batches of a
+        # replay switched so; a replay's page reads 2,572 -> 2,143)
         self._connection: Any = None
         self._connection_lock = threading.Lock()
 
