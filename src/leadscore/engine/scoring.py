@@ -529,11 +529,10 @@ def _plan(model: ScoringModel) -> _ModelPlan:
     return plan
 
 
-def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
-    """Section "Points": what an event rule gives, or None when it gives nothing."""
-    assert plan.query is not None
-    found = view.matching(plan.query)
-    if not found or (plan.min_count > 1 and len(found) < plan.min_count):  # min_count >= 1
+def _event_contribution(plan: _RulePlan, view: _LeadView, found: list[Event]) -> Contribution | None:
+    """Section "Points": what an event rule gives, or None when it gives nothing. ``found``
+    are its matching events (not none)."""
+    if plan.min_count > 1 and len(found) < plan.min_count:
         return None
     counted = found if plan.limit is None else found[: plan.limit]
     points = 0.0
@@ -632,7 +631,11 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
     for rule_plan in rules:
         holds = rule_plan.holds
         if holds is None:
-            contribution = _event_contribution(rule_plan, view)
+            assert rule_plan.query is not None
+            found = view.matching(rule_plan.query)
+            if not found:
+                continue  # most event rules find nothing: no call (perf, issue #3)
+            contribution = _event_contribution(rule_plan, view, found)
             if contribution is None:
                 continue
         else:  # section "Points": a rule whose `when` holds gives its points
