@@ -241,13 +241,16 @@ class _LeadView:
     """One lead's events, deduplicated, before as_of, indexed by type (most recent first).
 
     ``future`` holds the (deduplicated) events stamped after as_of, for :func:`score_and_schedule`.
+    ``created`` is the lead's ``created_us()``, False until an absence test or the next change
+    looks it up (a lookup read in place rather than a method; perf, issue #3).
     """
 
-    __slots__ = ("lead", "as_of_us", "by_type", "future", "_created", "_matched")
+    __slots__ = ("lead", "as_of_us", "by_type", "future", "created", "_matched")
 
     def __init__(self, lead: Lead, events: Iterable[Event], as_of_us: int) -> None:
         self.lead = lead
         self.as_of_us = as_of_us
+        self.created: int | None | bool = False  # False: not looked up yet
         seen: set[str] = set()
         by_type: dict[str, list[Event]] = {}
         future: list[Event] = []
@@ -273,13 +276,7 @@ class _LeadView:
                 bucket.sort(key=_timestamp_of, reverse=True)
         self.by_type = by_type
         self.future = future
-        self._created: int | None | bool = False  # False: not looked up yet
         self._matched: dict[_EventQuery, list[Event]] = {}
-
-    def created_us(self) -> int | None:
-        if self._created is False:
-            self._created = self.lead.created_us()
-        return self._created  # type: ignore[return-value]
 
     def matching(self, query: _EventQuery) -> list[Event]:
         """Matching events, most recent first (section "Event condition"). The list is
@@ -311,8 +308,10 @@ class _LeadView:
                     if where and not all(test(event.properties) for test in where):
                         continue
                     found.append(event)
-        if len(query.types) > 1:
-            found.sort(key=lambda e: -e.ts)
+        if len(query.types) > 1 and len(found) > 1:
+            # most recent first, equal timestamps in bucket order (a stable sort, also with
+            # reverse=True); not a lambda made at each call (perf, issue #3)
+            found.sort(key=_timestamp_of, reverse=True)
         self._matched[query] = found
         return found
 
@@ -368,7 +367,9 @@ def _compile_condition(condition: Any, queries: _Queries) -> Test:
         window = condition.within_days * MICROS_PER_DAY
 
         def absent(view: _LeadView) -> bool:
-            created = view.created_us()
+            created = view.created
+            if created is False:
+                created = view.created = view.lead.created_us()
             if created is not None and view.as_of_us - created < window:
                 return False  # not punished for silence it has not had time for
             return not view.matching(query)
@@ -528,11 +529,10 @@ def _plan(model: ScoringModel) -> _ModelPlan:
     return plan
 
 
-def _event_contribution(plan: _RulePlan, view: _LeadView) -> Contribution | None:
-    """Section "Points": what an event rule gives, or None when it gives nothing."""
-    assert plan.query is not None
-    found = view.matching(plan.query)
-    if not found or (plan.min_count > 1 and len(found) < plan.min_count):  # min_count >= 1
+def _event_contribution(plan: _RulePlan, view: _LeadView, found: list[Event]) -> Contribution | None:
+    """Section "Points": what an event rule gives, or None when it gives nothing. ``found``
+    are its matching events (not none)."""
+    if plan.min_count > 1 and len(found) < plan.min_count:
         return None
     counted = found if plan.limit is None else found[: plan.limit]
     points = 0.0
@@ -575,9 +575,13 @@ def score_and_schedule(
     plan = hit[1] if hit is not None and hit[0] is model else _plan(model)
     rules, leaving = _select(plan, frozenset(view.by_type), lead.attributes)
     result = _score_view(plan, view, rules)
+    decays = False
     decaying = plan.decaying
-    decays = bool(decaying and result.contributions) and any(
-        c.rule_id in decaying and c.events for c in result.contributions)
+    if decaying:  # a loop rather than any() of a generator (perf, issue #3)
+        for c in result.contributions:
+            if c.events and c.rule_id in decaying:
+                decays = True
+                break
     return result, _next_change(plan, view, leaving), decays
 
 
@@ -590,7 +594,9 @@ def _next_change(plan: _ModelPlan, view: _LeadView, leaving: tuple[tuple[_EventQ
     as_of_us = view.as_of_us
     best: int | None = None
     if plan.has_absence:
-        created = view.created_us()
+        created = view.created
+        if created is False:
+            created = view.created = view.lead.created_us()
         if created is not None:
             for absence in plan.absences:  # ascending: the first one after as_of is the earliest
                 if created + absence > as_of_us:
@@ -625,7 +631,11 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
     for rule_plan in rules:
         holds = rule_plan.holds
         if holds is None:
-            contribution = _event_contribution(rule_plan, view)
+            assert rule_plan.query is not None
+            found = view.matching(rule_plan.query)
+            if not found:
+                continue  # most event rules find nothing: no call (perf, issue #3)
+            contribution = _event_contribution(rule_plan, view, found)
             if contribution is None:
                 continue
         else:  # section "Points": a rule whose `when` holds gives its points
@@ -649,7 +659,9 @@ def _score_view(plan: _ModelPlan, view: _LeadView, rules: tuple[_RulePlan, ...] 
 
 def _totals(plan: _ModelPlan, raw: dict[str, float]) -> tuple[dict[str, float], float, str | None, dict[str, str | None]]:
     """Totals, stages, grades: 1. clip groups, 2. clip the total, 3. stage, 4. grades."""
-    groups = {name: clip(raw[name], low, high) for name, low, high in plan.groups}
+    groups: dict[str, float] = {}
+    for name, low, high in plan.groups:  # a loop, not a comprehension (perf, issue #3)
+        groups[name] = clip(raw[name], low, high)
     total = clip(sum(groups.values()), plan.score_min, plan.score_max)
     stage = None
     for name, min_score in plan.stages:
