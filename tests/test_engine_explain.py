@@ -20,7 +20,6 @@ from leadscore.engine.explain import (
     public_fields_json,
     rounded_groups_json,
 )
-from leadscore.engine.timestamps import iso
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TS = 1_767_225_600_123_400  # 2026-01-01T00:00:00.1234Z
@@ -145,15 +144,6 @@ def test_ages_and_factors_are_written_as_json_writes_them_rounded(value: Any, di
     assert explain._events_json((counted,)) == expected
 
 
-def test_timestamps_are_remembered_by_integers_only() -> None:
-    explain._STAMPS.clear()
-    assert explain._events_json((CountedEvent(None, "t", 1, 0.5, 0.5),)) == _json(
-        [CountedEvent(None, "t", 1, 0.5, 0.5).to_dict()])[1:-1]
-    assert {1: iso(1)} == explain._STAMPS
-    assert explain._stamp(True) == iso(1) and explain._stamp(2.0) == iso(2)  # type: ignore[arg-type]
-    assert {1: iso(1)} == explain._STAMPS
-
-
 def test_remembered_texts_stay_bounded() -> None:
     limit = explain._TEXTS_LIMIT
     for n in range(limit + 10):
@@ -161,5 +151,5 @@ def test_remembered_texts_stay_bounded() -> None:
         score = LeadScore("L", value, {"fit": value}, {"fit": value}, {"fit": str(n)}, None, (
             Contribution("r", None, "fit", value, (CountedEvent(None, "t", TS + n, 1.5, 1.0),)),) if n % 2 else ())
         _ = explanation_json(score), rounded_groups_json(score), grades_json(score.grades)
-    for cache in (explain._PLAIN, explain._ROUNDED_GROUPS, explain._GRADES, explain._STAMPS):
+    for cache in (explain._PLAIN, explain._ROUNDED_GROUPS, explain._GRADES):
         assert 0 < len(cache) <= limit

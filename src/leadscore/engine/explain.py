@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from itertools import repeat
 from json.encoder import encode_basestring
 from math import copysign
 from typing import Any
@@ -116,12 +117,9 @@ def _events_json(events: tuple[CountedEvent, ...]) -> str:
     trailing zeros dropped, whenever it has at most 15 significant digits and needs no
     exponent: hence the bounds (NaN and infinities fail them and take the general path)."""
     texts = []
-    stamps, names = _STAMPS, _TEXTS
+    names = _TEXTS
     for event in events:
-        event_id, ts, age, factor = event.event_id, event.ts, event.age_days, event.factor
-        stamp = stamps.get(ts)
-        if stamp is None:
-            stamp = _stamp(ts)
+        event_id, age, factor = event.event_id, event.age_days, event.factor
         if age.__class__ is float and -1e12 < age < 1e12:
             age_text = f"{age:.2f}"
             if age_text[-1] == "0":
@@ -129,14 +127,17 @@ def _events_json(events: tuple[CountedEvent, ...]) -> str:
         else:
             age_text = _value(round(age, 2))
         if factor.__class__ is float and -1e10 < factor < 1e10:
-            factor_text = "1.0" if factor == 1.0 else f"{factor:.4f}"
-            if factor_text[-1] == "0":
-                factor_text = _trim(factor_text)
+            if factor == 1.0:  # no decay
+                factor_text = "1.0"
+            else:
+                factor_text = f"{factor:.4f}"
+                if factor_text[-1] == "0":
+                    factor_text = _trim(factor_text)
         else:
             factor_text = _value(round(factor, 4))
         texts.append(
             f'{{"event_id":{"null" if event_id is None else encode_basestring(event_id)},'
-            f'"type":{names.get(event.type) or _text(event.type)},"timestamp":"{stamp}",'
+            f'"type":{names.get(event.type) or _text(event.type)},"timestamp":"{iso(event.ts)}",'
             f'"age_days":{age_text},"factor":{factor_text}}}'
         )
     return ",".join(texts)
@@ -146,19 +147,6 @@ def _trim(text: str) -> str:
     """A number's fixed-point text without trailing zeros, as ``repr`` writes it ('1.50' -> '1.5', '2.00' -> '2.0')."""
     text = text.rstrip("0")
     return text + "0" if text[-1] == "." else text
-
-
-_STAMPS: dict[int, str] = {}  # iso(ts) of the counted events' timestamps
-
-
-def _stamp(ts: int) -> str:
-    """``iso(ts)``, remembered (a lead's events are explained again each time it is scored)."""
-    text = iso(ts)
-    if ts.__class__ is int:  # an equal float or bool would find it too
-        if len(_STAMPS) >= _TEXTS_LIMIT:
-            _STAMPS.clear()
-        _STAMPS[ts] = text
-    return text
 
 
 def _rounded(value: float) -> str:
@@ -200,40 +188,26 @@ def explanation_json(score: LeadScore) -> str:
 
 def _explanation_json(score: LeadScore) -> str:
     groups, raw_groups, grades = score.groups, score.raw_groups, score.grades
-    if not score.contributions:
+    if not score.contributions and raw_groups == groups:
         # perf, issue #3: most leads have no rule that gave them points, and the same few
-        # totals, groups and grades: their whole explanation is remembered. Equal keys are
-        # equal texts (the numbers are rounded to floats; names and grades are texts or
-        # None) but for a zero's sign: a key with a negative zero is built every time.
-        total = score.total
-        key = (total, score.stage, tuple(groups.items()), tuple(raw_groups.items()), tuple(grades.items()))
-        found = _PLAIN.get(key)
-        if found is None or _negative_zero(total, groups, raw_groups):
-            found = _explained(score, groups, raw_groups, grades)
-            if _negative_zero(total, groups, raw_groups):
-                return found
-            if len(_PLAIN) >= _TEXTS_LIMIT:
-                _PLAIN.clear()
-            _PLAIN[key] = found
-        return found
+        # totals, groups (unclipped) and grades: their whole explanation is remembered.
+        # Equal keys are equal texts (the numbers are rounded to floats; names and grades
+        # are texts or None) but for a zero's sign (0.0 == -0.0): only numbers of positive
+        # sign are remembered. With raw_groups equal to groups no group is "unclipped".
+        total, values = score.total, groups.values()
+        if (total or copysign(1.0, total) > 0.0) and not (0.0 in values and -1.0 in map(copysign, _ONES, values)):
+            key = (total, score.stage, tuple(groups.items()), tuple(grades.items()))
+            found = _PLAIN.get(key)
+            if found is None:
+                if len(_PLAIN) >= _TEXTS_LIMIT:
+                    _PLAIN.clear()
+                found = _PLAIN[key] = _explained(score, groups, raw_groups, grades)
+            return found
     return _explained(score, groups, raw_groups, grades)
 
 
 _PLAIN: dict[tuple[Any, ...], str] = {}  # explanations without rules
-
-
-def _negative_zero(total: float, groups: Mapping[str, float], raw_groups: Mapping[str, float]) -> bool:
-    """Whether a -0.0 (equal to 0.0 as a key, written "-0.0") is among these numbers."""
-    return (not total and copysign(1.0, total) < 0.0) or _negative_zero_in(groups) or _negative_zero_in(raw_groups)
-
-
-def _negative_zero_in(numbers: Mapping[str, float]) -> bool:
-    values = numbers.values()
-    if 0.0 in values:
-        for number in values:
-            if not number and copysign(1.0, number) < 0.0:
-                return True
-    return False
+_ONES = repeat(1.0)  # map(copysign, _ONES, numbers): their signs
 
 
 def _explained(score: LeadScore, groups: Mapping[str, float], raw_groups: Mapping[str, float],
@@ -272,17 +246,21 @@ def rounded_groups_json(score: LeadScore) -> str:
 
 def _rounded_groups_json(score: LeadScore) -> str:
     groups = score.groups
-    key = tuple(groups.items())  # perf, issue #3: the same few groups, remembered (see _explanation_json)
+    values = groups.values()
+    if 0.0 in values and -1.0 in map(copysign, _ONES, values):  # maybe a -0.0: see _explanation_json
+        return _groups_text(groups)
+    key = tuple(groups.items())  # perf, issue #3: the same few groups, remembered
     found = _ROUNDED_GROUPS.get(key)
-    if found is None or _negative_zero_in(groups):
-        found = "{" + ",".join([name + _rounded(value)
-                                for name, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
-        if _negative_zero_in(groups):
-            return found
+    if found is None:
         if len(_ROUNDED_GROUPS) >= _TEXTS_LIMIT:
             _ROUNDED_GROUPS.clear()
-        _ROUNDED_GROUPS[key] = found
+        found = _ROUNDED_GROUPS[key] = _groups_text(groups)
     return found
+
+
+def _groups_text(groups: Mapping[str, float]) -> str:
+    return "{" + ",".join([name + _rounded(value)
+                           for name, value in zip(_keys(tuple(groups)), groups.values(), strict=True)]) + "}"
 
 
 _ROUNDED_GROUPS: dict[tuple[tuple[str, float], ...], str] = {}
