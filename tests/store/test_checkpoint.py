@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from leadscore.store import db
 from leadscore.store.db import CHECKPOINT_FRAMES, Store
@@ -78,23 +78,3 @@ def test_pages_not_yet_copied_are_read_from_the_wal_index(tmp_path: Path) -> Non
     assert busy == 0 and pending == frames and copied == frames > 0
     assert checkpointer.pending() == 0
     store.dispose()
-
-
-def test_checkpoints_leave_the_pool_to_the_writers(tmp_path: Path) -> None:
-    """The checkpoints run on a connection of their own: one borrowed from the pool went
-    back on top of it (last in, first out) and the next write took it, with a page cache
-    older than the last commit (emptied: every page read again; perf, issue #3)."""
-    store = Store.open(f"sqlite:///{tmp_path / 'w.db'}")
-    checkpointer = store._checkpointer
-    assert checkpointer is not None
-    checkouts: list[object] = []
-    event.listen(store.engine.pool, "checkout", lambda *args: checkouts.append(args))
-    with store.write() as session:
-        session.execute(text("INSERT INTO api_keys (name, scope, key_hash, prefix, created_us) "
-                             "VALUES ('k', 'read', 'h', 'p', 0)"))
-    assert len(checkouts) == 1
-    busy, frames, copied = checkpointer.checkpoint()
-    assert busy == 0 and copied == frames > 0
-    assert len(checkouts) == 1  # nothing borrowed from the pool
-    store.dispose()
-    assert checkpointer._connection is None  # closed with the store

@@ -47,16 +47,7 @@ from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
-# pages of WAL past which a committing connection checkpoints (the backstop). Under steady
-# writes (batches back to back, or single events 5 ms apart) the WAL never restarts from its
-# start: a writer restarts it only when, at its BEGIN, every frame was already copied, and the
-# background checkpoint seldom ends between a commit and the next BEGIN; so the WAL reaches
-# this length every ~9 batches of 1,000 events (~450 pages each) and that batch's COMMIT runs
-# a checkpoint with two fsyncs (25-50 ms, ~4 ms a batch on average). 16,000 made it 4 times
-# rarer (COMMIT of 10 batches 145 -> 95 ms wall in replays, perf, issue #3) but the WAL file
-# then grew to 66 MB within 10 s of single events, whose slow requests (> 15 ms) doubled in
-# two in-process runs on a loaded machine (2026-12-03): kept at 4,000 until measured quietly
-CHECKPOINT_FRAMES = 4000
+CHECKPOINT_FRAMES = 4000  # pages of WAL past which a committing connection checkpoints
 CHECKPOINT_EVERY = 0.1  # seconds: the background checkpoints are at least this far apart
 # pages of WAL not yet copied that call for a background checkpoint. 8,000 (a checkpoint
 # every ~10 batches of 1,000 events, each page copied once for all of them) cut the
@@ -157,13 +148,6 @@ class _Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
-        # the checkpoints' own connection, outside the pool (perf, issue #3): one taken from
-        # the pool went back on top of it (last in, first out), and the next write then took
-        # it instead of the writers' connection: its page cache, older than the last commit,
-        # was emptied and every page the batch touched read again (2 of 12 batches of a
-        # replay switched so; a replay's page reads 2,572 -> 2,143)
-        self._connection: Any = None
-        self._connection_lock = threading.Lock()
 
     def poke(self) -> None:
         """A write was committed: checkpoint soon."""
@@ -180,13 +164,6 @@ class _Checkpointer:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
-        self._close_connection()
-
-    def _close_connection(self) -> None:
-        with self._connection_lock:
-            connection, self._connection = self._connection, None
-            if connection is not None:
-                connection.close()
 
     def pause(self) -> None:
         """End the thread (after its checkpoint, if one runs); the next write starts it again."""
@@ -201,7 +178,6 @@ class _Checkpointer:
                 with self._lock:
                     if not self._wake.is_set():
                         self._thread = None
-                        self._close_connection()
                         return
             if self._closed:
                 return
@@ -256,28 +232,12 @@ class _Checkpointer:
         return not busy
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``, on the
-        checkpoints' own connection (opened at the first, closed when the thread ends)."""
-        with self._connection_lock:
-            if self._connection is None:
-                self._connection = self._connect()
-            cursor = self._connection.cursor()
-            try:
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+        """One passive checkpoint: ``(busy, frames in the WAL, frames copied)``."""
+        with self._cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            row = cursor.fetchone()
         busy, frames, copied = row or (0, 0, 0)
         return int(busy), int(frames), int(copied)
-
-    def _connect(self) -> Any:
-        """A driver connection to the store's file with the store's pragmas, not pooled."""
-        dialect = self._engine.dialect
-        args, options = dialect.create_connect_args(self._engine.url)
-        connection = dialect.loaded_dbapi.connect(
-            *args, **{**options, "check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _sqlite_connect(connection, None)
-        return connection
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
