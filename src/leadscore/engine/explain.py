@@ -19,6 +19,7 @@ from json.encoder import encode_basestring
 from math import copysign
 from typing import Any
 
+from leadscore.engine.memo import remember
 from leadscore.engine.scoring import (
     MAX_EVENTS_IN_EXPLANATION,
     Contribution,
@@ -58,9 +59,7 @@ def _text(value: str) -> str:
     """A name as a JSON string, remembered (names come from the model: a few dozen)."""
     found = _TEXTS.get(value)
     if found is None:
-        if len(_TEXTS) >= _TEXTS_LIMIT:
-            _TEXTS.clear()
-        found = _TEXTS[value] = encode_basestring(value)
+        found = remember(_TEXTS, value, encode_basestring(value), _TEXTS_LIMIT)
     return found
 
 
@@ -93,12 +92,10 @@ def _rule_json(contribution: Contribution) -> str:
     key = (contribution.rule_id, contribution.label, contribution.group)
     head = _RULE_HEADS.get(key)
     if head is None:
-        if len(_RULE_HEADS) >= _TEXTS_LIMIT:
-            _RULE_HEADS.clear()
-        head = _RULE_HEADS[key] = (
+        head = remember(_RULE_HEADS, key, (
             f'{{"rule":{encode_basestring(key[0])},"label":{encode_basestring(key[1] or key[0])},'
             f'"group":{encode_basestring(key[2])},"points":'
-        )
+        ), _TEXTS_LIMIT)
     text = head + _rounded(contribution.points)
     attributes = contribution.attributes
     if attributes:
@@ -199,9 +196,7 @@ def _explanation_json(score: LeadScore) -> str:
             key = (total, score.stage, tuple(groups.items()), tuple(grades.items()))
             found = _PLAIN.get(key)
             if found is None:
-                if len(_PLAIN) >= _TEXTS_LIMIT:
-                    _PLAIN.clear()
-                found = _PLAIN[key] = _explained(score, groups, raw_groups, grades)
+                found = remember(_PLAIN, key, _explained(score, groups, raw_groups, grades), _TEXTS_LIMIT)
             return found
     return _explained(score, groups, raw_groups, grades)
 
@@ -233,9 +228,7 @@ def _keys(names: tuple[Any, ...]) -> tuple[str, ...]:
     """``"name":`` of each name, remembered by the tuple (a model's groups, in its order)."""
     found = _KEYS.get(names)
     if found is None:
-        if len(_KEYS) >= _TEXTS_LIMIT:
-            _KEYS.clear()
-        found = _KEYS[names] = tuple(f"{_key(name)}:" for name in names)
+        found = remember(_KEYS, names, tuple(f"{_key(name)}:" for name in names), _TEXTS_LIMIT)
     return found
 
 
@@ -252,9 +245,7 @@ def _rounded_groups_json(score: LeadScore) -> str:
     key = tuple(groups.items())  # perf, issue #3: the same few groups, remembered
     found = _ROUNDED_GROUPS.get(key)
     if found is None:
-        if len(_ROUNDED_GROUPS) >= _TEXTS_LIMIT:
-            _ROUNDED_GROUPS.clear()
-        found = _ROUNDED_GROUPS[key] = _groups_text(groups)
+        found = remember(_ROUNDED_GROUPS, key, _groups_text(groups), _TEXTS_LIMIT)
     return found
 
 
@@ -271,11 +262,9 @@ def grades_json(grades: Mapping[str, str | None]) -> str:
     key = tuple(grades.items())
     found = _GRADES.get(key)
     if found is None:
-        found = "{" + ",".join([name + _name(grade)
-                                for name, grade in zip(_keys(tuple(grades)), grades.values(), strict=True)]) + "}"
-        if len(_GRADES) >= _TEXTS_LIMIT:
-            _GRADES.clear()
-        _GRADES[key] = found
+        found = remember(_GRADES, key, "{" + ",".join([
+            name + _name(grade) for name, grade in zip(_keys(tuple(grades)), grades.values(), strict=True)
+        ]) + "}", _TEXTS_LIMIT)
     return found
 
 

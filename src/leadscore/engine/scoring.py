@@ -17,6 +17,7 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
+from leadscore.engine.memo import remember
 from leadscore.engine.records import direct_init
 from leadscore.engine.timestamps import MICROS_PER_DAY, iso, micros_of, parse_timestamp, to_micros
 from leadscore.engine.values import LookupTest, value_test
@@ -89,9 +90,7 @@ class Lead:
             return None
         moment = micros_of(value)
         if value.__class__ is str:
-            if len(_CREATED) >= _CREATED_LIMIT:
-                _CREATED.clear()
-            _CREATED[value] = moment
+            remember(_CREATED, value, moment, _CREATED_LIMIT)
         return moment
 
 
@@ -479,9 +478,7 @@ def _select(plan: _ModelPlan, types: frozenset[str], attributes: Mapping[str, An
             (query, leave) for query, _, leave in plan.changes
             if leave is not None and not types.isdisjoint(query.types)
         )
-        if len(selections) >= _SELECTIONS_LIMIT:
-            selections.clear()
-        found = selections[types] = (rules, leaving)
+        found = remember(selections, types, (rules, leaving), _SELECTIONS_LIMIT)
     return found
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
 from leadscore.engine.explain import explanation_json, rounded_groups_json
+from leadscore.engine.memo import remember
 from leadscore.engine.records import direct_init
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
@@ -270,9 +271,7 @@ def _decode_grades(value: Any) -> dict[str, str | None] | None:
         found = from_json(value)
         if found.__class__ is not dict or len(value) > 4096:
             return found  # type: ignore[no-any-return]
-        if len(_GRADES) >= 4096:
-            _GRADES.clear()
-        _GRADES[value] = found
+        remember(_GRADES, value, found)
     return dict(found)
 
 
@@ -556,9 +555,7 @@ def _grades_json(grades: Mapping[str, str | None] | None) -> str | None:
     if found is None:
         found = to_json(grades)
         assert found is not None
-        if len(_GRADES_JSON) >= 4096:
-            _GRADES_JSON.clear()
-        _GRADES_JSON[key] = found
+        remember(_GRADES_JSON, key, found)
     return found
 
 
