@@ -26,13 +26,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, Lead, LeadScore, iso
-from leadscore.engine.explain import explanation_json, rounded_groups_json
+from leadscore.engine.explain import explanation_json, grades_json, rounded_groups_json
 from leadscore.engine.memo import remember
 from leadscore.engine.records import direct_init
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
-from leadscore.store.raw import from_json, marks, raw, to_json
+from leadscore.store.raw import from_json, marks, raw
 from leadscore.store.tables import leads
 
 MICROS = 1_000_000
@@ -541,22 +541,11 @@ def record_scores(
         listener(session, changes)
 
 
-_GRADES_JSON: dict[tuple[tuple[str, str | None], ...], str] = {}
-
-
 def _grades_json(grades: Mapping[str, str | None] | None) -> str | None:
-    """``to_json(grades)``, remembered: a lead's grades are one of a few combinations, and
-    encoding them was a fifth of the JSON encoding of a batch (grades are texts or None,
-    so equal keys of the cache are equal documents)."""
-    if grades is None:
-        return None
-    key = tuple(grades.items())
-    found = _GRADES_JSON.get(key)
-    if found is None:
-        found = to_json(grades)
-        assert found is not None
-        remember(_GRADES_JSON, key, found)
-    return found
+    """``to_json(grades)``: the text of :func:`leadscore.engine.explain.grades_json`, which
+    remembers it (a lead's grades are one of a few combinations; encoding them was a fifth
+    of the JSON encoding of a batch)."""
+    return None if grades is None else grades_json(grades)
 
 
 @lru_cache(maxsize=64)
