@@ -9,7 +9,10 @@
    1,000 per batch, as a collector (Segment, a queue consumer) would flush them; such a
    batch touches a few hundred leads (printed as ``leads_per_batch``), many of them
    several times. ``--spread`` sends the old synthetic batches instead (every event of a
-   batch for a different lead out of 5,000).
+   batch for a different lead out of 5,000). ``--clients N`` sends them from N clients at
+   once (each waits for its answer before sending its next batch), ``--workers N`` runs
+   ``serve --workers N`` (the server's CPU time is then not reported: it is spread over
+   the worker processes).
 
     .venv/bin/python bench/api_ingest.py                       # SQLite
     .venv/bin/python bench/api_ingest.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--spread", action="store_true",
                         help="synthetic batches: every event for another of 5,000 leads")
     parser.add_argument("--skip-single", action="store_true", help="only the batches")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="clients sending the batches at once (each waits for its answer)")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     db = args.db or f"sqlite:///{folder / 'bench.db'}"
@@ -181,7 +187,7 @@ def main() -> None:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from leadscore.cli import main; main()", "serve", "--db", db,
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -220,18 +226,36 @@ def main() -> None:
             per_batch = 1000.0
         else:
             bodies, per_batch = _world_batches(args.world_leads, args.batches)
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
-            cpu_before = _cpu_seconds(server.pid)
-            started = time.perf_counter()
-            for body in bodies:
-                response = client.post("/v1/events", content=body,
-                                       headers={"Content-Type": "application/json"})
-                assert response.status_code == 200, response.text
-            batch_seconds = time.perf_counter() - started
-            cpu_after = _cpu_seconds(server.pid)
+        queue_of_bodies = iter(bodies)
+        lock = threading.Lock()
+        failures: list[str] = []
+
+        def client_loop() -> None:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+                while not failures:
+                    with lock:
+                        body = next(queue_of_bodies, None)
+                    if body is None:
+                        return
+                    response = client.post("/v1/events", content=body,
+                                           headers={"Content-Type": "application/json"})
+                    if response.status_code != 200:
+                        failures.append(f"{response.status_code}: {response.text[:500]}")
+
+        cpu_before = _cpu_seconds(server.pid) if args.workers == 1 else None
+        started = time.perf_counter()
+        clients = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+        batch_seconds = time.perf_counter() - started
+        cpu_after = _cpu_seconds(server.pid) if args.workers == 1 else None
+        if failures:
+            raise SystemExit(f"a batch was refused: {failures[0]}")
         events_sent = sum(body.count('"event_id"') for body in bodies)
         batches = {"events": events_sent, "batches": len(bodies),
-                   "leads_per_batch": round(per_batch, 1),
+                   "leads_per_batch": round(per_batch, 1), "clients": args.clients, "workers": args.workers,
                    "kind": "spread over 5,000 leads" if args.spread else f"demo world ({args.world_leads} leads)",
                    "events_per_s": round(events_sent / batch_seconds)}
         if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
