@@ -8,7 +8,8 @@ when it is full, so that it never grows past its limit, whatever the input.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, overload
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -23,3 +24,31 @@ def remember(cache: dict[K, V], key: K, value: V, limit: int = LIMIT) -> V:
         cache.clear()
     cache[key] = value
     return value
+
+
+class once(Generic[V]):  # noqa: N801 - used as a decorator, like functools.cached_property
+    """A property computed at its first look-up and kept in the instance's ``__dict__``,
+    where later look-ups find it without calling anything: ``functools.cached_property``
+    without its lock (perf, issue #3: Python 3.11's takes a lock at every first look-up,
+    and the service looks up the rounded score of every lead it scores once or more).
+    Two threads that look it up at once both compute it; the function must be pure."""
+
+    def __init__(self, func: Callable[[Any], V]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> once[V]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> V: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> V | once[V]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value

@@ -13,11 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from leadscore.engine.memo import remember
+from leadscore.engine.memo import once, remember
 from leadscore.engine.records import direct_init
 from leadscore.engine.timestamps import MICROS_PER_DAY, iso, micros_of, parse_timestamp, to_micros
 from leadscore.engine.values import LookupTest, value_test
@@ -171,7 +170,7 @@ class LeadScore:
     stage: str | None
     contributions: tuple[Contribution, ...]
 
-    @cached_property
+    @once
     def score(self) -> float:
         """The total rounded to 2 decimals, as reported (rounded once: the service reads it
         a few times for every lead it scores)."""
