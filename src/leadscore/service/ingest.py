@@ -168,7 +168,8 @@ def lock_leads(
     if missing:
         attributes = new_attributes or {}
         # RETURNING names the leads this transaction created (a concurrent creator wins the
-        # conflict, and its events must then be read). On SQLite a created lead's state is
+        # conflict, and its events must then be read); on SQLite, whose writer is alone,
+        # the keys after the largest one before do (Raw.inserted). On SQLite a created lead's state is
         # known without reading it back (perf, issue #3): no score yet, and its attributes
         # are those just stored as JSON text (normalised attributes are flat: texts, numbers,
         # booleans, so the text reads back as the same dict); PostgreSQL's jsonb is read
@@ -186,9 +187,12 @@ def lock_leads(
                     assert new_columns is not None
                     params += new_columns(lead_id, document)
             values = ", ".join([marks_] * len(part))
-            for pk, lead_id in db.all(
-                f"INSERT INTO leads (lead_id, attributes, created_us, updated_us{names}) "
-                f"VALUES {values} ON CONFLICT (lead_id) DO NOTHING RETURNING id, lead_id", params):
+            insert = (f"INSERT INTO leads (lead_id, attributes, created_us, updated_us{names}) "
+                      f"VALUES {values} ON CONFLICT (lead_id) DO NOTHING")
+            rows = None if db.postgresql else db.inserted("leads", "lead_id", insert, params, part)
+            if rows is None:
+                rows = db.all(f"{insert} RETURNING id, lead_id", params)
+            for pk, lead_id in rows:
                 created.add(lead_id)
                 if not db.postgresql:
                     states[lead_id] = LeadState(pk, lead_id, given[lead_id], now_us, now_us)

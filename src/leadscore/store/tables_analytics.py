@@ -52,5 +52,6 @@ class SettingRow(Base):
 settings_kv: Table = cast(Table, SettingRow.__table__)
 # the leads list sorted by "newest leads" (keyset pages). Migration 0007 also creates
 # expression indexes for the analytics (see its SQLITE_INDEXES / POSTGRESQL_INDEXES); they
-# are not declared here because their SQL differs per database.
+# are not declared here because their SQL differs per database (migration 0013 changed the
+# condition of ix_leads_converted to ``... IS NOT NULL``, which the funnel's query implies).
 Index("ix_leads_created_us_id", leads.c.created_us, leads.c.id)
