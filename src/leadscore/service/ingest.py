@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, iso
 from leadscore.engine.explain import public_fields_json
-from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+from leadscore.ingest.normalise import (
+    RecordError,
+    id_text,
+    make_attributes,
+    make_event,
+    plain_event,
+)
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import (
@@ -123,7 +129,8 @@ def parse_events(
     limit = now_us + tolerance_us
     for index, record in enumerate(records):
         try:
-            event = make_event(record, default_ts=now_us)
+            # the common record read without the general path's calls (the same event)
+            event = plain_event(record, now_us) or make_event(record, default_ts=now_us)
         except RecordError as exc:
             column = f"{_place(where, index)}{exc.column or 'event'}"
             text = str(exc)
@@ -230,8 +237,14 @@ class _NewLeadAttributes(Mapping[str, dict[str, Any]]):
         self.first_seen, self.now_us, self.extra = first_seen, now_us, extra
 
     def __getitem__(self, lead_id: str) -> dict[str, Any]:
-        return {"created_at": iso(self.first_seen.get(lead_id, self.now_us)),
-                **self.extra.get(lead_id, {})}
+        extra = self.extra.get(lead_id)
+        created = {"created_at": iso(self.first_seen.get(lead_id, self.now_us))}
+        return {**created, **extra} if extra else created
+
+    def get(self, lead_id: str, default: Any = None) -> dict[str, Any]:  # type: ignore[override]
+        """``self[lead_id]``: every id has attributes (Mapping.get's try/except around
+        ``__getitem__`` was a second call for each created lead; perf, issue #3)."""
+        return self[lead_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([*self.first_seen, *self.extra]))
