@@ -369,10 +369,14 @@ def load_events(
             params,
         )
         known = _PROPERTIES  # (decode_properties' cache, looked at here first: one call less a row)
+        last: int | None = None
+        bucket: list[Event] = []
+        lead_id = ""
         for pk, kind, ts, props, event_id in rows:
+            if pk != last:  # rows come by lead: its list and id looked up once (perf, issue #3)
+                last, bucket, lead_id = pk, by_pk[pk], lead_ids[pk]
             found = known.get(props) if props.__class__ is str else None
-            by_pk[pk].append(Event(lead_ids[pk], kind, ts, decode_properties(props) if found is None else found,
-                                   event_id))
+            bucket.append(Event(lead_id, kind, ts, decode_properties(props) if found is None else found, event_id))
     return by_pk
 
 
@@ -419,7 +423,7 @@ def score_changed(
     """The reported score, stage or a grade differs from what the lead had."""
     return (
         old_score is None or result.score != old_score or result.stage != old_stage
-        or dict(result.grades) != (old_grades or {})
+        or (result.grades if result.grades.__class__ is dict else dict(result.grades)) != (old_grades or {})
     )
 
 
@@ -476,6 +480,11 @@ def change_of(
     set-based in SQL): the next rescoring moment (a decaying score is looked at again
     after ``policy.decay_rescore_us``), whether history records it, whether it changed."""
     result, moment, decaying = scored
+    cached = result.__dict__
+    if "score" not in cached:
+        # LeadScore.score, its cached_property's own function and place, without the lock
+        # and the Python-level __get__ of its first look-up (perf, issue #3: every lead scored)
+        cached["score"] = LeadScore.__dict__["score"].func(result)
     if decaying:
         tick = now_us + policy.decay_rescore_us
         moment = tick if moment is None else min(moment, tick)
