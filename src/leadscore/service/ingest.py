@@ -281,25 +281,39 @@ def _store_events(
         stored.update(row[0] for row in db.all(
             f"SELECT event_id FROM events WHERE event_id IN ({marks(len(part))})", part))
     batch_ids: set[str] = set()
-    for event in parsed:
-        if event.event_id is not None:
-            if event.event_id in stored or event.event_id in batch_ids:
-                result.duplicates.append(event.event_id)
-                continue
-            batch_ids.add(event.event_id)
-        fresh.append(event)
-    # a lead created here gets created_at = the moment it was first seen (capped at now)
+    # one pass over the events (perf, issue #3): the fresh ones (the first copy of an id),
+    # each lead's first moment (a lead created here gets created_at = the moment it was first
+    # seen, capped at now), its first event id (the detail of its change), and its events of
+    # the model's types (a lead created here has no other events than those of this request,
+    # in the order they are stored: on SQLite it is scored before it is inserted, and
+    # inserted with its score)
     first_seen: dict[str, int] = {}
-    for event in fresh:
-        first_seen[event.lead_id] = min(first_seen.get(event.lead_id, now_us), event.ts)
-    attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
-    # a lead created here has no other events than those of this request (in the order they
-    # are stored): on SQLite it is scored before it is inserted, and inserted with its score
+    first_id: dict[str, str] = {}
     types = model.event_types
     own: dict[str, list[Event]] = {}
-    for event in fresh:
+    duplicates = result.duplicates
+    for event in parsed:
+        event_id, lead_id, ts = event.event_id, event.lead_id, event.ts
+        if event_id is not None:
+            if event_id in stored or event_id in batch_ids:
+                duplicates.append(event_id)
+                continue
+            batch_ids.add(event_id)
+            if lead_id not in first_id:
+                first_id[lead_id] = event_id
+        fresh.append(event)
+        seen = first_seen.get(lead_id)
+        if seen is None:
+            first_seen[lead_id] = ts if ts < now_us else now_us
+        elif ts < seen:
+            first_seen[lead_id] = ts
         if event.type in types:
-            own.setdefault(event.lead_id, []).append(event)
+            mine = own.get(lead_id)
+            if mine is None:
+                own[lead_id] = [event]
+            else:
+                mine.append(event)
+    attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
     prescored: dict[str, Scored] = {}
 
     def new_columns(lead_id: str, document: dict[str, Any]) -> Sequence[Any]:
@@ -308,15 +322,16 @@ def _store_events(
         return columns
 
     states, result.created = lock_leads(session, result.lead_order, now_us, attributes, new_columns)
+    pk_of = {lead_id: state.pk for lead_id, state in states.items()}
     if fresh:
         db.many(
             "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
             "VALUES (?, ?, ?, ?, {json}, ?)",
-            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, properties_json(e.properties), now_us)
+            [(e.event_id, pk_of[e.lead_id], e.type, e.ts, properties_json(e.properties), now_us)
              for e in fresh],
         )
     result.accepted = len(fresh)
-    touched = {e.lead_id for e in fresh} | result.created
+    touched = first_seen.keys() | result.created  # the leads of the fresh events, and those created
     to_score = [states[lead_id] for lead_id in result.lead_order if lead_id in touched]
     for lead_id in result.lead_order:
         if lead_id not in touched:
@@ -330,10 +345,7 @@ def _store_events(
         for row in rows:
             result.stored_scores[row.lead_id] = score_public(row)
     if to_score:
-        detail: dict[int, str] = {}
-        for event in fresh:
-            if event.event_id is not None:
-                detail.setdefault(states[event.lead_id].pk, event.event_id)
+        detail = {pk_of[lead_id]: event_id for lead_id, event_id in first_id.items()}
         # a lead created here has no other events than those of this request
         old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
         by_pk = load_events(session, old, types) if old else {}
