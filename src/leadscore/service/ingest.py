@@ -81,9 +81,10 @@ class IngestResult:
         them was 5 % of a batch). A rescored lead's numbers come from ``round_score``, which
         refuses NaN and infinities: there are none here for ``allow_nan`` to refuse."""
         out = []
+        changes, created_ids = self.changes, self.created
         for lead_id in self.lead_order:
-            change = self.changes.get(lead_id)
-            created = "true" if lead_id in self.created else "false"
+            change = changes.get(lead_id)
+            created = "true" if lead_id in created_ids else "false"
             if change is None:
                 out.append(_public_dumps({"lead_id": lead_id, **self.stored_scores[lead_id],
                                           "created": lead_id in self.created}))
