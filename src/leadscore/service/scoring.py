@@ -457,16 +457,19 @@ def score_states(
     """Score leads with the engine (pure: nothing is written). ``detail`` may differ per lead.
     ``scored`` holds the ``score_and_schedule`` triples of leads already scored (by key)."""
     known = scored or {}
-    return [
-        change_of(
-            model, state,
+    engine_model = model.model
+    details, plain = (detail, None) if isinstance(detail, dict) else (None, detail)
+    out: list[ScoreChange] = []
+    for state in states:  # a loop with the per-batch look-ups made once (perf, issue #3)
+        pk = state.pk
+        triple = known.get(pk)
+        if triple is None:
             # score_lead, next_change and decays in one pass (the same numbers, property-tested)
-            known.get(state.pk) or score_and_schedule(model.model, state.lead(), events_by_pk.get(state.pk, []),
-                                                      now_us),
-            now_us, cause, policy=policy, detail=detail.get(state.pk) if isinstance(detail, dict) else detail,
-        )
-        for state in states
-    ]
+            triple = score_and_schedule(engine_model, Lead(state.lead_id, state.attributes),
+                                        events_by_pk.get(pk, []), now_us)
+        out.append(change_of(model, state, triple, now_us, cause, policy=policy,
+                             detail=details.get(pk) if details is not None else plain))
+    return out
 
 
 Scored = tuple[LeadScore, int | None, bool]  # what score_and_schedule gives
