@@ -140,3 +140,60 @@ def test_no_collections_are_made_when_the_application_disabled_the_collector(
         assert [stat["collections"] for stat in gc.get_stats()] == before
     finally:
         gc.enable()
+
+
+def test_the_objects_a_batch_leaves_alive_are_not_walked_as_it_ends() -> None:
+    """A batch ends with its records still alive (the caller drops them a moment later): the
+    next collection waits for as many new objects as usual beyond those, and then the
+    thresholds are as they were; cyclic garbage made meanwhile is freed by that collection."""
+    thresholds = gc.get_threshold()
+    started: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.collect()
+    with collector_paused():
+        alive = [{"n": n} for n in range(5 * thresholds[0])]  # the batch's records
+    gc.callbacks.append(seen)
+    try:
+        assert gc.isenabled()
+        more = [[n] for n in range(thresholds[0] // 2)]  # would have set off a collection
+        assert started == []
+        assert gc.get_threshold()[0] > thresholds[0]
+        del alive, more
+        cycles = [weakref.ref(_Cycle()) for _ in range(3 * thresholds[0])]  # garbage: cycles
+        assert started, "no collection after as many new objects as usual"
+        assert gc.get_threshold() == thresholds
+        assert any(ref() is None for ref in cycles)
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*thresholds)
+    assert gc.get_threshold() == thresholds
+
+
+def test_thresholds_raised_after_a_batch_are_restored_as_the_next_one_starts() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        with collector_paused():
+            alive = [{"n": n} for n in range(5 * thresholds[0])]
+        assert gc.get_threshold()[0] > thresholds[0]
+        with collector_paused():
+            assert gc.get_threshold() == thresholds
+        del alive
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def test_thresholds_the_application_set_meanwhile_are_kept() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        with collector_paused():
+            alive = [{"n": n} for n in range(5 * thresholds[0])]
+        gc.set_threshold(1234, thresholds[1], thresholds[2])
+        gc.collect(0)
+        assert gc.get_threshold() == (1234, thresholds[1], thresholds[2])
+        del alive
+    finally:
+        gc.set_threshold(*thresholds)

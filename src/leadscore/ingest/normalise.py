@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.engine.scoring import Event
-from leadscore.engine.timestamps import micros_of
+from leadscore.engine.timestamps import micros_of, utc_micros
 
 EVENT_FIELDS = ("lead_id", "type", "timestamp", "event_id", "properties")
 _EVENT_FIELDS = frozenset(EVENT_FIELDS)
@@ -122,6 +122,66 @@ def make_event(record: Mapping[str, Any], *, default_ts: int | None = None) -> E
             if cleaned is not None:
                 props[nfc(str(key))] = cleaned
     return Event(lead_id, nfc(kind.strip()), ts, props, event_id)
+
+
+def plain_event(record: Any, default_ts: int | None) -> Event | None:
+    """``make_event(record, default_ts=default_ts)`` of the common record of a JSON body
+    (perf, issue #3: a fifth of the time of reading a batch): a dict of the five event
+    fields only; ASCII ids and type (their own NFC form); ``event_id`` text or absent; the
+    timestamp a text :func:`~leadscore.engine.timestamps.utc_micros` reads, or absent with
+    ``default_ts``; ``properties`` absent or an object of ASCII names and values that are
+    ASCII texts, numbers (not NaN), booleans or nulls (left out, as clean_value does). None
+    for any other record, which then takes :func:`make_event` (the same event, or its error)."""
+    if record.__class__ is not dict or not record.keys() <= _EVENT_FIELDS:
+        return None
+    lead_id = record.get("lead_id")
+    if lead_id.__class__ is not str or not lead_id.isascii():
+        return None
+    lead_id = lead_id.strip()
+    kind = record.get("type")
+    if not lead_id or kind.__class__ is not str or not kind.isascii():
+        return None
+    kind = kind.strip()
+    if not kind:
+        return None
+    raw_ts = record.get("timestamp")
+    if raw_ts is None or raw_ts == "":
+        if default_ts is None:
+            return None
+        ts = default_ts
+    elif raw_ts.__class__ is str:
+        found = utc_micros(raw_ts)
+        if found is None:
+            return None
+        ts = found
+    else:
+        return None
+    event_id = record.get("event_id")
+    if event_id is not None:
+        if event_id.__class__ is not str or not event_id.isascii():
+            return None
+        event_id = event_id.strip() or None
+    props: dict[str, Any] = {}
+    nested = record.get("properties")
+    if nested is not None:
+        if nested.__class__ is not dict:
+            return None
+        for key, value in nested.items():
+            if key.__class__ is not str or not key.isascii():
+                return None
+            kind_of = value.__class__
+            if kind_of is str:
+                if not value.isascii():
+                    return None
+            elif kind_of is float:
+                if value != value:  # NaN: left out by clean_value
+                    continue
+            elif value is None:
+                continue
+            elif kind_of is not int and kind_of is not bool:
+                return None
+            props[key] = value
+    return Event(lead_id, kind, ts, props, event_id)
 
 
 def make_attributes(record: Mapping[str, Any], *, skip: tuple[str, ...] = ("lead_id",)) -> dict[str, Any]:

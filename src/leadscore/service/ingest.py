@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, iso
 from leadscore.engine.explain import public_fields_json
-from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+from leadscore.ingest.normalise import (
+    RecordError,
+    id_text,
+    make_attributes,
+    make_event,
+    plain_event,
+)
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.models import ActiveModel
 from leadscore.service.scoring import (
@@ -75,9 +81,10 @@ class IngestResult:
         them was 5 % of a batch). A rescored lead's numbers come from ``round_score``, which
         refuses NaN and infinities: there are none here for ``allow_nan`` to refuse."""
         out = []
+        changes, created_ids = self.changes, self.created
         for lead_id in self.lead_order:
-            change = self.changes.get(lead_id)
-            created = "true" if lead_id in self.created else "false"
+            change = changes.get(lead_id)
+            created = "true" if lead_id in created_ids else "false"
             if change is None:
                 out.append(_public_dumps({"lead_id": lead_id, **self.stored_scores[lead_id],
                                           "created": lead_id in self.created}))
@@ -123,7 +130,8 @@ def parse_events(
     limit = now_us + tolerance_us
     for index, record in enumerate(records):
         try:
-            event = make_event(record, default_ts=now_us)
+            # the common record read without the general path's calls (the same event)
+            event = plain_event(record, now_us) or make_event(record, default_ts=now_us)
         except RecordError as exc:
             column = f"{_place(where, index)}{exc.column or 'event'}"
             text = str(exc)
@@ -234,8 +242,14 @@ class _NewLeadAttributes(Mapping[str, dict[str, Any]]):
         self.first_seen, self.now_us, self.extra = first_seen, now_us, extra
 
     def __getitem__(self, lead_id: str) -> dict[str, Any]:
-        return {"created_at": iso(self.first_seen.get(lead_id, self.now_us)),
-                **self.extra.get(lead_id, {})}
+        extra = self.extra.get(lead_id)
+        created = {"created_at": iso(self.first_seen.get(lead_id, self.now_us))}
+        return {**created, **extra} if extra else created
+
+    def get(self, lead_id: str, default: Any = None) -> dict[str, Any]:  # type: ignore[override]
+        """``self[lead_id]``: every id has attributes (Mapping.get's try/except around
+        ``__getitem__`` was a second call for each created lead; perf, issue #3)."""
+        return self[lead_id]
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([*self.first_seen, *self.extra]))
@@ -272,25 +286,39 @@ def _store_events(
         stored.update(row[0] for row in db.all(
             f"SELECT event_id FROM events WHERE event_id IN ({marks(len(part))})", part))
     batch_ids: set[str] = set()
-    for event in parsed:
-        if event.event_id is not None:
-            if event.event_id in stored or event.event_id in batch_ids:
-                result.duplicates.append(event.event_id)
-                continue
-            batch_ids.add(event.event_id)
-        fresh.append(event)
-    # a lead created here gets created_at = the moment it was first seen (capped at now)
+    # one pass over the events (perf, issue #3): the fresh ones (the first copy of an id),
+    # each lead's first moment (a lead created here gets created_at = the moment it was first
+    # seen, capped at now), its first event id (the detail of its change), and its events of
+    # the model's types (a lead created here has no other events than those of this request,
+    # in the order they are stored: on SQLite it is scored before it is inserted, and
+    # inserted with its score)
     first_seen: dict[str, int] = {}
-    for event in fresh:
-        first_seen[event.lead_id] = min(first_seen.get(event.lead_id, now_us), event.ts)
-    attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
-    # a lead created here has no other events than those of this request (in the order they
-    # are stored): on SQLite it is scored before it is inserted, and inserted with its score
+    first_id: dict[str, str] = {}
     types = model.event_types
     own: dict[str, list[Event]] = {}
-    for event in fresh:
+    duplicates = result.duplicates
+    for event in parsed:
+        event_id, lead_id, ts = event.event_id, event.lead_id, event.ts
+        if event_id is not None:
+            if event_id in stored or event_id in batch_ids:
+                duplicates.append(event_id)
+                continue
+            batch_ids.add(event_id)
+            if lead_id not in first_id:
+                first_id[lead_id] = event_id
+        fresh.append(event)
+        seen = first_seen.get(lead_id)
+        if seen is None:
+            first_seen[lead_id] = ts if ts < now_us else now_us
+        elif ts < seen:
+            first_seen[lead_id] = ts
         if event.type in types:
-            own.setdefault(event.lead_id, []).append(event)
+            mine = own.get(lead_id)
+            if mine is None:
+                own[lead_id] = [event]
+            else:
+                mine.append(event)
+    attributes = _NewLeadAttributes(first_seen, now_us, new_attributes or {})
     prescored: dict[str, Scored] = {}
 
     def new_columns(lead_id: str, document: dict[str, Any]) -> Sequence[Any]:
@@ -299,15 +327,16 @@ def _store_events(
         return columns
 
     states, result.created = lock_leads(session, result.lead_order, now_us, attributes, new_columns)
+    pk_of = {lead_id: state.pk for lead_id, state in states.items()}
     if fresh:
         db.many(
             "INSERT INTO events (event_id, lead_pk, type, ts_us, properties, received_us) "
             "VALUES (?, ?, ?, ?, {json}, ?)",
-            [(e.event_id, states[e.lead_id].pk, e.type, e.ts, properties_json(e.properties), now_us)
+            [(e.event_id, pk_of[e.lead_id], e.type, e.ts, properties_json(e.properties), now_us)
              for e in fresh],
         )
     result.accepted = len(fresh)
-    touched = {e.lead_id for e in fresh} | result.created
+    touched = first_seen.keys() | result.created  # the leads of the fresh events, and those created
     to_score = [states[lead_id] for lead_id in result.lead_order if lead_id in touched]
     for lead_id in result.lead_order:
         if lead_id not in touched:
@@ -321,10 +350,7 @@ def _store_events(
         for row in rows:
             result.stored_scores[row.lead_id] = score_public(row)
     if to_score:
-        detail: dict[int, str] = {}
-        for event in fresh:
-            if event.event_id is not None:
-                detail.setdefault(states[event.lead_id].pk, event.event_id)
+        detail = {pk_of[lead_id]: event_id for lead_id, event_id in first_id.items()}
         # a lead created here has no other events than those of this request
         old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
         by_pk = load_events(session, old, types) if old else {}

@@ -1,0 +1,153 @@
+"""The fast paths of reading events (issue #3) give what the general paths give: the same
+events (ids, types, timestamps, properties), the same timestamp texts, the same errors."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from leadscore.engine import timestamps
+from leadscore.engine.timestamps import (
+    from_micros,
+    iso,
+    micros_of,
+    parse_timestamp,
+    to_micros,
+    utc_micros,
+)
+from leadscore.ingest.normalise import RecordError, make_event, plain_event
+
+_NOW = 1_790_000_000_123_456
+
+
+def _general(record: Any, default_ts: int | None) -> Any:
+    try:
+        return make_event(record, default_ts=default_ts)
+    except RecordError as exc:
+        return ("error", str(exc), exc.column)
+
+
+def _same(record: Any, default_ts: int | None = _NOW) -> None:
+    """plain_event gives make_event's event, or None (and make_event then decides)."""
+    expected = _general(record, default_ts)
+    fast = plain_event(record, default_ts)
+    if fast is not None:
+        assert fast == expected
+        assert list(fast.properties.items()) == list(expected.properties.items())  # order too
+        assert [type(v) for v in fast.properties.values()] == [type(v) for v in expected.properties.values()]
+
+
+_ids = st.one_of(st.text(max_size=6), st.sampled_from(["L1", " L1 ", "", "  ", "e\u0301", "\u00e9", "L\t"]),
+                 st.integers(-5, 10**20), st.floats(allow_nan=True), st.none(), st.booleans())
+_stamps = st.one_of(
+    st.none(), st.just(""), st.just(" "), st.integers(),
+    st.builds(lambda m, o, p: f"{p}{m.isoformat()}{o}{p}", st.datetimes(),
+              st.sampled_from(["Z", "+00:00", "", "+02:00", "-05:30", "z"]), st.sampled_from(["", " "])),
+    st.text(max_size=25),
+)
+_values = st.one_of(st.text(max_size=5), st.sampled_from(["e\u0301", "\u00e9", "x"]), st.integers(-10**30, 10**30),
+                    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+_names = st.one_of(st.text(max_size=4), st.sampled_from(["url", "e\u0301", "\u00e9", " url"]))
+_records = st.fixed_dictionaries(
+    {"lead_id": _ids, "type": st.one_of(st.text(max_size=5), st.sampled_from(["pv", " pv ", "", "t\u0301"]),
+                                        st.integers(), st.none())},
+    optional={"timestamp": _stamps, "event_id": _ids,
+              "properties": st.one_of(st.none(), st.dictionaries(_names, _values, max_size=4),
+                                      st.just('{"a": 1}'), st.lists(st.integers(), max_size=1)),
+              "extra": _values},
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_records, st.sampled_from([_NOW, None]))
+@example({"lead_id": "L1", "type": "pv", "timestamp": "2026-10-30T13:47:27Z", "event_id": "E1",
+          "properties": {"url": "/a", "n": 1, "f": 1.5, "big": 10**40, "b": True, "gone": None,
+                         "nan": math.nan, "inf": math.inf}}, _NOW)
+def test_plain_event_is_make_event(record: dict[str, Any], default_ts: int | None) -> None:
+    _same(record, default_ts)
+
+
+@pytest.mark.parametrize("record", [
+    {"lead_id": "L1", "type": "pv", "timestamp": "2026-10-30T13:47:27Z", "event_id": "E1",
+     "properties": {"url": "/a", "seconds": 50}},
+    {"lead_id": " L1 ", "type": " pv ", "timestamp": "2026-10-30T13:47:27.5+00:00", "event_id": "  "},
+    {"lead_id": "L1", "type": "pv", "timestamp": "2026-10-30T13:47:27", "properties": None},
+    {"lead_id": "L1", "type": "pv", "timestamp": ""},
+    {"lead_id": "L1", "type": "pv"},
+    {"lead_id": "L1", "type": "pv", "timestamp": "9999-12-31T23:59:59.999999Z"},
+    {"lead_id": "L1", "type": "pv", "timestamp": "0001-01-01T00:00:00Z"},
+])
+def test_the_common_records_take_the_fast_path(record: dict[str, Any]) -> None:
+    assert plain_event(record, _NOW) is not None
+    _same(record)
+
+
+@pytest.mark.parametrize("record", [
+    {"lead_id": "L\u00e9", "type": "pv"},  # non-ASCII: NFC by the general path
+    {"lead_id": "L1", "type": "t\u0301"},
+    {"lead_id": "L1", "type": "pv", "properties": {"e\u0301": 1}},
+    {"lead_id": "L1", "type": "pv", "properties": {"u": "e\u0301"}},
+    {"lead_id": "L1", "type": "pv", "properties": {"u": [1, 2]}},
+    {"lead_id": "L1", "type": "pv", "properties": '{"u": 1}'},
+    {"lead_id": "L1", "type": "pv", "extra": 1},
+    {"lead_id": 12, "type": "pv"},
+    {"lead_id": "L1", "type": "pv", "event_id": 7},
+    {"lead_id": "", "type": "pv"},
+    {"lead_id": "L1", "type": "  "},
+    {"lead_id": "L1", "type": "pv", "timestamp": " 2026-10-30T13:47:27Z"},
+    {"lead_id": "L1", "type": "pv", "timestamp": "2026-10-30T13:47:27+02:00"},
+    {"lead_id": "L1", "type": "pv", "timestamp": "yesterday"},
+    {"lead_id": "L1", "type": "pv", "timestamp": 1},
+])
+def test_other_records_take_the_general_path(record: dict[str, Any]) -> None:
+    assert plain_event(record, _NOW) is None
+    assert plain_event({"lead_id": "L1", "type": "pv"}, None) is None  # no default moment
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(), st.sampled_from(["Z", "+00:00", "", "+02:00", "z", " "]))
+def test_utc_micros_is_micros_of(moment: datetime, offset: str) -> None:
+    text = moment.isoformat() + offset
+    found = utc_micros(text)
+    if found is not None:
+        assert found == micros_of(text) == to_micros(parse_timestamp(text))
+
+
+def _old_iso(micros: int) -> str:
+    """iso before its fast path (the isoformat of a datetime)."""
+    text = (datetime(1970, 1, 1) + timedelta(microseconds=micros)).isoformat()
+    return (text.rstrip("0") if micros % 1_000_000 else text) + "Z"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(st.integers(timestamps._YEAR_1000_US, timestamps._YEAR_10000_US - 1),
+                 st.integers(-10**11, 10**11).map(lambda s: s * 1_000_000),
+                 st.integers(-10**14, 10**14).map(lambda s: s * 1_000)))
+@example(timestamps._YEAR_1000_US)
+@example(timestamps._YEAR_10000_US - 1)
+@example(0)
+@example(-1)
+def test_iso_is_the_text_of_isoformat(micros: int) -> None:
+    try:
+        moment = from_micros(micros)
+    except (ValueError, OverflowError):
+        with pytest.raises((ValueError, OverflowError)):
+            iso(micros)
+        return
+    if micros >= timestamps._YEAR_1000_US:
+        assert iso(micros) == _old_iso(micros)
+    assert to_micros(moment) == micros
+    assert iso(micros) == moment.strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else "") + "Z"
+
+
+def test_iso_out_of_range_is_refused_as_before() -> None:
+    with pytest.raises(OverflowError):
+        iso(timestamps._YEAR_10000_US)
+    assert to_micros(datetime(1, 1, 1, tzinfo=UTC)) == -62_135_596_800_000_000
