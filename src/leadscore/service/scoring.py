@@ -483,11 +483,6 @@ def change_of(
     set-based in SQL): the next rescoring moment (a decaying score is looked at again
     after ``policy.decay_rescore_us``), whether history records it, whether it changed."""
     result, moment, decaying = scored
-    cached = result.__dict__
-    if "score" not in cached:
-        # LeadScore.score, its cached_property's own function and place, without the lock
-        # and the Python-level __get__ of its first look-up (perf, issue #3: every lead scored)
-        cached["score"] = LeadScore.__dict__["score"].func(result)
     if decaying:
         tick = now_us + policy.decay_rescore_us
         moment = tick if moment is None else min(moment, tick)
