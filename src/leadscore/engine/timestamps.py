@@ -54,16 +54,9 @@ def micros_of(value: str | datetime | date) -> int:
     every event of a request, every lead scored); any other value, and any error, take
     the general path (same result, same error)."""
     if value.__class__ is str:
-        try:
-            moment = _fromisoformat(value.strip())  # type: ignore[union-attr]
-        except ValueError:
-            pass
-        else:
-            zone = moment.tzinfo
-            if zone is None:
-                return (moment - _NAIVE_EPOCH) // _ONE_US
-            if zone is UTC:
-                return (moment - _EPOCH) // _ONE_US
+        found = utc_micros(value.strip())  # type: ignore[union-attr]
+        if found is not None:
+            return found
     return to_micros(parse_timestamp(value))
 
 
@@ -107,8 +100,8 @@ def iso(micros: int) -> str:
         text = f"{_fromordinal(_EPOCH_ORDINAL + days).isoformat()}T{_MINUTES[minutes]}{_SECONDS[seconds]}"
         return f"{text}Z" if not fraction else f"{text}{f'.{fraction:06d}'.rstrip('0')}Z"
     if micros >= _YEAR_1000_US:
-        # isoformat is 2.5x faster than strftime; it pads years to 4 digits, so years
-        # before 1000 take the strftime path below and stay as they were
+        # past year 9999: datetime's OverflowError, as this path has always raised (years
+        # before 1000 take the strftime path below)
         text = (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat()
         return (text.rstrip("0") if micros % 1_000_000 else text) + "Z"
     moment = from_micros(micros)

@@ -87,7 +87,7 @@ class IngestResult:
             created = "true" if lead_id in created_ids else "false"
             if change is None:
                 out.append(_public_dumps({"lead_id": lead_id, **self.stored_scores[lead_id],
-                                          "created": lead_id in self.created}))
+                                          "created": lead_id in created_ids}))
             else:
                 out.append(f'{{"lead_id":{encode_basestring(lead_id)},{public_fields_json(change.result)},'
                            f'"created":{created}}}')

@@ -465,8 +465,7 @@ def score_states(
         triple = known.get(pk)
         if triple is None:
             # score_lead, next_change and decays in one pass (the same numbers, property-tested)
-            triple = score_and_schedule(engine_model, Lead(state.lead_id, state.attributes),
-                                        events_by_pk.get(pk, []), now_us)
+            triple = score_and_schedule(engine_model, state.lead(), events_by_pk.get(pk, []), now_us)
         out.append(change_of(model, state, triple, now_us, cause, policy=policy,
                              detail=details.get(pk) if details is not None else plain))
     return out
