@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
@@ -203,3 +205,54 @@ def test_openapi_document_lists_every_route(client: TestClient) -> None:
     }
     assert {"EventIn", "EventBatch", "LeadCreate"} <= set(document["components"]["schemas"])
     assert client.get("/docs").status_code == 200
+
+
+def test_lead_ids_with_a_slash_or_another_unicode_form_are_reachable(client: TestClient) -> None:
+    """An id may hold a "/" (sent as %2F) and may come in the URL in another Unicode form
+    than the NFC the body's id is stored in: every lead route still finds the lead."""
+    for lead_id in ("acct/42", "mail/anna@x.vn/history", "Nguyễn-🚀"):
+        assert client.post("/v1/events", json=_view(f"e-{lead_id}", lead_id)).status_code == 200
+    slash = quote("acct/42", safe="")
+    assert client.get(f"/v1/leads/{slash}").json()["lead_id"] == "acct/42"
+    assert client.get(f"/v1/leads/{slash}/history").json()["lead_id"] == "acct/42"
+    assert client.get(f"/v1/leads/{slash}/export").json()["lead"]["lead_id"] == "acct/42"
+    nfd = quote(unicodedata.normalize("NFD", "Nguyễn-🚀"), safe="")
+    assert nfd != quote("Nguyễn-🚀", safe="")
+    assert client.get(f"/v1/leads/{nfd}").json()["lead_id"] == "Nguyễn-🚀"
+    # an id ending in "/history" names the history route of the shorter id (documented)
+    assert client.get(f"/v1/leads/{quote('mail/anna@x.vn/history', safe='')}").json()["message"] == (
+        "no lead with lead_id 'mail/anna@x.vn'")
+    assert client.delete(f"/v1/leads/{slash}").status_code == 204
+    assert client.get(f"/v1/leads/{slash}").status_code == 404
+    assert client.delete(f"/v1/leads/{nfd}").status_code == 204
+
+
+def test_export_lists_events_and_history_once(client: TestClient) -> None:
+    client.post("/v1/events", json=_view("e1"))
+    export = client.get("/v1/leads/L1/export").json()
+    assert len(export["events"]) == 1 and len(export["history"]) == 1
+    assert not {"events", "history", "owner", "tags"} & set(export["lead"])
+
+
+def test_filters_on_a_stage_group_or_grade_the_model_lacks_are_refused(client: TestClient) -> None:
+    client.post("/v1/events", json={"events": [_view("e1", "L1"), _view("e2", "L1", 2)]})
+    assert [lead["lead_id"] for lead in client.get("/v1/leads?stage=hot").json()["leads"]] == ["L1"]
+    assert [lead["lead_id"] for lead in client.get("/v1/leads?grade_fit=b").json()["leads"]] == ["L1"]
+    refused = {
+        "stage=Warm": ("stage", "stage: unknown stage 'Warm' (stages of the active model: Hot, New)"),
+        "grade_fitt=A": ("grade_fitt", "grade_fitt: unknown graded group 'fitt' - did you mean 'fit'? "
+                                       "(graded groups of the active model: fit)"),
+        "grade_fit=C": ("grade_fit", "grade_fit: unknown grade 'C' (grades of the active model: A, B)"),
+    }
+    for query, (field, message) in refused.items():
+        response = client.get(f"/v1/leads?{query}")
+        assert (response.status_code, response.json()["field"], response.json()["message"]) == (422, field, message)
+    response = client.get("/v1/leads?updated_since=2026-12-04T15:29:00+01:00")
+    assert response.status_code == 422 and "must be sent as %2B" in response.json()["message"]
+
+
+def test_an_unreadable_model_document_has_no_field(client: TestClient) -> None:
+    response = client.post("/v1/model/preview", content="version: 1\nname: [x\n",
+                           headers={"Content-Type": "application/yaml"})
+    assert response.status_code == 422
+    assert response.json()["field"] is None and response.json()["issues"][0]["line"] == 3

@@ -158,3 +158,14 @@ def test_shared_buckets_hold_one_limit_for_every_process_and_key_by_key(tmp_path
     finally:
         first.close()
         second.close()
+
+
+def test_keys_create_says_which_database_holds_the_key(tmp_path: Path) -> None:
+    """A key made for another database than the server's is the classic PostgreSQL trap:
+    `keys create` names the database (without a password) beside the one-time key."""
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    result = CliRunner().invoke(cli_app, ["keys", "create", "--name", "crm", "--scope", "read", "--db", url])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("lsk_")
+    assert f"created key 1 'crm' (scope read) in {url}; it is shown only once:" in result.output

@@ -156,6 +156,21 @@ def test_export_and_erase_with_confirmation(sign_in: SignIn) -> None:
     assert client.get("/leads/L2").status_code == 404
 
 
+def test_a_lead_id_with_a_slash_has_its_page_export_and_erasure(sign_in: SignIn, app_client: TestClient) -> None:
+    api = {"Authorization": f"Bearer {app_client.tokens['admin']}"}  # type: ignore[attr-defined]
+    assert app_client.post("/v1/leads", json={"lead_id": "acct/42", "attributes": {"name": "Trần Văn Ân"}},
+                           headers=api).status_code == 201
+    client = sign_in("admin")
+    assert 'href="/leads/acct%2F42"' in client.get("/").text
+    assert "Trần Văn Ân" in text_of(client.get("/leads/acct%2F42").text)
+    assert client.get("/leads/acct%2F42/export").json()["lead"]["lead_id"] == "acct/42"
+    form = client.get("/leads/acct%2F42/erase")
+    done = client.post("/leads/acct%2F42/erase", data={"confirm": "acct/42", "csrf_token": csrf_of(form.text)},
+                       follow_redirects=False)
+    assert (done.status_code, done.headers["location"]) == (303, "/?erased=acct%2F42")
+    assert client.get("/leads/acct%2F42").status_code == 404
+
+
 BETTER = """
 version: 1
 name: web-test-2

@@ -81,7 +81,7 @@ def error_response(exc: LeadscoreError) -> JSONResponse:
         body["message"], body["field"] = exc.message, exc.field
     elif isinstance(exc, ModelError):
         body["message"] = str(exc)
-        body["field"] = exc.issues[0].path if exc.issues else None
+        body["field"] = (exc.issues[0].path or None) if exc.issues else None  # "": the document
         body["issues"] = [{"path": i.path, "message": i.message, "line": i.line} for i in exc.issues]
     elif isinstance(exc, InputError):
         body["message"], body["field"] = exc.message, exc.column

@@ -105,7 +105,9 @@ class TransitionPublic(BaseModel):
     cause: str
 
 
-class LeadPublic(BaseModel):
+class LeadFields(BaseModel):
+    """A lead's own row: attributes and current score."""
+
     lead_id: str
     attributes: dict[str, Any]
     score: float | None
@@ -118,6 +120,9 @@ class LeadPublic(BaseModel):
     updated_at: str | None
     scored_at: str | None
     next_change_at: str | None
+
+
+class LeadPublic(LeadFields):
     owner: str | None = None  # given by a trigger's assign_owner action (docs/automation.md)
     tags: list[str] = []  # given by a trigger's tag action
     events: list[EventPublic] = []
@@ -143,10 +148,18 @@ class AuditEntryPublic(BaseModel):
     detail: dict[str, Any] | None
 
 
+class LeadExported(LeadFields):
+    """The lead in an export: its row (events, history, owner and tags are the export's own
+    sections and ``records``, not repeated here)."""
+
+    # predict: the active predictive model's probability, score and reasons (docs/predictive.md)
+    predictive: dict[str, Any] | None = None
+
+
 class LeadExport(BaseModel):
     """Everything held about one person."""
 
-    lead: LeadPublic
+    lead: LeadExported
     events: list[EventPublic]
     history: list[HistoryPublic]
     transitions: list[TransitionPublic]

@@ -135,14 +135,17 @@ def keys_create(
 
     if scope not in SCOPES:
         raise UsageError(f"--scope: unknown scope '{scope}'; use one of {', '.join(SCOPES)}")
-    store = Store.open(database_url(db))
+    url = database_url(db)
+    store = Store.open(url)
     try:
         with store.write() as session:
             row, token = create_key(session, name, scope, now_us())
     finally:
         store.dispose()
-    err.print(f"created key {row.id} '{row.name}' (scope {row.scope}); it is shown only once:",
-              markup=False)
+    # the database too: a key is only known to the server of that database (a key made
+    # without --db lands in ./leadscore.db, and a server on PostgreSQL refuses it)
+    err.print(f"created key {row.id} '{row.name}' (scope {row.scope}) in {_safe(url)}; "
+              "it is shown only once:", markup=False)
     print(token)
 
 

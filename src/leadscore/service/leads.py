@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from leadscore.engine import iso
 from leadscore.engine.scoring import forget_moments
 from leadscore.engine.values import forget_values
+from leadscore.ingest.normalise import nfc
 from leadscore.service import (
     audit,
     predictive,  # predict: lead detail shows the prediction
@@ -141,6 +142,9 @@ def _owners_and_tags(session: Session, pks: list[int]) -> tuple[dict[int, str], 
 
 
 def _lead_row(session: Session, lead_id: str) -> Any:
+    # the id as ingestion stores it (trimmed, Unicode NFC): a URL may carry another form
+    # of the same text (an NFD "ễ" from a macOS file name, say)
+    lead_id = nfc(lead_id.strip())
     row = session.execute(select(leads).where(leads.c.lead_id == lead_id)).first()
     if row is None:
         raise NotFound(f"no lead with lead_id '{lead_id}'", "lead_id")

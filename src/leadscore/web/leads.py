@@ -71,32 +71,7 @@ def leads_page(request: Request) -> Response:
     return render(viewer, template, context)
 
 
-@router.get("/leads/{lead_id}")
-def lead_page(request: Request, lead_id: str) -> Response:
-    viewer = require(request, "read")
-    if isinstance(viewer, Response):
-        return viewer
-    with viewer.ctx.store.read() as session:
-        try:
-            lead = lead_detail(session, lead_id, recent=viewer.ctx.settings.recent_events)
-        except NotFound:
-            return _not_found(viewer, lead_id)
-        past = lead_history(session, lead_id, limit=500)
-        outcomes = lead_outcomes(session, lead_id)
-    explain = lead.get("explain") or {}
-    rules = sorted(explain.get("rules", []), key=lambda r: -abs(r.get("points", 0)))
-    chart_rules = {"labels": [r["label"] for r in rules], "points": [r["points"] for r in rules]}
-    history_points = sorted(({"at": h["at"], "score": h["new_score"]} for h in past["history"]),
-                            key=lambda p: p["at"])
-    predictive = lead.get("predictive") or explain.get("predictive")
-    return render(viewer, "lead.html", {
-        "title": f"Lead {lead_id}", "lead": lead, "rules": rules, "chart_rules": chart_rules,
-        "history_points": history_points, "transitions": past["transitions"], "outcomes": outcomes,
-        "predictive": predictive,
-    })
-
-
-@router.get("/leads/{lead_id}/export")
+@router.get("/leads/{lead_id:path}/export")
 def lead_export(request: Request, lead_id: str) -> Response:
     viewer = require(request, "admin")
     if isinstance(viewer, Response):
@@ -112,7 +87,7 @@ def lead_export(request: Request, lead_id: str) -> Response:
         headers={"Content-Disposition": f'attachment; filename="lead-{filename}.json"'}))
 
 
-@router.get("/leads/{lead_id}/erase")
+@router.get("/leads/{lead_id:path}/erase")
 def erase_page(request: Request, lead_id: str) -> Response:
     viewer = require(request, "admin")
     if isinstance(viewer, Response):
@@ -120,7 +95,7 @@ def erase_page(request: Request, lead_id: str) -> Response:
     return render(viewer, "erase.html", {"title": f"Erase lead {lead_id}", "lead_id": lead_id, "error": None})
 
 
-@router.post("/leads/{lead_id}/erase")
+@router.post("/leads/{lead_id:path}/erase")
 async def erase(request: Request, lead_id: str) -> Response:
     viewer = require(request, "admin")
     if isinstance(viewer, Response):
@@ -138,3 +113,30 @@ async def erase(request: Request, lead_id: str) -> Response:
     except NotFound:
         return _not_found(viewer, lead_id)
     return with_cookie(viewer, RedirectResponse(f"/?erased={quote(lead_id, safe='')}", status_code=303))
+
+
+# after the routes with a suffix: an id may hold a "/" (api/routes/leads.py)
+@router.get("/leads/{lead_id:path}")
+def lead_page(request: Request, lead_id: str) -> Response:
+    viewer = require(request, "read")
+    if isinstance(viewer, Response):
+        return viewer
+    with viewer.ctx.store.read() as session:
+        try:
+            lead = lead_detail(session, lead_id, recent=viewer.ctx.settings.recent_events)
+        except NotFound:
+            return _not_found(viewer, lead_id)
+        lead_id = lead["lead_id"]  # as stored (trimmed, NFC)
+        past = lead_history(session, lead_id, limit=500)
+        outcomes = lead_outcomes(session, lead_id)
+    explain = lead.get("explain") or {}
+    rules = sorted(explain.get("rules", []), key=lambda r: -abs(r.get("points", 0)))
+    chart_rules = {"labels": [r["label"] for r in rules], "points": [r["points"] for r in rules]}
+    history_points = sorted(({"at": h["at"], "score": h["new_score"]} for h in past["history"]),
+                            key=lambda p: p["at"])
+    predictive = lead.get("predictive") or explain.get("predictive")
+    return render(viewer, "lead.html", {
+        "title": f"Lead {lead_id}", "lead": lead, "rules": rules, "chart_rules": chart_rules,
+        "history_points": history_points, "transitions": past["transitions"], "outcomes": outcomes,
+        "predictive": predictive,
+    })

@@ -29,6 +29,7 @@ from leadscore.api.schemas import (
     LeadsPublic,
 )
 from leadscore.engine import parse_timestamp, to_micros
+from leadscore.model import ScoringModel
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import upsert_lead
 from leadscore.service.leads import (
@@ -83,21 +84,43 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
     return JSONResponse(body, status_code=201 if created else 200)
 
 
-def _filters(request: Request, stage: str | None, min_score: float | None,
+def _known(kind: str, value: str, names: list[str], field: str) -> str:
+    """``value`` as one of the active model's ``names`` (case ignored), else a 422 listing
+    them: a filter on a stage or group the model does not have would only match nothing."""
+    if value in names:
+        return value
+    for name in names:
+        if name.casefold() == value.casefold():
+            return name
+    if not names:
+        raise InvalidRequest(f"{field}: the active model has no {kind}s", field)
+    close = difflib.get_close_matches(value, names, n=1)
+    hint = f" - did you mean '{close[0]}'?" if close else ""
+    raise InvalidRequest(f"{field}: unknown {kind} '{value}'{hint} ({kind}s of the active model: "
+                         f"{', '.join(names)})", field)
+
+
+def _filters(request: Request, model: ScoringModel, stage: str | None, min_score: float | None,
              max_score: float | None, updated_since: str | None, owner: str | None,
              tags: list[str] | None) -> LeadFilter:
+    if stage is not None:
+        stage = _known("stage", stage, [s.name for s in model.stages or ()], "stage")
     filters = LeadFilter(stage=stage, min_score=min_score, max_score=max_score, owner=owner,
                          tags=tags or [])
     if updated_since is not None:
         try:
             filters.updated_since_us = to_micros(parse_timestamp(updated_since))
         except ValueError as exc:
-            raise InvalidRequest(f"updated_since: {exc}", "updated_since") from None
+            hint = ""
+            if " " in updated_since:  # a "+01:00" sent unencoded arrives as " 01:00"
+                hint = " (a '+' in a query string must be sent as %2B)"
+            raise InvalidRequest(f"updated_since: {exc}{hint}", "updated_since") from None
     for name, value in request.query_params.items():
         if name in LIST_PARAMS:
             continue
         if name.startswith("grade_") and len(name) > 6:
-            filters.grades[name[6:]] = value
+            group = _known("graded group", name[6:], model.graded_groups(), name)
+            filters.grades[group] = _known("grade", value, list(model.groups[group].grades or {}), name)
         elif name.startswith("attr.") and len(name) > 5:
             filters.attributes[name[5:]] = value
         else:
@@ -119,6 +142,7 @@ def _filters(request: Request, stage: str | None, min_score: float | None,
 def list_(
     request: Request,
     session: SessionDep,
+    ctx: CtxDep,
     stage: Annotated[str | None, Query(description="Only leads in this stage")] = None,
     min_score: Annotated[float | None, Query(description="Score at least")] = None,
     max_score: Annotated[float | None, Query(description="Score at most")] = None,
@@ -132,19 +156,18 @@ def list_(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> Any:
     """Also ``grade_<group>=A`` and ``attr.<name>=value`` (text equality, case ignored)."""
-    filters = _filters(request, stage, min_score, max_score, updated_since, owner, tag)
+    filters = _filters(request, ctx.model(session).model, stage, min_score, max_score, updated_since, owner, tag)
     items, next_cursor = list_leads(session, filters, order=order, limit=limit, cursor=cursor)
     return {"leads": items, "next_cursor": next_cursor}
 
 
-@router.get("/{lead_id}", dependencies=[RequireRead], summary="One lead", response_model=LeadPublic)
-def get_lead(lead_id: LeadId, session: SessionDep, ctx: CtxDep) -> Any:
-    """Attributes, score, groups, grades, stage, explanation, recent events and history."""
-    return lead_detail(session, lead_id, recent=ctx.settings.recent_events)
-
-
+# The lead routes take the id as a path (``{lead_id:path}``): an id may hold a "/"
+# ("acct/42", sent as ``acct%2F42``; the server sees the decoded path). The routes with a
+# suffix come first, so ``.../acct%2F42/history`` is the history of "acct/42" (and the
+# plain route cannot reach an id that itself ends in "/history" or "/export": that path
+# names the route of the shorter id; docs/api.md).
 @router.get(
-    "/{lead_id}/history", dependencies=[RequireRead], summary="A lead's score history",
+    "/{lead_id:path}/history", dependencies=[RequireRead], summary="A lead's score history",
     response_model=LeadHistoryPublic,
 )
 def get_history(
@@ -155,7 +178,7 @@ def get_history(
 
 
 @router.get(
-    "/{lead_id}/export", dependencies=[RequireAdmin],
+    "/{lead_id:path}/export", dependencies=[RequireAdmin],
     summary="Everything held about one person (JSON)", response_model=LeadExport,
 )
 def export(lead_id: LeadId, ctx: CtxDep) -> Any:
@@ -164,8 +187,14 @@ def export(lead_id: LeadId, ctx: CtxDep) -> Any:
     return write(ctx, lambda session: export_lead(session, lead_id, now))
 
 
+@router.get("/{lead_id:path}", dependencies=[RequireRead], summary="One lead", response_model=LeadPublic)
+def get_lead(lead_id: LeadId, session: SessionDep, ctx: CtxDep) -> Any:
+    """Attributes, score, groups, grades, stage, explanation, recent events and history."""
+    return lead_detail(session, lead_id, recent=ctx.settings.recent_events)
+
+
 @router.delete(
-    "/{lead_id}", dependencies=[RequireAdmin], status_code=204,
+    "/{lead_id:path}", dependencies=[RequireAdmin], status_code=204,
     summary="Erase a lead and every trace of it", response_class=Response,
 )
 def erase(lead_id: LeadId, ctx: CtxDep) -> Response:
