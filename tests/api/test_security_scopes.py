@@ -20,10 +20,10 @@ API_SCOPES: dict[tuple[str, str], str | None] = {
     ("GET", "/health"): None,
     ("POST", "/v1/leads"): "ingest",
     ("GET", "/v1/leads"): "read",
-    ("GET", "/v1/leads/{lead_id}"): "read",
-    ("GET", "/v1/leads/{lead_id}/history"): "read",
-    ("GET", "/v1/leads/{lead_id}/export"): "admin",  # personal data of one person: admin only
-    ("DELETE", "/v1/leads/{lead_id}"): "admin",  # erasure
+    ("GET", "/v1/leads/{lead_id:path}"): "read",
+    ("GET", "/v1/leads/{lead_id:path}/history"): "read",
+    ("GET", "/v1/leads/{lead_id:path}/export"): "admin",  # personal data of one person: admin only
+    ("DELETE", "/v1/leads/{lead_id:path}"): "admin",  # erasure
     ("POST", "/v1/events"): "ingest",
     ("POST", "/v1/segment"): "ingest",
     ("POST", "/v1/outcomes"): "ingest",
@@ -69,7 +69,7 @@ def routes(app: Any) -> Iterator[tuple[str, str, bool]]:
 
 
 def concrete(path: str) -> str:
-    return re.sub(r"\{([^}]+)\}", lambda m: PARAMS.get(m.group(1), "x"), path)
+    return re.sub(r"\{([^}:]+)(:[^}]*)?\}", lambda m: PARAMS.get(m.group(1), "x"), path)  # {name:convertor}
 
 
 def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
