@@ -47,6 +47,7 @@ from leadscore.service.scoring import (
     score_public,
     state_from_raw,
 )
+from leadscore.store.event_cache import CHANGES_SQL, Entry, EventCache, cache_of
 from leadscore.store.raw import marks, properties_json, raw, to_json
 from leadscore.store.tables import ID_LENGTH, leads
 
@@ -296,6 +297,7 @@ def _store_events(
     first_id: dict[str, str] = {}
     types = model.event_types
     own: dict[str, list[Event]] = {}
+    counted: dict[str, int] = {}  # fresh events by lead, every type (the event cache's counts)
     duplicates = result.duplicates
     for event in parsed:
         event_id, lead_id, ts = event.event_id, event.lead_id, event.ts
@@ -310,8 +312,11 @@ def _store_events(
         seen = first_seen.get(lead_id)
         if seen is None:
             first_seen[lead_id] = ts if ts < now_us else now_us
-        elif ts < seen:
-            first_seen[lead_id] = ts
+            counted[lead_id] = 1
+        else:
+            counted[lead_id] += 1
+            if ts < seen:
+                first_seen[lead_id] = ts
         if event.type in types:
             mine = own.get(lead_id)
             if mine is None:
@@ -353,9 +358,14 @@ def _store_events(
         detail = {pk_of[lead_id]: event_id for lead_id, event_id in first_id.items()}
         # a lead created here has no other events than those of this request
         old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
-        by_pk = load_events(session, old, types) if old else {}
-        for lead_id in result.created:
-            by_pk[states[lead_id].pk] = own.get(lead_id, [])
+        new = {states[lead_id].pk: lead_id for lead_id in result.created}
+        cache = cache_of(session)
+        if cache is not None:
+            by_pk = _stored_events(session, cache, types, old, new, own, counted)
+        else:
+            by_pk = load_events(session, old, types) if old else {}
+            for pk, lead_id in new.items():
+                by_pk[pk] = own.get(lead_id, [])
         created = {states[lead_id].pk: prescored[lead_id] for lead_id in result.created if lead_id in prescored}
         changes = rescore_states(
             session, model, to_score, now_us, "event", policy=policy, detail=detail or None,
@@ -363,6 +373,44 @@ def _store_events(
         )
         result.changes = {c.lead_id: c for c in changes}
     return result
+
+
+def _stored_events(
+    session: Session, cache: EventCache, types: frozenset[str], old: Mapping[int, str],
+    new: Mapping[int, str], own: Mapping[str, list[Event]], counted: Mapping[str, int],
+) -> dict[int, list[Event]]:
+    """Each touched lead's stored events (of ``types``, in the order stored; this batch's
+    ``own`` are stored already): those of the leads the store's event cache holds, as it
+    holds them plus this batch's; the others read back (:func:`load_events`). Staged in the
+    cache for when the batch commits (store/event_cache.py: why a count is enough)."""
+    db = raw(session)
+    found = db.all(CHANGES_SQL)
+    if not found:  # a store without migration 0014's counting: nothing can be cached
+        by_pk = load_events(session, old, types) if old else {}
+        by_pk.update({pk: own.get(lead_id, []) for pk, lead_id in new.items()})
+        return by_pk
+    changes = found[0][0]
+    cache.valid_for(changes, types)
+    stored: dict[int, int] = {}
+    for part in chunks(sorted(old)):
+        stored.update(db.all(
+            f"SELECT lead_pk, count(*) FROM events WHERE lead_pk IN ({marks(len(part))}) GROUP BY lead_pk", part))
+    # an entry holds a lead's events before this batch: as many as stored now, less the batch's
+    held = cache.get({pk: (lead_id, stored.get(pk, 0) - counted.get(lead_id, 0)) for pk, lead_id in old.items()})
+    missing = {pk: lead_id for pk, lead_id in old.items() if pk not in held}
+    by_pk = load_events(session, missing, types) if missing else {}
+    entries: dict[int, Entry] = {}
+    for pk, lead_id in old.items():
+        before = held.get(pk)
+        if before is not None:
+            mine = own.get(lead_id)
+            by_pk[pk] = [*before, *mine] if mine else list(before)
+        entries[pk] = Entry(lead_id, stored.get(pk, 0), tuple(by_pk[pk]))
+    for pk, lead_id in new.items():
+        by_pk[pk] = mine = own.get(lead_id, [])
+        entries[pk] = Entry(lead_id, counted.get(lead_id, 0), tuple(mine))
+    cache.stage(session, changes, types, entries)
+    return by_pk
 
 
 def clean_lead_id(value: Any, where: str = "lead_id") -> str:

@@ -43,6 +43,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.errors import UsageError
+from leadscore.store.event_cache import EVENT_CACHE, EventCache
 from leadscore.store.locks import WriterLock, sqlite_file
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -278,6 +279,8 @@ class Store:
         self._writers = WriterLock(database) if database is not None else None
         self._checkpointer = _Checkpointer(engine) if database is not None else None  # a file has a WAL
         self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # the events of the leads this process touched lately (None: no cache)
+        self.event_cache: EventCache | None = EventCache()
         self._read = sessionmaker(
             engine.execution_options(**{READ_OPTION: True}), expire_on_commit=False, autoflush=False
         )
@@ -303,8 +306,12 @@ class Store:
         ``wait=False`` (SQLite) raises :class:`WriterBusy` at once, before anything is
         done, when another thread of this process, or another process, is writing."""
         if self._write_lock is None:
-            with self._write() as session, session.begin():
-                yield session
+            with self._write() as session:
+                cache = session.info[EVENT_CACHE] = self.event_cache
+                with session.begin():
+                    yield session
+                if cache is not None:
+                    cache.commit(session)  # what the committed transaction staged
             return
         if not self._write_lock.acquire(blocking=wait):
             raise WriterBusy("another writer holds the database")
@@ -313,8 +320,12 @@ class Store:
                     wait=wait, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
                 raise WriterBusy("another process writes to the database")
             try:
-                with self._write() as session, session.begin():
-                    yield session
+                with self._write() as session:
+                    cache = session.info[EVENT_CACHE] = self.event_cache
+                    with session.begin():
+                        yield session
+                    if cache is not None:
+                        cache.commit(session)  # what the committed transaction staged
                 if session.info.get(WIPE_WAL) and self._checkpointer is not None:
                     self._checkpointer.wipe()  # still this process's (and the file's) only writer
             finally:

@@ -187,7 +187,19 @@ class ApiKeyRow(Base):
     revoked_us: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class EventChangesRow(Base):
+    """One row (id 1): how many times ``events`` rows were deleted or updated, counted by
+    the database's triggers (migration 0014). A process's cache of stored events is
+    valid while this number stays the same (store/event_cache.py)."""
+
+    __tablename__ = "event_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    changes: Mapped[int] = mapped_column(BigInteger)
+
+
 leads: Table = cast(Table, LeadRow.__table__)
+event_changes: Table = cast(Table, EventChangesRow.__table__)
 events: Table = cast(Table, EventRow.__table__)
 score_history: Table = cast(Table, HistoryRow.__table__)
 stage_transitions: Table = cast(Table, TransitionRow.__table__)
