@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     )
     rescore_chunk: int = Field(default=500, description="Leads rescored per transaction in background jobs.")
     recent_events: int = Field(default=50, description="Events shown in GET /v1/leads/{lead_id}.")
+    event_cache_events: int = Field(
+        default=200_000, ge=0,
+        description="Stored events a server process keeps decoded, by lead, for the leads it "
+        "touched lately (about 200 bytes each; 0 turns the cache off). A batch then reads "
+        "only those leads' counts of events, not the events (store/event_cache.py).",
+    )
     # security limits (docs/security.md); a rate of 0 turns rate limiting off
     rate_limit_per_second: float = Field(
         default=1000.0, ge=0, description="Requests per second allowed per API key (token bucket); 0 = no limit."

@@ -136,3 +136,39 @@ def test_a_rolled_back_batch_leaves_nothing_in_the_cache(store: Store) -> None:
     assert result.accepted == 1
     held = cache.get({pk: ("L1", 2) for pk in range(1, 100)})
     assert [e.event_id for events in held.values() for e in events] == ["E1", "E3"]
+
+
+@pytest.mark.parametrize("events", [0, 1000])
+def test_the_server_setting_sizes_or_turns_off_the_cache(tmp_path: Path, events: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from leadscore.api import create_app
+    from leadscore.config import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", scheduler=False,
+                              event_cache_events=events))
+    with TestClient(app):
+        cache = app.state.ctx.store.event_cache
+        assert (cache.limit if cache is not None else 0) == events
+
+
+def test_the_least_recently_used_leads_go_first_beyond_the_limit(store: Store) -> None:
+    from leadscore.store.event_cache import Entry, EventCache
+
+    cache = EventCache(limit=7)
+    types = frozenset({"page_view"})
+    cache.valid_for(0, types)
+    with store.write() as session:
+        cache.stage(session, 0, types, {pk: Entry(f"L{pk}", 3, ("e",) * 3) for pk in (1, 2)})
+        cache.commit(session)
+        assert set(cache.get({1: ("L1", 3)})) == {1}  # lead 1 used: lead 2 is now the oldest
+        cache.stage(session, 0, types, {3: Entry("L3", 3, ("e",) * 3)})
+        cache.commit(session)
+        assert set(cache.get({pk: (f"L{pk}", 3) for pk in (1, 2, 3)})) == {1, 3}
+        cache.stage(session, 0, types, {4: Entry("L4", 8, ("e",) * 8)})  # larger than the whole cache
+        cache.commit(session)
+        assert set(cache.get({pk: (f"L{pk}", 3 if pk < 4 else 8) for pk in (1, 2, 3, 4)})) == {1, 3}
+        cache.stage(session, 0, types, {5: Entry("L5", 1, ("e",))})
+        cache.valid_for(1, types)  # a deletion seen: emptied, and what was staged before is dropped
+        cache.commit(session)
+        assert len(cache) == 0

@@ -53,6 +53,7 @@ from leadscore.service.models import ModelCache, ensure_model
 from leadscore.service.retention import Housekeeper
 from leadscore.service.scoring import ScoringPolicy
 from leadscore.store.db import Store
+from leadscore.store.event_cache import EventCache
 
 log = logging.getLogger("leadscore.api")
 
@@ -158,6 +159,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         db = store or Store.open(settings.database_url)
+        if own_store:
+            db.event_cache = EventCache(settings.event_cache_events) if settings.event_cache_events else None
         audit.acting_as("start-up")
         with db.write() as session:
             ensure_model(session, settings.model_file, AppContext.now_us())

@@ -384,17 +384,25 @@ def _stored_events(
     holds them plus this batch's; the others read back (:func:`load_events`). Staged in the
     cache for when the batch commits (store/event_cache.py: why a count is enough)."""
     db = raw(session)
-    found = db.all(CHANGES_SQL)
-    if not found:  # a store without migration 0014's counting: nothing can be cached
+    # the counts and the number of deletions read by one statement each (PostgreSQL, read
+    # committed: one statement sees one snapshot; a purge committed between two statements
+    # would leave counts that match an older entry with the number of before)
+    readings: set[Any] = set()
+    stored: dict[int, int] = {}
+    for part in chunks(sorted(old)) if old else [[]]:
+        counts = (f" UNION ALL SELECT lead_pk, count(*) FROM events WHERE lead_pk IN ({marks(len(part))}) "
+                  "GROUP BY lead_pk") if part else ""
+        for pk, number in db.all(f"SELECT NULL, ({CHANGES_SQL}){counts}", part):
+            if pk is None:
+                readings.add(number)
+            else:
+                stored[pk] = number
+    if len(readings) != 1 or None in readings:  # no migration 0014 (nothing counted), or moved
         by_pk = load_events(session, old, types) if old else {}
         by_pk.update({pk: own.get(lead_id, []) for pk, lead_id in new.items()})
         return by_pk
-    changes = found[0][0]
+    changes = readings.pop()
     cache.valid_for(changes, types)
-    stored: dict[int, int] = {}
-    for part in chunks(sorted(old)):
-        stored.update(db.all(
-            f"SELECT lead_pk, count(*) FROM events WHERE lead_pk IN ({marks(len(part))}) GROUP BY lead_pk", part))
     # an entry holds a lead's events before this batch: as many as stored now, less the batch's
     held = cache.get({pk: (lead_id, stored.get(pk, 0) - counted.get(lead_id, 0)) for pk, lead_id in old.items()})
     missing = {pk: lead_id for pk, lead_id in old.items() if pk not in held}

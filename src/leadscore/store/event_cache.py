@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 EVENT_CACHE = "_leadscore_event_cache"  # session.info: the store's cache (write sessions)
 _STAGED = "_leadscore_event_cache_staged"  # session.info: entries waiting for the commit
-DEFAULT_LIMIT = 500_000  # events held in all (~100 MB at most; a few events per lead)
+DEFAULT_LIMIT = 200_000  # events held in all (~200 bytes each: ~40 MB at most)
 
 
 @dataclass(frozen=True, slots=True)
