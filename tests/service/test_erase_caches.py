@@ -62,9 +62,11 @@ def test_erasing_a_lead_empties_the_caches_of_its_values(store: Store) -> None:
     if store.engine.dialect.name == "sqlite":  # PostgreSQL hands over decoded documents
         assert any(SECRET in text for text in _cached_texts())
     assert CREATED in _cached_texts()
+    assert store.event_cache is not None and len(store.event_cache) == 1  # the lead's events, decoded
     with store.write() as session:
         erase_lead(session, "L-secret", NOW)
     assert not [text for text in _cached_texts() if SECRET in text or text == CREATED]
+    assert len(store.event_cache) == 0
 
 
 def test_large_texts_are_not_cached() -> None:

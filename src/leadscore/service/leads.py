@@ -30,6 +30,7 @@ from leadscore.service import (
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.service.scoring import forget_properties
 from leadscore.store.db import WIPE_WAL
+from leadscore.store.event_cache import cache_of
 from leadscore.store.tables import Base, events, leads, score_history, stage_transitions
 from leadscore.store.tables_automation import lead_owners, lead_tags
 
@@ -381,20 +382,25 @@ def erase_lead(session: Session, lead_id: str, now_us: int | None = None) -> dic
     # the in-memory caches of values (decoded event properties, `matches` results) may hold
     # the lead's data: emptied now, and again once the erasure is committed (a batch scored
     # meanwhile may have read the lead's rows before they were deleted)
-    forget_cached_values()
+    forget_cached_values(session)
     sqlalchemy_event.listen(session, "after_commit", _forget_after_commit, once=True)
     return deleted
 
 
-def forget_cached_values() -> None:
-    """Empty every in-memory cache of lead values (see :func:`erase_lead`)."""
+def forget_cached_values(session: Session | None = None) -> None:
+    """Empty every in-memory cache of lead values (see :func:`erase_lead`), and the event
+    cache of ``session``'s store (the other processes' event caches are emptied by their
+    next batch: the erasure's deletions are counted, store/event_cache.py)."""
     forget_properties()
     forget_values()
     forget_moments()
+    cache = cache_of(session) if session is not None else None
+    if cache is not None:
+        cache.clear()
 
 
 def _forget_after_commit(session: Session) -> None:
-    forget_cached_values()
+    forget_cached_values(session)
 
 
 def stage_counts(session: Session) -> dict[str, int]:

@@ -79,6 +79,12 @@ class EventCache:
                 self._held = 0
                 self._changes, self._types = changes, types
 
+    def clear(self) -> None:
+        """Forget every entry (a lead was erased: its events must not stay in memory)."""
+        with self._lock:
+            self._entries.clear()
+            self._held = 0
+
     def get(self, counts: Mapping[int, tuple[str, int]]) -> dict[int, tuple[Any, ...]]:
         """The cached events of the leads ``{key: (lead_id, stored count)}`` whose entry is
         still valid (same id, same number of stored events)."""
