@@ -1,0 +1,239 @@
+"""``leadscore send``: post lead and event files to a running service, through its HTTP API.
+
+The files are read by the readers of ``leadscore import`` (:mod:`leadscore.ingest.files`)
+and normalised by the same rules (:mod:`leadscore.ingest.normalise`): a lead is ``lead_id``
+plus attribute columns, an event is ``event_id``, ``lead_id``, ``type``, ``timestamp`` plus
+property columns; an empty cell is left out. A bad row stops the command before anything is
+sent, naming the file, row and column.
+
+Leads go one request each to ``POST /v1/leads`` (the API has no batch form of it), then
+events in batches to ``POST /v1/events``, in file order. A refused request (4xx) stops the
+sending: nothing after it is sent, and the error names the batch, the file row the server's
+``field`` points at and the server's message. A transport error, a 503 or a 429 is sent
+again after a pause (the API stores an ``event_id`` once, so sending a batch twice is safe).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadscore.engine.timestamps import iso
+from leadscore.errors import InputError, LeadscoreError
+from leadscore.ingest.files import iter_records
+from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+
+if TYPE_CHECKING:
+    import httpx
+
+MAX_BATCH = 10_000  # the service's LEADSCORE_MAX_BATCH_EVENTS default
+RETRIES = 5  # sends of one request after the first, on a transport error, 503 or 429
+RETRY_STATUSES = frozenset({429, 503})
+_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(.+))?$")
+Sleep = Callable[[float], None]
+Progress = Callable[[str, int, int], None]  # stage ("leads" / "events"), done, total
+
+
+class SendError(LeadscoreError):
+    """The service refused a request, or could not be reached; the message says where."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request body and the file row (1-based data row; for JSON lines the line) it came from."""
+
+    row: int
+    body: dict[str, Any]
+
+
+@dataclass
+class SendSummary:
+    """What the service answered, added up."""
+
+    leads_sent: int = 0
+    leads_created: int = 0
+    events_sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    retries: int = 0
+    touched: set[str] = field(default_factory=set)
+
+
+def read_lead_rows(path: str | Path) -> list[Row]:
+    """``POST /v1/leads`` bodies of a lead file: ``lead_id`` and its non-empty attributes."""
+    rows: list[Row] = []
+    for row, record in iter_records(path):
+        if not rows and "lead_id" not in record:
+            columns = ", ".join(list(record)[:8])
+            raise InputError(f"no 'lead_id' column (found: {columns})", file=str(path), row=row,
+                             column="lead_id")
+        try:
+            lead_id = id_text(record.get("lead_id"), "lead_id")
+            attributes = make_attributes(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        present = {k: v for k, v in attributes.items() if v is not None}
+        rows.append(Row(row, {"lead_id": lead_id, "attributes": present}))
+    if not rows:
+        raise InputError("no leads in the file (only a header?)", file=str(path))
+    return rows
+
+
+def read_event_rows(path: str | Path) -> list[Row]:
+    """``POST /v1/events`` records of an event file: ``event_id`` (when given), ``lead_id``,
+    ``type``, ``timestamp`` (ISO 8601, UTC) and ``properties`` (the other non-empty columns)."""
+    rows: list[Row] = []
+    for row, record in iter_records(path):
+        if not rows:
+            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
+                    file=str(path), row=row, column=missing[0],
+                )
+        try:
+            event = make_event(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        body: dict[str, Any] = {"lead_id": event.lead_id, "type": event.type, "timestamp": iso(event.ts)}
+        if event.event_id is not None:
+            body["event_id"] = event.event_id
+        if event.properties:
+            body["properties"] = dict(event.properties)
+        rows.append(Row(row, body))
+    if not rows:
+        raise InputError("no events in the file (only a header?)", file=str(path))
+    return rows
+
+
+def batches(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
+    """``rows`` in slices of ``size``, in order."""
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+class Sender:
+    """Posts bodies to one service with one key, retrying what may be retried."""
+
+    def __init__(self, client: httpx.Client, *, retries: int = RETRIES, sleep: Sleep = time.sleep) -> None:
+        self.client = client
+        self.retries = retries
+        self.sleep = sleep
+        self.summary = SendSummary()
+
+    def post(self, path: str, body: dict[str, Any], what: str) -> tuple[int, Any]:
+        """The status and JSON answer of a POST; a 4xx other than 429 is returned (the caller
+        words the error), transport errors, 429 and 503 are retried, then raise."""
+        import httpx
+
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.summary.retries += 1
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                wait = 0.5 * 2 ** attempt
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response.status_code, _json(response)
+                problem = f"{response.status_code} {_message(_json(response))}"
+                wait = max(_retry_after(response), 0.5 * 2 ** attempt)
+            if attempt < self.retries:
+                self.sleep(min(wait, 10.0))
+        raise SendError(f"{what}: no answer from {self.client.base_url} after {self.retries + 1} "
+                        f"tries ({problem}); nothing after it was sent. The service stores each "
+                        "event_id once: running the same command again is safe")
+
+    def send_leads(self, path: Path, rows: Sequence[Row], progress: Progress | None = None) -> None:
+        """One ``POST /v1/leads`` per lead, in file order; a refusal stops."""
+        for done, row in enumerate(rows, start=1):
+            what = f"{path}: lead at row {row.row}"
+            status, answer = self.post("/v1/leads", row.body, what)
+            if status >= 400:
+                raise SendError(f"{path}: lead at row {row.row} refused by the service "
+                                f"({_status_text(status, answer)}): {_where(answer)}{_message(answer)}"
+                                f"{_after(self.summary.leads_sent, 'lead')}")
+            self.summary.leads_sent += 1
+            self.summary.leads_created += bool(answer.get("created"))
+            self.summary.touched.add(str(answer.get("lead_id", row.body["lead_id"])))
+            if progress is not None:
+                progress("leads", done, len(rows))
+
+    def send_events(self, path: Path, rows: Sequence[Row], size: int,
+                    progress: Progress | None = None) -> None:
+        """``POST /v1/events`` with ``{"events": [...]}`` of ``size`` rows, in file order."""
+        for number, batch in enumerate(batches(rows, size), start=1):
+            first, last = batch[0].row, batch[-1].row
+            what = f"{path}: batch {number} (rows {first}-{last})"
+            status, answer = self.post("/v1/events", {"events": [r.body for r in batch]}, what)
+            if status >= 400:
+                raise SendError(f"{what} refused by the service ({_status_text(status, answer)}): "
+                                f"{_event_where(answer, batch)}{_message(answer)}"
+                                f"{_after(self.summary.events_sent, 'event')}")
+            self.summary.batches += 1
+            self.summary.events_sent += len(batch)
+            self.summary.accepted += int(answer.get("accepted", 0))
+            self.summary.duplicates += int(answer.get("duplicates", 0))
+            self.summary.touched.update(str(lead["lead_id"]) for lead in answer.get("leads", ()))
+            if progress is not None:
+                progress("events", self.summary.events_sent, len(rows))
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"message": response.text[:200].strip() or response.reason_phrase}
+
+
+def _message(answer: Any) -> str:
+    """The server's message, without the ``field: `` it may start with (named already)."""
+    if not isinstance(answer, dict) or not answer.get("message"):
+        return str(answer)[:200]
+    message, place = str(answer["message"]), answer.get("field")
+    return message.removeprefix(f"{place}: ") if place else message
+
+
+def _status_text(status: int, answer: Any) -> str:
+    code = answer.get("error") if isinstance(answer, dict) else None
+    hint = " - check --key or LEADSCORE_API_KEY, and its scope (ingest or admin)" if status in (401, 403) else ""
+    return f"{status}{' ' + str(code) if code else ''}{hint}"
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", 0))
+    except ValueError:
+        return 0.0
+
+
+def _where(answer: Any) -> str:
+    place = answer.get("field") if isinstance(answer, dict) else None
+    return f"field '{place}': " if place else ""
+
+
+def _event_where(answer: Any, batch: Sequence[Row]) -> str:
+    """``row N, field 'events[i].x'``: the file row of the batch's i-th event, when the
+    server's ``field`` names one."""
+    place = answer.get("field") if isinstance(answer, dict) else None
+    if not place:
+        return ""
+    match = _EVENT_FIELD.match(str(place))
+    if match and int(match.group(1)) < len(batch):
+        return f"row {batch[int(match.group(1))].row}, field '{place}': "
+    return f"field '{place}': "
+
+
+def _after(sent: int, noun: str) -> str:
+    return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
+
+
+__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "read_event_rows",
+           "read_lead_rows"]
