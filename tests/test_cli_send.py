@@ -108,8 +108,9 @@ def _contents(store: Store) -> dict[str, Any]:
 
 
 SUMMARY = re.compile(
-    r"sent 50 lead\(s\) \(50 new\), 669 event\(s\) in 4 batch\(es\): 669 accepted, 0 duplicate\(s\); "
-    r"50 lead\(s\) touched in \d+\.\d s \([\d,]+ events/s\) to http://127\.0\.0\.1:\d+\n"
+    r"sent 50 lead\(s\) \(50 new\) in \d+\.\d s, 669 event\(s\) in 4 batch\(es\) in \d+\.\d s "
+    r"\([\d,]+ events/s\): 669 accepted, 0 duplicate\(s\); 50 lead\(s\) touched "
+    r"\(to http://127\.0\.0\.1:\d+\)\n"
 )
 
 
@@ -140,7 +141,8 @@ def test_send_stores_what_import_stores_and_a_second_send_is_duplicates(
 
     code, _, err = run(["send", "--events", str(world["events"]), "-q"], capsys)
     assert code == 0, err
-    assert err.startswith("669 event(s) in 1 batch(es): 0 accepted, 669 duplicate(s); 47 lead(s) touched in ")
+    assert re.fullmatch(r"669 event\(s\) in 1 batch\(es\) in \d+\.\d s \([\d,]+ events/s\): 0 accepted, "
+                        r"669 duplicate\(s\); 47 lead\(s\) touched \(to http://127\.0\.0\.1:\d+\)\n", err), err
     assert _contents(live.store) == sent
 
 
@@ -183,6 +185,8 @@ def test_bad_rows_keys_and_options_stop_before_anything_is_sent(
         2, "", "error: give --key KEY or set LEADSCORE_API_KEY (a key of scope ingest or admin: "
         "`leadscore keys create --name NAME --scope ingest`)\n")
     assert run([*base, "--key", live.key], capsys) == (2, "", "error: give --events FILE, --leads FILE or both\n")
+    assert run(["send", "--url", "127.0.0.1:8000", "--key", live.key, "--events", str(path)], capsys) == (
+        2, "", "error: --url must be http://HOST[:PORT] or https://..., got '127.0.0.1:8000'\n")
     good = tmp_path / "good.csv"
     good.write_text("lead_id,type,timestamp\nL1,visit,2026-01-01\n")
     code, _, err = run([*base, "--events", str(good), "--key", "lsk_wrong"], capsys)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadscore.cli.common import err
 from leadscore.errors import UsageError
+
+if TYPE_CHECKING:
+    from leadscore.ingest.send import SendSummary
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT_S = 300.0  # a batch of 10,000 events takes seconds to store and score; a busy SQLite waits 30 s
@@ -47,11 +50,14 @@ def send(
     if not key:
         raise UsageError("give --key KEY or set LEADSCORE_API_KEY (a key of scope ingest or admin: "
                          "`leadscore keys create --name NAME --scope ingest`)")
+    address = httpx.URL(url.rstrip("/")) if "://" in url else None
+    if address is None or address.scheme not in ("http", "https") or not address.host:
+        raise UsageError(f"--url must be http://HOST[:PORT] or https://..., got '{url}'")
     lead_rows = read_lead_rows(leads) if leads is not None else []
     event_rows = read_event_rows(events) if events is not None else []
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "leadscore-send"}
     started = time.perf_counter()
-    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=TIMEOUT_S) as client, Progress(
+    with httpx.Client(base_url=address, headers=headers, timeout=TIMEOUT_S) as client, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True, disable=quiet,
     ) as bar:
@@ -65,23 +71,27 @@ def send(
         sender = Sender(client)
         if leads is not None:
             sender.send_leads(leads, lead_rows, progress)
+        leads_done = time.perf_counter()
         if events is not None:
             sender.send_events(events, event_rows, batch, progress)
-    seconds = time.perf_counter() - started
-    summary = sender.summary
+    ended = time.perf_counter()
+    err.print(_summary(sender.summary, leads is not None, events is not None,
+                       leads_done - started, ended - leads_done, url), markup=False)
+
+
+def _summary(summary: SendSummary, leads: bool, events: bool, lead_s: float, event_s: float,
+             url: str) -> str:
+    """One line: what was sent, what the service answered, how long each part took."""
     parts = []
-    if leads is not None:
-        parts.append(f"sent {summary.leads_sent} lead(s) ({summary.leads_created} new)")
-    if events is not None:
-        rate = summary.events_sent / seconds if seconds > 0 else 0.0
-        parts.append(f"{summary.events_sent} event(s) in {summary.batches} batch(es): "
-                     f"{summary.accepted} accepted, {summary.duplicates} duplicate(s); "
-                     f"{len(summary.touched)} lead(s) touched")
-        timing = f"in {seconds:.1f} s ({rate:,.0f} events/s)"
-    else:
-        timing = f"in {seconds:.1f} s"
+    if leads:
+        parts.append(f"sent {summary.leads_sent} lead(s) ({summary.leads_created} new) in {lead_s:.1f} s")
+    if events:
+        rate = summary.events_sent / event_s if event_s > 0 else 0.0
+        parts.append(f"{summary.events_sent} event(s) in {summary.batches} batch(es) in {event_s:.1f} s "
+                     f"({rate:,.0f} events/s): {summary.accepted} accepted, {summary.duplicates} "
+                     f"duplicate(s); {len(summary.touched)} lead(s) touched")
     retried = f"; {summary.retries} request(s) sent again" if summary.retries else ""
-    err.print(f"{', '.join(parts)} {timing}{retried} to {url}", markup=False)
+    return f"{', '.join(parts)}{retried} (to {url})"
 
 
 def register(app: typer.Typer) -> None:
