@@ -236,3 +236,19 @@ def test_the_last_failure_is_named_when_retries_run_out() -> None:
         "events.csv: batch 1 (rows 1-1): no answer from http://service after 3 tries (503 database "
         "is locked); nothing after it was sent. The service stores each event_id once: running the "
         "same command again is safe")
+
+
+def test_every_option_and_variable_is_documented() -> None:
+    import typer.main
+
+    from leadscore.cli import app
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    section = docs[docs.index("## Post a file of events through the API: `leadscore send`"):]
+    command = typer.main.get_group(app).commands["send"]
+    # typer vendors click (typer._click): its options are not click.Option, so no isinstance
+    options = [p for p in command.params if p.param_type_name == "option"]
+    names = [name for p in options for name in [*p.opts, *([p.envvar] if isinstance(p.envvar, str) else [])]]
+    assert len(options) == 6 and {"--batch", "LEADSCORE_API_KEY", "LEADSCORE_URL"} <= set(names)
+    for name in names:
+        assert name in section, f"{name} is not in docs/api.md, `leadscore send`"
