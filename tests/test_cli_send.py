@@ -223,14 +223,14 @@ def test_a_transport_error_or_503_is_sent_again_after_a_pause() -> None:
     client, sent = _answers(httpx.ConnectError("refused"), 503, 200)
     pauses: list[float] = []
     sender = Sender(client, sleep=pauses.append)
-    sender.send_events(Path("events.csv"), ROWS, 10)
+    sender.send_events(Path("events.csv"), ROWS, 10, 1)
     assert (len(sent), pauses, sender.summary.accepted, sender.summary.retries) == (3, [0.5, 1.0], 1, 2)
 
 
 def test_the_last_failure_is_named_when_retries_run_out() -> None:
     client, sent = _answers(*[503] * 3)
     with pytest.raises(SendError) as caught:
-        Sender(client, retries=2, sleep=lambda _: None).send_events(Path("events.csv"), ROWS, 10)
+        Sender(client, retries=2, sleep=lambda _: None).send_events(Path("events.csv"), ROWS, 10, 1)
     assert len(sent) == 3
     assert str(caught.value) == (
         "events.csv: batch 1 (rows 1-1): no answer from http://service after 3 tries (503 database "

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,18 +85,20 @@ def read_lead_rows(path: str | Path) -> list[Row]:
     return rows
 
 
-def read_event_rows(path: str | Path) -> list[Row]:
-    """``POST /v1/events`` records of an event file: ``event_id`` (when given), ``lead_id``,
-    ``type``, ``timestamp`` (ISO 8601, UTC) and ``properties`` (the other non-empty columns)."""
-    rows: list[Row] = []
+def event_rows(path: str | Path) -> Iterator[Row]:
+    """``POST /v1/events`` records of an event file, in file order: ``event_id`` (when given),
+    ``lead_id``, ``type``, ``timestamp`` (ISO 8601, UTC) and ``properties`` (the other
+    non-empty columns). Read as the file is sent: a batch at a time is held, not the file."""
+    first = True
     for row, record in iter_records(path):
-        if not rows:
+        if first:
             missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
             if missing:
                 raise InputError(
                     f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
                     file=str(path), row=row, column=missing[0],
                 )
+            first = False
         try:
             event = make_event(record)
         except RecordError as exc:
@@ -105,16 +108,22 @@ def read_event_rows(path: str | Path) -> list[Row]:
             body["event_id"] = event.event_id
         if event.properties:
             body["properties"] = dict(event.properties)
-        rows.append(Row(row, body))
-    if not rows:
+        yield Row(row, body)
+
+
+def count_event_rows(path: str | Path) -> int:
+    """The number of events of a file, every row checked (a bad one raises, naming it)."""
+    count = sum(1 for _ in event_rows(path))
+    if not count:
         raise InputError("no events in the file (only a header?)", file=str(path))
-    return rows
+    return count
 
 
-def batches(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
-    """``rows`` in slices of ``size``, in order."""
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+def batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """``rows`` in lists of ``size``, in order."""
+    rows = iter(rows)
+    while batch := list(islice(rows, size)):
+        yield batch
 
 
 class Sender:
@@ -166,7 +175,7 @@ class Sender:
             if progress is not None:
                 progress("leads", done, len(rows))
 
-    def send_events(self, path: Path, rows: Sequence[Row], size: int,
+    def send_events(self, path: Path, rows: Iterable[Row], size: int, total: int,
                     progress: Progress | None = None) -> None:
         """``POST /v1/events`` with ``{"events": [...]}`` of ``size`` rows, in file order."""
         for number, batch in enumerate(batches(rows, size), start=1):
@@ -183,7 +192,7 @@ class Sender:
             self.summary.duplicates += int(answer.get("duplicates", 0))
             self.summary.touched.update(str(lead["lead_id"]) for lead in answer.get("leads", ()))
             if progress is not None:
-                progress("events", self.summary.events_sent, len(rows))
+                progress("events", self.summary.events_sent, total)
 
 
 def _json(response: httpx.Response) -> Any:
@@ -235,5 +244,5 @@ def _after(sent: int, noun: str) -> str:
     return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
 
 
-__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "read_event_rows",
-           "read_lead_rows"]
+__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "count_event_rows",
+           "event_rows", "read_lead_rows"]
