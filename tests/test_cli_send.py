@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from leadscore.cli import main
 from leadscore.demo import write_world
-from leadscore.ingest.send import Row, Sender, SendError
+from leadscore.errors import InputError
+from leadscore.ingest.send import Row, Sender, SendError, read_lead_rows
 from leadscore.store.db import Store
 from leadscore.store.raw import from_json
 from leadscore.store.tables import events, leads
@@ -191,8 +192,7 @@ def test_bad_rows_keys_and_options_stop_before_anything_is_sent(
     good.write_text("lead_id,type,timestamp\nL1,visit,2026-01-01\n")
     code, _, err = run([*base, "--events", str(good), "--key", "lsk_wrong"], capsys)
     assert (code, err) == (2, f"error: {good}: batch 1 (rows 1-1) refused by the service (401 "
-                              "unauthenticated - check --key or LEADSCORE_API_KEY, and its scope (ingest "
-                              "or admin)): field 'Authorization': unknown API key; nothing after it "
+                              "unauthenticated - check --key or LEADSCORE_API_KEY): field 'Authorization': unknown API key; nothing after it "
                               "was sent (0 event(s) were sent before it)\n")
     with live.store.read() as session:
         assert session.execute(select(events.c.id)).first() is None
@@ -252,3 +252,33 @@ def test_every_option_and_variable_is_documented() -> None:
     assert len(options) == 6 and {"--batch", "LEADSCORE_API_KEY", "LEADSCORE_URL"} <= set(names)
     for name in names:
         assert name in section, f"{name} is not in docs/api.md, `leadscore send`"
+
+
+@pytest.mark.parametrize(("status", "headers", "content", "expected"), [
+    (301, {"Location": "https://service/v1/events"}, b"", "leads.csv: lead at row 1 refused by the service "
+     "(301 - redirected to https://service/v1/events: give that address as --url): Moved Permanently"),
+    (413, {}, b'{"error": "payload_too_large", "message": "the body is over 16777216 bytes", "field": null}',
+     "leads.csv: lead at row 1 refused by the service (413 payload_too_large - use a smaller --batch, or "
+     "raise the service's LEADSCORE_MAX_BODY_BYTES): the body is over 16777216 bytes"),
+    (200, {}, b"<html>hello</html>", "leads.csv: lead at row 1: the answer (200) is not JSON of the "
+     "leadscore API - is --url the service's address?"),
+])
+def test_other_answers_are_refusals_with_a_hint(status: int, headers: dict[str, str], content: bytes,
+                                                 expected: str) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, headers=headers, content=content))
+    sender = Sender(httpx.Client(base_url="http://service", transport=transport))
+    with pytest.raises(SendError) as caught:
+        sender.send_leads(Path("leads.csv"), [Row(1, {"lead_id": "L1", "attributes": {}})])
+    assert str(caught.value) == expected + "; nothing after it was sent (0 lead(s) were sent before it)"
+
+
+def test_a_lead_file_reads_as_import_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("lead_id,title,size\nL1,VP Sales,\n 2 ,,12\n")
+    assert read_lead_rows(path) == [Row(1, {"lead_id": "L1", "attributes": {"title": "VP Sales"}}),
+                                    Row(2, {"lead_id": "2", "attributes": {"size": "12"}})]
+    path.write_text("lead_id,title\nL1,a\nL2,b\nL1,c\n")
+    with pytest.raises(InputError) as caught:
+        read_lead_rows(path)
+    assert str(caught.value) == (f"{path}, row 3, column 'lead_id': lead_id 'L1' appears again (first at "
+                                 "row 1); each lead must appear once")

@@ -66,8 +66,10 @@ class SendSummary:
 
 
 def read_lead_rows(path: str | Path) -> list[Row]:
-    """``POST /v1/leads`` bodies of a lead file: ``lead_id`` and its non-empty attributes."""
+    """``POST /v1/leads`` bodies of a lead file: ``lead_id`` and its non-empty attributes
+    (a lead_id that appears twice is refused, as ``leadscore import`` refuses it)."""
     rows: list[Row] = []
+    first_row: dict[str, int] = {}
     for row, record in iter_records(path):
         if not rows and "lead_id" not in record:
             columns = ", ".join(list(record)[:8])
@@ -78,6 +80,11 @@ def read_lead_rows(path: str | Path) -> list[Row]:
             attributes = make_attributes(record)
         except RecordError as exc:
             raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        assert lead_id is not None
+        if lead_id in first_row:  # refused as leadscore import refuses it (files.read_leads)
+            raise InputError(f"lead_id '{lead_id}' appears again (first at row {first_row[lead_id]}); "
+                             "each lead must appear once", file=str(path), row=row, column="lead_id")
+        first_row[lead_id] = row
         present = {k: v for k, v in attributes.items() if v is not None}
         rows.append(Row(row, {"lead_id": lead_id, "attributes": present}))
     if not rows:
@@ -135,9 +142,9 @@ class Sender:
         self.sleep = sleep
         self.summary = SendSummary()
 
-    def post(self, path: str, body: dict[str, Any], what: str) -> tuple[int, Any]:
-        """The status and JSON answer of a POST; a 4xx other than 429 is returned (the caller
-        words the error), transport errors, 429 and 503 are retried, then raise."""
+    def post(self, path: str, body: dict[str, Any], what: str) -> tuple[httpx.Response, Any]:
+        """The response and JSON answer of a POST; transport errors, 429 and 503 are sent
+        again (then raise), any other answer is returned (:meth:`check` words a refusal)."""
         import httpx
 
         problem = ""
@@ -151,7 +158,7 @@ class Sender:
                 wait = 0.5 * 2 ** attempt
             else:
                 if response.status_code not in RETRY_STATUSES:
-                    return response.status_code, _json(response)
+                    return response, _json(response)
                 problem = f"{response.status_code} {_message(_json(response))}"
                 wait = max(_retry_after(response), 0.5 * 2 ** attempt)
             if attempt < self.retries:
@@ -164,11 +171,8 @@ class Sender:
         """One ``POST /v1/leads`` per lead, in file order; a refusal stops."""
         for done, row in enumerate(rows, start=1):
             what = f"{path}: lead at row {row.row}"
-            status, answer = self.post("/v1/leads", row.body, what)
-            if status >= 400:
-                raise SendError(f"{path}: lead at row {row.row} refused by the service "
-                                f"({_status_text(status, answer)}): {_where(answer)}{_message(answer)}"
-                                f"{_after(self.summary.leads_sent, 'lead')}")
+            response, answer = self.post("/v1/leads", row.body, what)
+            check(response, answer, what, _where(answer), _after(self.summary.leads_sent, "lead"))
             self.summary.leads_sent += 1
             self.summary.leads_created += bool(answer.get("created"))
             self.summary.touched.add(str(answer.get("lead_id", row.body["lead_id"])))
@@ -181,11 +185,9 @@ class Sender:
         for number, batch in enumerate(batches(rows, size), start=1):
             first, last = batch[0].row, batch[-1].row
             what = f"{path}: batch {number} (rows {first}-{last})"
-            status, answer = self.post("/v1/events", {"events": [r.body for r in batch]}, what)
-            if status >= 400:
-                raise SendError(f"{what} refused by the service ({_status_text(status, answer)}): "
-                                f"{_event_where(answer, batch)}{_message(answer)}"
-                                f"{_after(self.summary.events_sent, 'event')}")
+            response, answer = self.post("/v1/events", {"events": [r.body for r in batch]}, what)
+            check(response, answer, what, _event_where(answer, batch),
+                  _after(self.summary.events_sent, "event"))
             self.summary.batches += 1
             self.summary.events_sent += len(batch)
             self.summary.accepted += int(answer.get("accepted", 0))
@@ -195,11 +197,37 @@ class Sender:
                 progress("events", self.summary.events_sent, total)
 
 
+def check(response: httpx.Response, answer: Any, what: str, where: str, after: str) -> None:
+    """Raise a :class:`SendError` unless the service accepted the request (2xx, a JSON
+    object): ``what`` refused (status, code, a hint), ``where`` (row and field), the
+    server's message, ``after`` (what was sent before)."""
+    status = response.status_code
+    if 200 <= status < 300 and isinstance(answer, dict):
+        return
+    if 200 <= status < 300:
+        raise SendError(f"{what}: the answer ({status}) is not JSON of the leadscore API - is "
+                        f"--url the service's address?{after}")
+    code = answer.get("error") if isinstance(answer, dict) else None
+    hint = HINTS.get(status, "")
+    if 300 <= status < 400:
+        hint = f" - redirected to {response.headers.get('Location', '?')}: give that address as --url"
+    raise SendError(f"{what} refused by the service ({status}{' ' + str(code) if code else ''}{hint}): "
+                    f"{where}{_message(answer)}{after}")
+
+
+HINTS = {
+    401: " - check --key or LEADSCORE_API_KEY",
+    403: " - the key needs scope ingest or admin",
+    404: " - is --url the service's address?",
+    413: " - use a smaller --batch, or raise the service's LEADSCORE_MAX_BODY_BYTES",
+}
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return {"message": response.text[:200].strip() or response.reason_phrase}
+        return response.text[:200].strip() or response.reason_phrase  # not the API's (a proxy's page?)
 
 
 def _message(answer: Any) -> str:
@@ -208,12 +236,6 @@ def _message(answer: Any) -> str:
         return str(answer)[:200]
     message, place = str(answer["message"]), answer.get("field")
     return message.removeprefix(f"{place}: ") if place else message
-
-
-def _status_text(status: int, answer: Any) -> str:
-    code = answer.get("error") if isinstance(answer, dict) else None
-    hint = " - check --key or LEADSCORE_API_KEY, and its scope (ingest or admin)" if status in (401, 403) else ""
-    return f"{status}{' ' + str(code) if code else ''}{hint}"
 
 
 def _retry_after(response: httpx.Response) -> float:
@@ -244,5 +266,5 @@ def _after(sent: int, noun: str) -> str:
     return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
 
 
-__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "count_event_rows",
+__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "check", "count_event_rows",
            "event_rows", "read_lead_rows"]
