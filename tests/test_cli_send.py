@@ -233,8 +233,8 @@ def test_the_last_failure_is_named_when_retries_run_out() -> None:
         Sender(client, retries=2, sleep=lambda _: None).send_events(Path("events.csv"), ROWS, 10, 1)
     assert len(sent) == 3
     assert str(caught.value) == (
-        "events.csv: batch 1 (rows 1-1): no answer from http://service after 3 tries (503 database "
-        "is locked); nothing after it was sent. The service stores each event_id once: running the "
+        "events.csv: batch 1 (rows 1-1): http://service gave no answer to store after 3 tries (the "
+        "last: 503 database is locked); nothing after it was sent. The service stores each event_id once: running the "
         "same command again is safe")
 
 

@@ -4,11 +4,12 @@ The files are read by the readers of ``leadscore import`` (:mod:`leadscore.inges
 and normalised by the same rules (:mod:`leadscore.ingest.normalise`): a lead is ``lead_id``
 plus attribute columns, an event is ``event_id``, ``lead_id``, ``type``, ``timestamp`` plus
 property columns; an empty cell is left out. A bad row stops the command before anything is
-sent, naming the file, row and column.
+sent, naming the file, row and column: the event file is read twice, once to check every
+row and once as it is sent (so that only a batch at a time is held in memory).
 
 Leads go one request each to ``POST /v1/leads`` (the API has no batch form of it), then
-events in batches to ``POST /v1/events``, in file order. A refused request (4xx) stops the
-sending: nothing after it is sent, and the error names the batch, the file row the server's
+events in batches to ``POST /v1/events``, in file order. A refused request (any answer but
+a 2xx JSON object, a 429 or a 503) stops the sending: nothing after it is sent, and the error names the batch, the file row the server's
 ``field`` points at and the server's message. A transport error, a 503 or a 429 is sent
 again after a pause (the API stores an ``event_id`` once, so sending a batch twice is safe).
 """
@@ -31,9 +32,9 @@ from leadscore.ingest.normalise import RecordError, id_text, make_attributes, ma
 if TYPE_CHECKING:
     import httpx
 
-MAX_BATCH = 10_000  # the service's LEADSCORE_MAX_BATCH_EVENTS default
 RETRIES = 5  # sends of one request after the first, on a transport error, 503 or 429
 RETRY_STATUSES = frozenset({429, 503})
+MAX_PAUSE_S = 10.0  # the longest pause before sending again, whatever Retry-After says
 _EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(.+))?$")
 Sleep = Callable[[float], None]
 Progress = Callable[[str, int, int], None]  # stage ("leads" / "events"), done, total
@@ -162,9 +163,9 @@ class Sender:
                 problem = f"{response.status_code} {_message(_json(response))}"
                 wait = max(_retry_after(response), 0.5 * 2 ** attempt)
             if attempt < self.retries:
-                self.sleep(min(wait, 10.0))
-        raise SendError(f"{what}: no answer from {self.client.base_url} after {self.retries + 1} "
-                        f"tries ({problem}); nothing after it was sent. The service stores each "
+                self.sleep(min(wait, MAX_PAUSE_S))
+        raise SendError(f"{what}: {self.client.base_url} gave no answer to store after "
+                        f"{self.retries + 1} tries (the last: {problem}); nothing after it was sent. The service stores each "
                         "event_id once: running the same command again is safe")
 
     def send_leads(self, path: Path, rows: Sequence[Row], progress: Progress | None = None) -> None:
@@ -266,5 +267,5 @@ def _after(sent: int, noun: str) -> str:
     return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
 
 
-__all__ = ["MAX_BATCH", "Row", "SendError", "SendSummary", "Sender", "batches", "check", "count_event_rows",
+__all__ = ["Row", "SendError", "SendSummary", "Sender", "batches", "check", "count_event_rows",
            "event_rows", "read_lead_rows"]
