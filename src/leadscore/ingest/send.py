@@ -9,8 +9,9 @@ row and once as it is sent (so that only a batch at a time is held in memory).
 
 Leads go one request each to ``POST /v1/leads`` (the API has no batch form of it), then
 events in batches to ``POST /v1/events``, in file order. A refused request (any answer but
-a 2xx JSON object, a 429 or a 503) stops the sending: nothing after it is sent, and the error names the batch, the file row the server's
-``field`` points at and the server's message. A transport error, a 503 or a 429 is sent
+a 2xx JSON object, a 429 or a 503) stops the sending: nothing after it is sent, and the
+error names the batch, the file row the server's ``field`` points at and the server's
+message. A transport error, a 503 or a 429 is sent
 again after a pause (the API stores an ``event_id`` once, so sending a batch twice is safe).
 """
 
