@@ -25,7 +25,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # One module per noun; each has register(app).
-    for name in ("model", "score", "demo", "service", "predict", "automation", "analytics"):
+    for name in ("model", "score", "demo", "service", "send", "predict", "automation", "analytics"):
         try:
             module = __import__(f"leadscore.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

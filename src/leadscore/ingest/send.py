@@ -1,0 +1,272 @@
+"""``leadscore send``: post lead and event files to a running service, through its HTTP API.
+
+The files are read by the readers of ``leadscore import`` (:mod:`leadscore.ingest.files`)
+and normalised by the same rules (:mod:`leadscore.ingest.normalise`): a lead is ``lead_id``
+plus attribute columns, an event is ``event_id``, ``lead_id``, ``type``, ``timestamp`` plus
+property columns; an empty cell is left out. A bad row stops the command before anything is
+sent, naming the file, row and column: the event file is read twice, once to check every
+row and once as it is sent (so that only a batch at a time is held in memory).
+
+Leads go one request each to ``POST /v1/leads`` (the API has no batch form of it), then
+events in batches to ``POST /v1/events``, in file order. A refused request (any answer but
+a 2xx JSON object, a 429 or a 503) stops the sending: nothing after it is sent, and the
+error names the batch, the file row the server's ``field`` points at and the server's
+message. A transport error, a 503 or a 429 is sent
+again after a pause (the API stores an ``event_id`` once, so sending a batch twice is safe).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadscore.engine.timestamps import iso
+from leadscore.errors import InputError, LeadscoreError
+from leadscore.ingest.files import iter_records
+from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+
+if TYPE_CHECKING:
+    import httpx
+
+RETRIES = 5  # sends of one request after the first, on a transport error, 503 or 429
+RETRY_STATUSES = frozenset({429, 503})
+MAX_PAUSE_S = 10.0  # the longest pause before sending again, whatever Retry-After says
+_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(.+))?$")
+Sleep = Callable[[float], None]
+Progress = Callable[[str, int, int], None]  # stage ("leads" / "events"), done, total
+
+
+class SendError(LeadscoreError):
+    """The service refused a request, or could not be reached; the message says where."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request body and the file row (1-based data row; for JSON lines the line) it came from."""
+
+    row: int
+    body: dict[str, Any]
+
+
+@dataclass
+class SendSummary:
+    """What the service answered, added up."""
+
+    leads_sent: int = 0
+    leads_created: int = 0
+    events_sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    retries: int = 0
+    touched: set[str] = field(default_factory=set)
+
+
+def read_lead_rows(path: str | Path) -> list[Row]:
+    """``POST /v1/leads`` bodies of a lead file: ``lead_id`` and its non-empty attributes
+    (a lead_id that appears twice is refused, as ``leadscore import`` refuses it)."""
+    rows: list[Row] = []
+    first_row: dict[str, int] = {}
+    for row, record in iter_records(path):
+        if not rows and "lead_id" not in record:
+            columns = ", ".join(list(record)[:8])
+            raise InputError(f"no 'lead_id' column (found: {columns})", file=str(path), row=row,
+                             column="lead_id")
+        try:
+            lead_id = id_text(record.get("lead_id"), "lead_id")
+            attributes = make_attributes(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        assert lead_id is not None
+        if lead_id in first_row:  # refused as leadscore import refuses it (files.read_leads)
+            raise InputError(f"lead_id '{lead_id}' appears again (first at row {first_row[lead_id]}); "
+                             "each lead must appear once", file=str(path), row=row, column="lead_id")
+        first_row[lead_id] = row
+        present = {k: v for k, v in attributes.items() if v is not None}
+        rows.append(Row(row, {"lead_id": lead_id, "attributes": present}))
+    if not rows:
+        raise InputError("no leads in the file (only a header?)", file=str(path))
+    return rows
+
+
+def event_rows(path: str | Path) -> Iterator[Row]:
+    """``POST /v1/events`` records of an event file, in file order: ``event_id`` (when given),
+    ``lead_id``, ``type``, ``timestamp`` (ISO 8601, UTC) and ``properties`` (the other
+    non-empty columns). Read as the file is sent: a batch at a time is held, not the file."""
+    first = True
+    for row, record in iter_records(path):
+        if first:
+            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
+                    file=str(path), row=row, column=missing[0],
+                )
+            first = False
+        try:
+            event = make_event(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        body: dict[str, Any] = {"lead_id": event.lead_id, "type": event.type, "timestamp": iso(event.ts)}
+        if event.event_id is not None:
+            body["event_id"] = event.event_id
+        if event.properties:
+            body["properties"] = dict(event.properties)
+        yield Row(row, body)
+
+
+def count_event_rows(path: str | Path) -> int:
+    """The number of events of a file, every row checked (a bad one raises, naming it)."""
+    count = sum(1 for _ in event_rows(path))
+    if not count:
+        raise InputError("no events in the file (only a header?)", file=str(path))
+    return count
+
+
+def batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """``rows`` in lists of ``size``, in order."""
+    rows = iter(rows)
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+class Sender:
+    """Posts bodies to one service with one key, retrying what may be retried."""
+
+    def __init__(self, client: httpx.Client, *, retries: int = RETRIES, sleep: Sleep = time.sleep) -> None:
+        self.client = client
+        self.retries = retries
+        self.sleep = sleep
+        self.summary = SendSummary()
+
+    def post(self, path: str, body: dict[str, Any], what: str) -> tuple[httpx.Response, Any]:
+        """The response and JSON answer of a POST; transport errors, 429 and 503 are sent
+        again (then raise), any other answer is returned (:meth:`check` words a refusal)."""
+        import httpx
+
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.summary.retries += 1
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                wait = 0.5 * 2 ** attempt
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response, _json(response)
+                problem = f"{response.status_code} {_message(_json(response))}"
+                wait = max(_retry_after(response), 0.5 * 2 ** attempt)
+            if attempt < self.retries:
+                self.sleep(min(wait, MAX_PAUSE_S))
+        raise SendError(f"{what}: {self.client.base_url} gave no answer to store after "
+                        f"{self.retries + 1} tries (the last: {problem}); nothing after it was sent. The service stores each "
+                        "event_id once: running the same command again is safe")
+
+    def send_leads(self, path: Path, rows: Sequence[Row], progress: Progress | None = None) -> None:
+        """One ``POST /v1/leads`` per lead, in file order; a refusal stops."""
+        for done, row in enumerate(rows, start=1):
+            what = f"{path}: lead at row {row.row}"
+            response, answer = self.post("/v1/leads", row.body, what)
+            check(response, answer, what, _where(answer), _after(self.summary.leads_sent, "lead"))
+            self.summary.leads_sent += 1
+            self.summary.leads_created += bool(answer.get("created"))
+            self.summary.touched.add(str(answer.get("lead_id", row.body["lead_id"])))
+            if progress is not None:
+                progress("leads", done, len(rows))
+
+    def send_events(self, path: Path, rows: Iterable[Row], size: int, total: int,
+                    progress: Progress | None = None) -> None:
+        """``POST /v1/events`` with ``{"events": [...]}`` of ``size`` rows, in file order."""
+        for number, batch in enumerate(batches(rows, size), start=1):
+            first, last = batch[0].row, batch[-1].row
+            what = f"{path}: batch {number} (rows {first}-{last})"
+            response, answer = self.post("/v1/events", {"events": [r.body for r in batch]}, what)
+            check(response, answer, what, _event_where(answer, batch),
+                  _after(self.summary.events_sent, "event"))
+            self.summary.batches += 1
+            self.summary.events_sent += len(batch)
+            self.summary.accepted += int(answer.get("accepted", 0))
+            self.summary.duplicates += int(answer.get("duplicates", 0))
+            self.summary.touched.update(str(lead["lead_id"]) for lead in answer.get("leads", ()))
+            if progress is not None:
+                progress("events", self.summary.events_sent, total)
+
+
+def check(response: httpx.Response, answer: Any, what: str, where: str, after: str) -> None:
+    """Raise a :class:`SendError` unless the service accepted the request (2xx, a JSON
+    object): ``what`` refused (status, code, a hint), ``where`` (row and field), the
+    server's message, ``after`` (what was sent before)."""
+    status = response.status_code
+    if 200 <= status < 300 and isinstance(answer, dict):
+        return
+    if 200 <= status < 300:
+        raise SendError(f"{what}: the answer ({status}) is not JSON of the leadscore API - is "
+                        f"--url the service's address?{after}")
+    code = answer.get("error") if isinstance(answer, dict) else None
+    hint = HINTS.get(status, "")
+    if 300 <= status < 400:
+        hint = f" - redirected to {response.headers.get('Location', '?')}: give that address as --url"
+    raise SendError(f"{what} refused by the service ({status}{' ' + str(code) if code else ''}{hint}): "
+                    f"{where}{_message(answer)}{after}")
+
+
+HINTS = {
+    401: " - check --key or LEADSCORE_API_KEY",
+    403: " - the key needs scope ingest or admin",
+    404: " - is --url the service's address?",
+    413: " - use a smaller --batch, or raise the service's LEADSCORE_MAX_BODY_BYTES",
+}
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason_phrase  # not the API's (a proxy's page?)
+
+
+def _message(answer: Any) -> str:
+    """The server's message, without the ``field: `` it may start with (named already)."""
+    if not isinstance(answer, dict) or not answer.get("message"):
+        return str(answer)[:200]
+    message, place = str(answer["message"]), answer.get("field")
+    return message.removeprefix(f"{place}: ") if place else message
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", 0))
+    except ValueError:
+        return 0.0
+
+
+def _where(answer: Any) -> str:
+    place = answer.get("field") if isinstance(answer, dict) else None
+    return f"field '{place}': " if place else ""
+
+
+def _event_where(answer: Any, batch: Sequence[Row]) -> str:
+    """``row N, field 'events[i].x'``: the file row of the batch's i-th event, when the
+    server's ``field`` names one."""
+    place = answer.get("field") if isinstance(answer, dict) else None
+    if not place:
+        return ""
+    match = _EVENT_FIELD.match(str(place))
+    if match and int(match.group(1)) < len(batch):
+        return f"row {batch[int(match.group(1))].row}, field '{place}': "
+    return f"field '{place}': "
+
+
+def _after(sent: int, noun: str) -> str:
+    return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
+
+
+__all__ = ["Row", "SendError", "SendSummary", "Sender", "batches", "check", "count_event_rows",
+           "event_rows", "read_lead_rows"]
