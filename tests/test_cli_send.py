@@ -255,12 +255,12 @@ def test_every_option_and_variable_is_documented() -> None:
 
 
 @pytest.mark.parametrize(("status", "headers", "content", "expected"), [
-    (301, {"Location": "https://service/v1/events"}, b"", "leads.csv: lead at row 1 refused by the service "
+    (301, {"Location": "https://service/v1/events"}, b"", "leads.csv: lead batch 1 (rows 1-1) refused by the service "
      "(301 - redirected to https://service/v1/events: give that address as --url): Moved Permanently"),
     (413, {}, b'{"error": "payload_too_large", "message": "the body is over 16777216 bytes", "field": null}',
-     "leads.csv: lead at row 1 refused by the service (413 payload_too_large - use a smaller --batch, or "
+     "leads.csv: lead batch 1 (rows 1-1) refused by the service (413 payload_too_large - use a smaller --batch, or "
      "raise the service's LEADSCORE_MAX_BODY_BYTES): the body is over 16777216 bytes"),
-    (200, {}, b"<html>hello</html>", "leads.csv: lead at row 1: the answer (200) is not JSON of the "
+    (200, {}, b"<html>hello</html>", "leads.csv: lead batch 1 (rows 1-1): the answer (200) is not JSON of the "
      "leadscore API - is --url the service's address?"),
 ])
 def test_other_answers_are_refusals_with_a_hint(status: int, headers: dict[str, str], content: bytes,
@@ -268,7 +268,7 @@ def test_other_answers_are_refusals_with_a_hint(status: int, headers: dict[str, 
     transport = httpx.MockTransport(lambda request: httpx.Response(status, headers=headers, content=content))
     sender = Sender(httpx.Client(base_url="http://service", transport=transport))
     with pytest.raises(SendError) as caught:
-        sender.send_leads(Path("leads.csv"), [Row(1, {"lead_id": "L1", "attributes": {}})])
+        sender.send_leads(Path("leads.csv"), [Row(1, {"lead_id": "L1", "attributes": {}})], 10)
     assert str(caught.value) == expected + "; nothing after it was sent (0 lead(s) were sent before it)"
 
 

@@ -256,3 +256,29 @@ def test_an_unreadable_model_document_has_no_field(client: TestClient) -> None:
                            headers={"Content-Type": "application/yaml"})
     assert response.status_code == 422
     assert response.json()["field"] is None and response.json()["issues"][0]["line"] == 3
+
+
+def test_a_batch_of_leads_is_upserted_in_one_transaction(client: TestClient) -> None:
+    client.post("/v1/leads", json={"lead_id": "L1", "attributes": {"title": "VP Sales"}})
+    response = client.post("/v1/leads", json={"leads": [
+        {"lead_id": "L1", "attributes": {"title": "VP Sales"}},  # unchanged
+        {"lead_id": "L2", "attributes": {"title": "VP Marketing", "name": "Nguyễn Thị Ánh 🌸"}},
+        {"lead_id": "L1", "attributes": {"country": "VN"}},
+    ]})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["created"], body["updated"], body["unchanged"]) == (1, 1, 1)
+    assert [(lead["lead_id"], lead["created"], lead["changed_attributes"], lead["score"]) for lead in body["leads"]] == [
+        ("L1", False, [], 10.0), ("L2", True, ["created_at", "name", "title"], 10.0), ("L1", False, ["country"], 10.0)]
+    assert client.get("/v1/leads/L2").json()["attributes"]["name"] == "Nguyễn Thị Ánh 🌸"
+    # a refused item refuses the batch: nothing of it is stored
+    refused = client.post("/v1/leads", json={"leads": [{"lead_id": "L3"}, {"lead_id": "L4", "attributes": []}]})
+    assert (refused.status_code, refused.json()["field"]) == (422, "leads[1].attributes")
+    refused = client.post("/v1/leads", json={"leads": [{"lead_id": "L3"}, {"lead_id": ""}]})
+    assert (refused.status_code, refused.json()["field"]) == (422, "leads[1].lead_id")
+    assert client.get("/v1/leads/L3").status_code == 404
+    for payload, field in (({"leads": []}, "leads"), ({"leads": {}}, "leads"),
+                           ({"leads": [{"lead_id": "L5"}], "x": 1}, "x"),
+                           ({"leads": [{"lead_id": "L5", "attrs": {}}]}, "leads[0].attrs")):
+        response = client.post("/v1/leads", json=payload)
+        assert (response.status_code, response.json()["field"]) == (422, field), payload

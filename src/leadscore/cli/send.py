@@ -70,7 +70,7 @@ def send(
 
         sender = Sender(client)
         if leads is not None:
-            sender.send_leads(leads, lead_rows, progress)
+            sender.send_leads(leads, lead_rows, batch, progress)
         leads_done = time.perf_counter()
         if events is not None:
             sender.send_events(events, event_rows(events), batch, total, progress)

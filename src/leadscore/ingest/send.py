@@ -7,8 +7,8 @@ property columns; an empty cell is left out. A bad row stops the command before 
 sent, naming the file, row and column: the event file is read twice, once to check every
 row and once as it is sent (so that only a batch at a time is held in memory).
 
-Leads go one request each to ``POST /v1/leads`` (the API has no batch form of it), then
-events in batches to ``POST /v1/events``, in file order. A refused request (any answer but
+Leads go in batches to ``POST /v1/leads`` (``{"leads": [...]}``), then events in batches
+to ``POST /v1/events``, in file order. A refused request (any answer but
 a 2xx JSON object, a 429 or a 503) stops the sending: nothing after it is sent, and the
 error names the batch, the file row the server's ``field`` points at and the server's
 message. A transport error, a 503 or a 429 is sent
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 RETRIES = 5  # sends of one request after the first, on a transport error, 503 or 429
 RETRY_STATUSES = frozenset({429, 503})
 MAX_PAUSE_S = 10.0  # the longest pause before sending again, whatever Retry-After says
-_EVENT_FIELD = re.compile(r"events\[(\d+)\](?:\.(.+))?$")
+_ITEM_FIELD = re.compile(r"(?:events|leads)\[(\d+)\](?:\.(.+))?$")
 Sleep = Callable[[float], None]
 Progress = Callable[[str, int, int], None]  # stage ("leads" / "events"), done, total
 
@@ -169,17 +169,18 @@ class Sender:
                         f"{self.retries + 1} tries (the last: {problem}); nothing after it was sent. The service stores each "
                         "event_id once: running the same command again is safe")
 
-    def send_leads(self, path: Path, rows: Sequence[Row], progress: Progress | None = None) -> None:
-        """One ``POST /v1/leads`` per lead, in file order; a refusal stops."""
-        for done, row in enumerate(rows, start=1):
-            what = f"{path}: lead at row {row.row}"
-            response, answer = self.post("/v1/leads", row.body, what)
-            check(response, answer, what, _where(answer), _after(self.summary.leads_sent, "lead"))
-            self.summary.leads_sent += 1
-            self.summary.leads_created += bool(answer.get("created"))
-            self.summary.touched.add(str(answer.get("lead_id", row.body["lead_id"])))
+    def send_leads(self, path: Path, rows: Sequence[Row], size: int, progress: Progress | None = None) -> None:
+        """``POST /v1/leads`` with ``{"leads": [...]}`` of ``size`` rows, in file order; a
+        refusal stops."""
+        for number, batch in enumerate(batches(rows, size), start=1):
+            what = f"{path}: lead batch {number} (rows {batch[0].row}-{batch[-1].row})"
+            response, answer = self.post("/v1/leads", {"leads": [r.body for r in batch]}, what)
+            check(response, answer, what, _item_where(answer, batch), _after(self.summary.leads_sent, "lead"))
+            self.summary.leads_sent += len(batch)
+            self.summary.leads_created += int(answer.get("created", 0))
+            self.summary.touched.update(str(lead["lead_id"]) for lead in answer.get("leads", ()))
             if progress is not None:
-                progress("leads", done, len(rows))
+                progress("leads", self.summary.leads_sent, len(rows))
 
     def send_events(self, path: Path, rows: Iterable[Row], size: int, total: int,
                     progress: Progress | None = None) -> None:
@@ -188,7 +189,7 @@ class Sender:
             first, last = batch[0].row, batch[-1].row
             what = f"{path}: batch {number} (rows {first}-{last})"
             response, answer = self.post("/v1/events", {"events": [r.body for r in batch]}, what)
-            check(response, answer, what, _event_where(answer, batch),
+            check(response, answer, what, _item_where(answer, batch),
                   _after(self.summary.events_sent, "event"))
             self.summary.batches += 1
             self.summary.events_sent += len(batch)
@@ -247,18 +248,13 @@ def _retry_after(response: httpx.Response) -> float:
         return 0.0
 
 
-def _where(answer: Any) -> str:
-    place = answer.get("field") if isinstance(answer, dict) else None
-    return f"field '{place}': " if place else ""
-
-
-def _event_where(answer: Any, batch: Sequence[Row]) -> str:
-    """``row N, field 'events[i].x'``: the file row of the batch's i-th event, when the
-    server's ``field`` names one."""
+def _item_where(answer: Any, batch: Sequence[Row]) -> str:
+    """``row N, field 'events[i].x'``: the file row of the batch's i-th event or lead, when
+    the server's ``field`` names one."""
     place = answer.get("field") if isinstance(answer, dict) else None
     if not place:
         return ""
-    match = _EVENT_FIELD.match(str(place))
+    match = _ITEM_FIELD.match(str(place))
     if match and int(match.group(1)) < len(batch):
         return f"row {batch[int(match.group(1))].row}, field '{place}': "
     return f"field '{place}': "

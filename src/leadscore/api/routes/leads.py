@@ -50,38 +50,78 @@ LIST_PARAMS = ("stage", "min_score", "max_score", "updated_since", "owner", "tag
 @router.post(
     "",
     dependencies=[RequireIngest],
-    summary="Create a lead or update its attributes",
+    summary="Create a lead or update its attributes (or many: {\"leads\": [...]})",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/LeadCreate"}}}}},
-    responses={200: {"description": "Updated"}, 201: {"description": "Created"}},
+        "schema": {"oneOf": [{"$ref": "#/components/schemas/LeadCreate"}, {
+            "type": "object", "required": ["leads"],
+            "properties": {"leads": {"type": "array", "items": {"$ref": "#/components/schemas/LeadCreate"}}},
+        }]}}}}},
+    responses={200: {"description": "Updated (or a batch)"}, 201: {"description": "Created"}},
 )
 async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
     """Attributes are merged into the lead's (null removes one). A changed attribute
-    rescores the lead at once; the response has the new score."""
+    rescores the lead at once; the response has the new score. ``{"leads": [...]}`` upserts
+    up to ``LEADSCORE_MAX_BATCH_EVENTS`` leads in one transaction (all or none): 200, with
+    each lead's answer in the order sent."""
     payload = await read_json(request, ctx.settings.max_body_bytes)
-    check_keys(payload, LEAD_KEYS, "body", ("lead_id",))
-    attributes = payload.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        raise InvalidRequest("attributes must be an object", "attributes")
-    check_values(attributes, "attributes", ctx.limits, "attributes")
+    batch = isinstance(payload, dict) and "leads" in payload
+    items = _lead_items(payload, ctx.settings.max_batch_events) if batch else [payload]
+    wheres = [f"leads[{i}]" for i in range(len(items))] if batch else ["body"]
+    for item, where in zip(items, wheres, strict=True):
+        check_keys(item, LEAD_KEYS, where, ("lead_id",))
+        attributes = item.get("attributes")
+        attributes = {} if attributes is None else attributes  # [] or "" are refused, not read as {}
+        field = "attributes" if where == "body" else f"{where}.attributes"
+        if not isinstance(attributes, dict):
+            raise InvalidRequest(f"{field} must be an object", field)
+        check_values(attributes, field, ctx.limits, "attributes")
     now = ctx.now_us()
 
-    def work(session: Session) -> tuple[bool, dict[str, Any]]:
-        result = upsert_lead(
-            session, ctx.model(session), payload["lead_id"], attributes, now, policy=ctx.policy
-        )
-        if result.change is not None:
-            score = score_public(result.change)
-        else:
-            score = lead_detail(session, result.lead_id, recent=0)
-            score = {k: score[k] for k in ("score", "stage", "groups", "grades")}
-        return result.created, {
-            "lead_id": result.lead_id, "created": result.created,
-            "changed_attributes": result.changed, **score,
-        }
+    def work(session: Session) -> list[tuple[bool, dict[str, Any]]]:
+        model = ctx.model(session)
+        return [_upsert_one(session, model, item, "" if where == "body" else where, now, ctx)
+                for item, where in zip(items, wheres, strict=True)]
 
-    created, body = await run_write(ctx, work)
-    return JSONResponse(body, status_code=201 if created else 200)
+    answers = await run_write(ctx, work)
+    if not batch:
+        created, body = answers[0]
+        return JSONResponse(body, status_code=201 if created else 200)
+    bodies = [body for _, body in answers]
+    return JSONResponse({
+        "leads": bodies,
+        "created": sum(1 for created, _ in answers if created),
+        "updated": sum(1 for created, body in answers if not created and body["changed_attributes"]),
+        "unchanged": sum(1 for created, body in answers if not created and not body["changed_attributes"]),
+    })
+
+
+def _lead_items(payload: dict[str, Any], limit: int) -> list[Any]:
+    for key in payload:
+        if key != "leads":
+            raise InvalidRequest(f"unknown field '{key}' next to 'leads' (a batch is {{\"leads\": [...]}})", key)
+    items = payload["leads"]
+    if not isinstance(items, list):
+        raise InvalidRequest("leads must be a list", "leads")
+    if not items:
+        raise InvalidRequest("leads is empty: send at least one lead", "leads")
+    if len(items) > limit:
+        raise InvalidRequest(f"leads has {len(items)} leads; at most {limit} are allowed in one request", "leads")
+    return items
+
+
+def _upsert_one(session: Session, model: Any, item: dict[str, Any], where: str, now: int,
+                ctx: Any) -> tuple[bool, dict[str, Any]]:
+    result = upsert_lead(session, model, item["lead_id"], item.get("attributes") or {}, now,  # checked
+                         policy=ctx.policy, where=where)
+    if result.change is not None:
+        score = score_public(result.change)
+    else:
+        score = lead_detail(session, result.lead_id, recent=0)
+        score = {k: score[k] for k in ("score", "stage", "groups", "grades")}
+    return result.created, {
+        "lead_id": result.lead_id, "created": result.created,
+        "changed_attributes": result.changed, **score,
+    }
 
 
 def _known(kind: str, value: str, names: list[str], field: str) -> str:
