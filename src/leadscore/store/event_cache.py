@@ -20,8 +20,10 @@ whole cache is dropped.
 An entry is only put in the cache once the transaction that read or wrote those events
 has committed (:meth:`EventCache.stage` in the transaction, :meth:`EventCache.commit`
 after it): a rolled-back batch leaves nothing behind. Entries are made under the
-transaction's reading of ``changes``; when that reading is older than the cache's by
-then, they are dropped, not stored.
+transaction's reading of ``changes``; when the cache holds another reading by then, they
+are dropped, not stored. (On PostgreSQL, transactions of one process run at once: the
+leads' row locks order those that touch the same lead, and a stale entry stored late
+is caught by its count.)
 
 The cache is bounded (``limit`` events in all, least recently used leads go first) and
 belongs to one :class:`~leadscore.store.db.Store`: two stores on one database are two
@@ -124,11 +126,6 @@ class EventCache:
             while self._held > self.limit and entries:
                 _, gone = entries.popitem(last=False)
                 self._held -= len(gone.events)
-
-    @staticmethod
-    def discard(session: Session) -> None:
-        """After a rollback: forget what ``session`` staged."""
-        session.info.pop(_STAGED, None)
 
 
 def cache_of(session: Session) -> EventCache | None:
