@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from leadscore.cli import main
+from leadscore.client.send import Row, Sender, SendError, read_lead_rows
 from leadscore.demo import write_world
 from leadscore.errors import InputError
-from leadscore.ingest.send import Row, Sender, SendError, read_lead_rows
 from leadscore.store.db import Store
 from leadscore.store.raw import from_json
 from leadscore.store.tables import events, leads

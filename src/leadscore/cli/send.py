@@ -12,7 +12,7 @@ from leadscore.cli.common import err
 from leadscore.errors import UsageError
 
 if TYPE_CHECKING:
-    from leadscore.ingest.send import SendSummary
+    from leadscore.client.send import SendSummary
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT_S = 300.0  # a batch of 10,000 events takes seconds to store and score; a busy SQLite waits 30 s
@@ -43,7 +43,7 @@ def send(
     import httpx
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from leadscore.ingest.send import Sender, count_event_rows, event_rows, read_lead_rows
+    from leadscore.client.send import Sender, count_event_rows, event_rows, read_lead_rows
 
     if leads is None and events is None:
         raise UsageError("give --events FILE, --leads FILE or both")

@@ -1,0 +1,1 @@
+"""Clients of a running leadscore service, over its HTTP API (``leadscore send``)."""
