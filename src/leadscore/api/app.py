@@ -121,7 +121,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         # the error's kind and the driver's first line only: never the statement or its values
         orig = getattr(exc, "orig", None)
         first = str(orig if orig is not None else exc).strip().splitlines()[:1]
-        log.error("database unavailable (%s: %s)", type(orig or exc).__name__, first[0][:200] if first else "")
+        kind = type(orig or exc).__name__
+        if not database_unavailable(exc):
+            # an error of the statement (SQLite names many kinds OperationalError: malformed
+            # JSON, no such table, ...): retrying would fail the same way
+            log.error("database error (%s: %s)", kind, first[0][:200] if first else "")
+            return JSONResponse(
+                {"error": "internal_error", "message": "the database refused the request "
+                 f"({kind}); retrying will not help", "field": None}, status_code=500,
+            )
+        log.error("database unavailable (%s: %s)", kind, first[0][:200] if first else "")
         return JSONResponse(
             {"error": "unavailable", "message": "the database is unavailable or busy; retry",
              "field": None},
@@ -136,6 +145,33 @@ def _install_error_handlers(app: FastAPI) -> None:
     # errors arrive unwrapped
     for driver_error in _driver_unavailable_errors():
         app.add_exception_handler(driver_error, _database)
+
+
+# SQLite's primary result codes of a database that is busy, locked or cannot be reached
+# now: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN,
+# SQLITE_PROTOCOL
+SQLITE_UNAVAILABLE = frozenset({5, 6, 7, 10, 13, 14, 15})
+_SQLITE_UNAVAILABLE_TEXTS = ("locked", "busy", "unable to open", "disk i/o", "disk is full")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error says the database is unavailable, busy or locked (503 and
+    Retry-After: retrying is the answer), rather than that the statement failed. SQLite
+    reports both kinds as OperationalError: its result code (or, for the errors leadscore
+    raises itself, store.locks, the text) tells them apart. Every error psycopg calls
+    operational (connection lost, server shutting down, lock and statement timeouts,
+    deadlocks) is one to retry."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)
+    error = orig if isinstance(orig, BaseException) else exc
+    if not isinstance(error, sqlite3.Error):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in SQLITE_UNAVAILABLE
+    text = str(error).lower()
+    return any(part in text for part in _SQLITE_UNAVAILABLE_TEXTS)
 
 
 def _driver_unavailable_errors() -> list[type[Exception]]:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 
 from leadscore.config import Settings
+from leadscore.ingest.normalise import json_constant, kind_of
 from leadscore.service.errors import InvalidRequest, PayloadTooLarge
 
 EVENT_KEYS = ("event_id", "lead_id", "type", "timestamp", "properties")
@@ -43,7 +44,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body.strip():
         raise MalformedBody("the body is empty; send a JSON object", "body")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=json_constant)
     except UnicodeDecodeError:
         raise MalformedBody("the body is not UTF-8 text", "body") from None
     except json.JSONDecodeError as exc:
@@ -71,9 +72,7 @@ def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tupl
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {list: "a list", str: "a text", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+    return kind_of(value)
 
 
 def event_records(payload: Any) -> tuple[list[dict[str, Any]], str]:
@@ -120,16 +119,16 @@ def _check_types(record: dict[str, Any], where: str) -> None:
     timestamp = record.get("timestamp")
     if timestamp is not None and not isinstance(timestamp, str):
         raise InvalidRequest(
-            f"{field('timestamp')} must be an ISO 8601 text, got {_kind(timestamp)}", field("timestamp")
+            f"{field('timestamp')}: must be an ISO 8601 string, got {_kind(timestamp)}", field("timestamp")
         )
     properties = record.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(
-            f"{field('properties')} must be an object, got {_kind(properties)}", field("properties")
+            f"{field('properties')}: must be an object, got {_kind(properties)}", field("properties")
         )
     kind = record.get("type")
     if not isinstance(kind, str):
-        raise InvalidRequest(f"{field('type')} must be a text, got {_kind(kind)}", field("type"))
+        raise InvalidRequest(f"{field('type')}: must be a string, got {_kind(kind)}", field("type"))
 
 
 @dataclass(frozen=True)

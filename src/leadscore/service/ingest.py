@@ -134,10 +134,7 @@ def parse_events(
             event = plain_event(record, now_us) or make_event(record, default_ts=now_us)
         except RecordError as exc:
             column = f"{_place(where, index)}{exc.column or 'event'}"
-            text = str(exc)
-            if exc.column and text.startswith(f"{exc.column}: "):
-                text = text[len(exc.column) + 2 :]
-            raise InvalidRequest(f"{column}: {text}", column) from None
+            raise InvalidRequest(f"{column}: {exc.detail}", column) from None
         if event.ts > limit:
             raise InvalidRequest(
                 f"{_place(where, index)}timestamp: {iso(event.ts)} is more than {tolerance_us // MICROS} seconds "
@@ -369,7 +366,7 @@ def clean_lead_id(value: Any, where: str = "lead_id") -> str:
     try:
         lead_id = id_text(value, where)
     except RecordError as exc:
-        raise InvalidRequest(str(exc), where) from None
+        raise InvalidRequest(f"{where}: {exc.detail}", where) from None
     assert lead_id is not None
     if len(lead_id) > ID_LENGTH:
         raise InvalidRequest(f"{where} is longer than {ID_LENGTH} characters", where)
@@ -381,7 +378,8 @@ def clean_attributes(values: Mapping[str, Any], where: str = "attributes") -> di
     try:
         return make_attributes(values, skip=())
     except RecordError as exc:
-        raise InvalidRequest(f"{where}.{exc.column}: {exc}", f"{where}.{exc.column}") from None
+        field = where if exc.column in (None, "attributes") else f"{where}.{exc.column}"
+        raise InvalidRequest(f"{field}: {exc.detail}", field) from None
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadscore.ingest.normalise import kind_of
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import (
     DEFAULT_TOLERANCE_US,
@@ -74,7 +75,7 @@ def ingest_segment(
         if kind == "identify":
             traits = message.get("traits") or {}
             if not isinstance(traits, Mapping):
-                raise InvalidRequest(f"{where}.traits must be an object", f"{where}.traits")
+                raise InvalidRequest(f"{where}.traits: must be an object, got {kind_of(traits)}", f"{where}.traits")
             clean_attributes(traits, f"{where}.traits")
             identifies.append((lead_id, dict(traits), where))
         elif kind in ("track", "page", "screen"):
@@ -86,7 +87,7 @@ def ingest_segment(
                 event_type = EVENT_TYPES[kind]
             properties = message.get("properties") or {}
             if not isinstance(properties, Mapping):
-                raise InvalidRequest(f"{where}.properties must be an object", f"{where}.properties")
+                raise InvalidRequest(f"{where}.properties: must be an object, got {kind_of(properties)}", f"{where}.properties")
             if kind != "track" and message.get("name") and "name" not in properties:
                 properties = {**properties, "name": message["name"]}
             records.append({

@@ -29,6 +29,7 @@ from leadscore.api.schemas import (
     LeadsPublic,
 )
 from leadscore.engine import parse_timestamp, to_micros
+from leadscore.ingest.normalise import kind_of
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import upsert_lead
 from leadscore.service.leads import (
@@ -61,7 +62,7 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
     check_keys(payload, LEAD_KEYS, "body", ("lead_id",))
     attributes = payload.get("attributes") or {}
     if not isinstance(attributes, dict):
-        raise InvalidRequest("attributes must be an object", "attributes")
+        raise InvalidRequest(f"attributes: must be an object, got {kind_of(attributes)}", "attributes")
     check_values(attributes, "attributes", ctx.limits, "attributes")
     now = ctx.now_us()
 
