@@ -231,3 +231,11 @@ def test_import_refuses_a_bad_event_file_naming_row_and_column(
         import_files(store, None, path, NOW)
     assert (caught.value.file, caught.value.row, caught.value.column) == (str(path), row, column)
     assert _counts(store) == (0, 0)
+
+
+def test_a_body_is_nul_free_only_when_no_text_can_hold_a_nul() -> None:
+    from leadscore.api.bodies import nul_free
+
+    assert nul_free(b'{"lead_id": "L1", "type": "pv", "properties": {"u": "\\\\u0001"}}')
+    assert not nul_free(b'{"lead_id": "L1", "type": "pv", "properties": {"u": "a\\u0000"}}')
+    assert not nul_free('{"lead_id": "L1"}'.encode("utf-16"))  # zero bytes: checked in full

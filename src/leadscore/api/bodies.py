@@ -40,7 +40,18 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    body = await read_body(request, limit)
+    return parse_json(await read_body(request, limit))
+
+
+def nul_free(body: bytes) -> bool:
+    """Whether no text of the JSON ``body`` can hold a NUL character: in a UTF-8 body a NUL
+    can only be written ``\\u0000`` (a raw one is not valid JSON; a UTF-16 or UTF-32 body
+    has zero bytes and is not taken for NUL-free). One search of the bytes, so that the fast
+    path of each event need not search its texts (perf, issue #3)."""
+    return b"\\u0000" not in body and b"\x00" not in body
+
+
+def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise MalformedBody("the body is empty; send a JSON object", "body")
     try:
