@@ -70,7 +70,10 @@ NUL_CASES = [
     ("/v1/segment", '{"batch": [{"type": "track", "userId": "S1", "event": "signup"}, '
      '{"type": "track", "userId": "S1", "event": "signup", "properties": {"plan": "p\\u0000"}}]}',
      "batch[1].properties.plan"),
-    ("/v1/segment", '{"type": "track", "userId": "S\\u0000", "event": "signup"}', "lead_id"),
+    ("/v1/segment", '{"type": "track", "userId": "S\\u0000", "event": "signup"}', "body.userId"),
+    ("/v1/segment", '{"batch": [{"type": "track", "anonymousId": "A1", "event": "sign\\u0000up"}]}', "batch[0].event"),
+    ("/v1/segment", '{"type": "page", "anonymousId": "A1", "messageId": "m\\u0000"}', "body.messageId"),
+    ("/v1/segment", '{"type": "identify", "anonymousId": "A\\u0000", "traits": {"a": 1}}', "body.anonymousId"),
 ]
 
 
