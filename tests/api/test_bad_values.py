@@ -56,7 +56,7 @@ NUL_CASES = [
     ("/v1/leads", '{"lead_id": "a\\u0000b"}', "lead_id"),
     ("/v1/leads", '{"lead_id": "L1", "attributes": {"title": "VP\\u0000"}}', "attributes.title"),
     ("/v1/leads", '{"lead_id": "L1", "attributes": {"ti\\u0000tle": "VP"}}', "attributes"),
-    ("/v1/leads", '{"lead_id": "L1", "attributes": {"tags": ["a", "b\\u0000"]}}', "attributes.tags"),
+    ("/v1/leads", '{"lead_id": "L1", "attributes": {"tags": ["a", "b\\u0000"]}}', "attributes.tags[1]"),
     ("/v1/events", '{"lead_id": "L\\u0000", "type": "page_view"}', "lead_id"),
     ("/v1/events", '{"lead_id": "L1", "type": "page\\u0000view"}', "type"),
     ("/v1/events", '{"lead_id": "L1", "type": "page_view", "event_id": "e\\u0000"}', "event_id"),

@@ -39,19 +39,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    return parse_json(await read_body(request, limit))
+async def read_json(request: Request, limit: int, root: str = "") -> Any:
+    """The body's JSON (:func:`parse_json`), with no text that holds a NUL character
+    (:func:`refuse_nul`; ``root`` prefixes the field of that error)."""
+    body = await read_body(request, limit)
+    payload = parse_json(body)
+    refuse_nul(body, payload, root)
+    return payload
 
 
 def nul_free(body: bytes) -> bool:
     """Whether no text of the JSON ``body`` can hold a NUL character: in a UTF-8 body a NUL
     can only be written ``\\u0000`` (a raw one is not valid JSON; a UTF-16 or UTF-32 body
-    has zero bytes and is not taken for NUL-free). One search of the bytes, so that the fast
-    path of each event need not search its texts (perf, issue #3)."""
+    has zero bytes and is not taken for NUL-free). One search of the bytes: the texts of the
+    common body are not searched one by one (perf, issue #3)."""
     return b"\\u0000" not in body and b"\x00" not in body
 
 
 def parse_json(body: bytes) -> Any:
+    """The JSON of a body. ``NaN`` and ``Infinity`` read as infinities, which the doors
+    refuse where they are used, naming the field (normalise.json_constant)."""
     if not body.strip():
         raise MalformedBody("the body is empty; send a JSON object", "body")
     try:
@@ -62,6 +69,36 @@ def parse_json(body: bytes) -> Any:
         raise MalformedBody(
             f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", "body"
         ) from None
+
+
+def refuse_nul(body: bytes, payload: Any, root: str = "") -> None:
+    """InvalidRequest naming the field of the first text of ``payload`` (the JSON of
+    ``body``) that holds a NUL character: PostgreSQL cannot store one, and no door takes
+    one on any database. ``root`` prefixes the field."""
+    if not nul_free(body):
+        found = _nul_at(payload, root)
+        if found is not None:
+            field, detail = found
+            raise InvalidRequest(f"{field or 'body'}: {detail}", field or "body")
+
+
+def _nul_at(value: Any, where: str) -> tuple[str, str] | None:
+    """(field, what) of the first text of ``value`` that holds a NUL character, or None."""
+    if isinstance(value, str):
+        return (where, "contains a NUL character") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return where, f"the name {key!r} contains a NUL character"
+            found = _nul_at(item, f"{where}.{key}" if where else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from leadscore.api.bodies import check_event_limits, event_records, nul_free, parse_json, read_body
+from leadscore.api.bodies import check_event_limits, event_records, read_json
 from leadscore.api.deps import CtxDep, RequireIngest, run_write
 from leadscore.api.schemas import IngestPublic
 from leadscore.service.ingest import ingest_events
@@ -38,11 +38,11 @@ async def post_events(request: Request, ctx: CtxDep) -> Any:
     """Stores the events (an ``event_id`` already stored is ignored and reported as a
     duplicate), creates unknown leads, and returns each touched lead's new score and
     stage. A batch with one invalid event stores nothing."""
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    return await _ingest(ctx, parse_json(body), nul_free(body))
+    payload = await read_json(request, ctx.settings.max_body_bytes)
+    return await _ingest(ctx, payload)
 
 
-async def _ingest(ctx: Any, payload: Any, without_nul: bool = False) -> Any:
+async def _ingest(ctx: Any, payload: Any) -> Any:
     records, where = event_records(payload)
     check_event_limits(records, where, ctx.limits)
     now = ctx.now_us()
@@ -55,7 +55,8 @@ async def _ingest(ctx: Any, payload: Any, without_nul: bool = False) -> Any:
             result = ingest_events(
                 session, ctx.model(session), records, now, policy=ctx.policy,
                 tolerance_us=ctx.tolerance_us, max_events=ctx.settings.max_batch_events,
-                where="events" if where == "events" else "body", nul_free=without_nul,
+                # read_json refused any text with a NUL: the fast path need not search them
+                where="events" if where == "events" else "body", nul_free=True,
             )
             return result.public_json().encode("utf-8")
 
