@@ -242,3 +242,20 @@ def test_a_body_is_nul_free_only_when_no_text_can_hold_a_nul() -> None:
     assert nul_free(b'{"lead_id": "L1", "type": "pv", "properties": {"u": "\\\\u0001"}}')
     assert not nul_free(b'{"lead_id": "L1", "type": "pv", "properties": {"u": "a\\u0000"}}')
     assert not nul_free('{"lead_id": "L1"}'.encode("utf-16"))  # zero bytes: checked in full
+
+
+@pytest.mark.parametrize(("method", "url", "body", "field"), [
+    ("GET", "/v1/leads/L%001", None, "path"),
+    ("GET", "/v1/leads/L%001/history", None, "path"),
+    ("GET", "/v1/leads?owner=a%00", None, "owner"),
+    ("GET", "/v1/leads?stage=New&attr.title=%00", None, "attr.title"),
+    ("POST", "/v1/keys", '{"name": "k\\u0000", "scope": "read"}', "name"),
+])
+def test_a_nul_in_a_url_or_any_json_body_is_a_422_on_both_databases(
+    client: TestClient, method: str, url: str, body: str | None, field: str
+) -> None:
+    response = client.request(method, url, content=None if body is None else body.encode(),
+                              headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert response.json()["message"].startswith(f"{field}: contains a NUL character")

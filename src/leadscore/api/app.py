@@ -253,12 +253,44 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
     )
     _install_error_handlers(app)
+    app.add_middleware(RefuseNulInUrl)
     for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys,
                    predictive, web):  # predict: predictive
         app.include_router(module.router)
     app.include_router(audit_log.router)
     _document_bodies(app)
     return app
+
+
+class RefuseNulInUrl:
+    """422 for a URL whose path or query holds a NUL character (``%00``): PostgreSQL cannot
+    take one as a parameter (psycopg refuses it: a 500), SQLite can; on both the request is
+    refused, naming the parameter. Plain ASGI: two searches of the URL a request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query:
+                field = _nul_parameter(query.decode("latin-1")) or "path"
+                response = JSONResponse(
+                    {"error": "invalid_request", "message": f"{field}: contains a NUL character (%00)",
+                     "field": field}, status_code=422)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_parameter(query: str) -> str | None:
+    """The first query parameter whose name or value holds a NUL character."""
+    from urllib.parse import parse_qsl
+
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name
+    return None
 
 
 def _shared_limiter(settings: Settings) -> RateLimiter | None:
