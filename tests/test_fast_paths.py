@@ -104,6 +104,15 @@ def test_the_common_records_take_the_fast_path(record: dict[str, Any]) -> None:
     {"lead_id": "L1", "type": "pv", "timestamp": "2026-10-30T13:47:27+02:00"},
     {"lead_id": "L1", "type": "pv", "timestamp": "yesterday"},
     {"lead_id": "L1", "type": "pv", "timestamp": 1},
+    # a NUL character or a number that is not finite: refused by the general path
+    {"lead_id": "L\x00", "type": "pv"},
+    {"lead_id": "L1", "type": "p\x00v"},
+    {"lead_id": "L1", "type": "pv", "event_id": "E\x00"},
+    {"lead_id": "L1", "type": "pv", "properties": {"u": "a\x00"}},
+    {"lead_id": "L1", "type": "pv", "properties": {"u\x00": 1}},
+    {"lead_id": "L1", "type": "pv", "properties": {"n": math.inf}},
+    {"lead_id": "L1", "type": "pv", "properties": {"n": -math.inf}},
+    {"lead_id": "L1", "type": "pv", "properties": {"n": math.nan}},
 ])
 def test_other_records_take_the_general_path(record: dict[str, Any]) -> None:
     assert plain_event(record, _NOW) is None

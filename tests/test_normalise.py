@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore.engine.timestamps import parse_timestamp, to_micros
-from leadscore.ingest.normalise import RecordError, make_event, timestamp_us
+from leadscore.ingest.normalise import RecordError, make_attributes, make_event, timestamp_us
 from leadscore.store.raw import properties_json, to_json
 
 _offsets = st.sampled_from(["Z", "+00:00", "", "+02:00", "-05:30", "+14:00", "z", " Z", "+0000"])
@@ -60,3 +60,36 @@ def test_stored_properties_are_what_to_json_writes(properties: dict[str, Any], r
     infinities, quotes, non-ASCII and read-only mappings included)."""
     given_properties = MappingProxyType(properties) if read_only else properties
     assert properties_json(given_properties) == to_json(given_properties)
+
+
+@pytest.mark.parametrize(("record", "column", "detail"), [
+    ({"lead_id": "L\x00", "type": "pv"}, "lead_id", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "p\x00v"}, "type", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "event_id": "\x00"}, "event_id", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "properties": {"url": "/\x00"}}, "properties.url", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "properties": {"a": {"b": ["\x00"]}}}, "properties.a", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "properties": {"u\x00": 1}}, "properties",
+     "the name 'u\\x00' contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "url": "/\x00"}, "url", "contains a NUL character"),
+    ({"lead_id": "L1", "type": "pv", "properties": {"n": float("inf")}}, "properties.n", "is not a finite number"),
+    ({"lead_id": "L1", "type": "pv", "properties": {"n": [float("-inf")]}}, "properties.n", "holds a number"),
+    ({"lead_id": "", "type": "pv"}, "lead_id", "is empty"),
+    ({"lead_id": "L1", "type": "pv", "properties": 5}, "properties", "must be an object, got a number"),
+])
+def test_a_nul_or_a_number_that_is_not_finite_is_refused_with_its_column(
+    record: dict[str, Any], column: str, detail: str
+) -> None:
+    record = {"timestamp": "2026-01-01T00:00:00Z", **record}
+    with pytest.raises(RecordError) as caught:
+        make_event(record)
+    assert caught.value.column == column
+    assert caught.value.detail.startswith(detail)
+    assert str(caught.value).startswith(column)
+
+
+def test_attributes_refuse_a_nul_and_infinity_but_a_nan_from_a_flat_file_is_missing() -> None:
+    assert make_attributes({"lead_id": "L1", "n": float("nan"), "m": 1.5}) == {"n": None, "m": 1.5}
+    for record, column in [({"t": "a\x00"}, "t"), ({"n": float("inf")}, "n"), ({"a\x00": 1}, "attributes")]:
+        with pytest.raises(RecordError) as caught:
+            make_attributes(record)
+        assert caught.value.column == column

@@ -122,7 +122,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         # the error's kind and the driver's first line only: never the statement or its values
         orig = getattr(exc, "orig", None)
         first = str(orig if orig is not None else exc).strip().splitlines()[:1]
-        log.error("database unavailable (%s: %s)", type(orig or exc).__name__, first[0][:200] if first else "")
+        kind = type(orig or exc).__name__
+        if not database_unavailable(exc):
+            # an error of the statement (SQLite names many kinds OperationalError: malformed
+            # JSON, no such table, ...): retrying would fail the same way
+            log.error("database error (%s: %s)", kind, first[0][:200] if first else "")
+            return JSONResponse(
+                {"error": "internal_error", "message": "the database refused the request "
+                 f"({kind}); retrying will not help", "field": None}, status_code=500,
+            )
+        log.error("database unavailable (%s: %s)", kind, first[0][:200] if first else "")
         return JSONResponse(
             {"error": "unavailable", "message": "the database is unavailable or busy; retry",
              "field": None},
@@ -137,6 +146,33 @@ def _install_error_handlers(app: FastAPI) -> None:
     # errors arrive unwrapped
     for driver_error in _driver_unavailable_errors():
         app.add_exception_handler(driver_error, _database)
+
+
+# SQLite's primary result codes of a database that is busy, locked or cannot be reached
+# now: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN,
+# SQLITE_PROTOCOL
+SQLITE_UNAVAILABLE = frozenset({5, 6, 7, 10, 13, 14, 15})
+_SQLITE_UNAVAILABLE_TEXTS = ("locked", "busy", "unable to open", "disk i/o", "disk is full")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a database error says the database is unavailable, busy or locked (503 and
+    Retry-After: retrying is the answer), rather than that the statement failed. SQLite
+    reports both kinds as OperationalError: its result code (or, for the errors leadscore
+    raises itself, store.locks, the text) tells them apart. Every error psycopg calls
+    operational (connection lost, server shutting down, lock and statement timeouts,
+    deadlocks) is one to retry."""
+    import sqlite3
+
+    orig = getattr(exc, "orig", None)
+    error = orig if isinstance(orig, BaseException) else exc
+    if not isinstance(error, sqlite3.Error):
+        return True
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in SQLITE_UNAVAILABLE
+    text = str(error).lower()
+    return any(part in text for part in _SQLITE_UNAVAILABLE_TEXTS)
 
 
 def _driver_unavailable_errors() -> list[type[Exception]]:
@@ -220,12 +256,44 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         },
     )
     _install_error_handlers(app)
+    app.add_middleware(RefuseNulInUrl)
     for module in (health, leads, events, segment, model, segments, webhooks, analytics, outcomes, keys,
                    predictive, web):  # predict: predictive
         app.include_router(module.router)
     app.include_router(audit_log.router)
     _document_bodies(app)
     return app
+
+
+class RefuseNulInUrl:
+    """422 for a URL whose path or query holds a NUL character (``%00``): PostgreSQL cannot
+    take one as a parameter (psycopg refuses it: a 500), SQLite can; on both the request is
+    refused, naming the parameter. Plain ASGI: two searches of the URL a request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query:
+                field = _nul_parameter(query.decode("latin-1")) or "path"
+                response = JSONResponse(
+                    {"error": "invalid_request", "message": f"{field}: contains a NUL character (%00)",
+                     "field": field}, status_code=422)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_parameter(query: str) -> str | None:
+    """The first query parameter whose name or value holds a NUL character."""
+    from urllib.parse import parse_qsl
+
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name
+    return None
 
 
 def _shared_limiter(settings: Settings) -> RateLimiter | None:

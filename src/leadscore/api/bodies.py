@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 
 from leadscore.config import Settings
+from leadscore.ingest.normalise import json_constant, kind_of
 from leadscore.service.errors import InvalidRequest, PayloadTooLarge
 
 EVENT_KEYS = ("event_id", "lead_id", "type", "timestamp", "properties")
@@ -38,18 +39,66 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int, root: str = "") -> Any:
+    """The body's JSON (:func:`parse_json`), with no text that holds a NUL character
+    (:func:`refuse_nul`; ``root`` prefixes the field of that error)."""
     body = await read_body(request, limit)
+    payload = parse_json(body)
+    refuse_nul(body, payload, root)
+    return payload
+
+
+def nul_free(body: bytes) -> bool:
+    """Whether no text of the JSON ``body`` can hold a NUL character: in a UTF-8 body a NUL
+    can only be written ``\\u0000`` (a raw one is not valid JSON; a UTF-16 or UTF-32 body
+    has zero bytes and is not taken for NUL-free). One search of the bytes: the texts of the
+    common body are not searched one by one (perf, issue #3)."""
+    return b"\\u0000" not in body and b"\x00" not in body
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON of a body. ``NaN`` and ``Infinity`` read as infinities, which the doors
+    refuse where they are used, naming the field (normalise.json_constant)."""
     if not body.strip():
         raise MalformedBody("the body is empty; send a JSON object", "body")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=json_constant)
     except UnicodeDecodeError:
         raise MalformedBody("the body is not UTF-8 text", "body") from None
     except json.JSONDecodeError as exc:
         raise MalformedBody(
             f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", "body"
         ) from None
+
+
+def refuse_nul(body: bytes, payload: Any, root: str = "") -> None:
+    """InvalidRequest naming the field of the first text of ``payload`` (the JSON of
+    ``body``) that holds a NUL character: PostgreSQL cannot store one, and no door takes
+    one on any database. ``root`` prefixes the field."""
+    if not nul_free(body):
+        found = _nul_at(payload, root)
+        if found is not None:
+            field, detail = found
+            raise InvalidRequest(f"{field or 'body'}: {detail}", field or "body")
+
+
+def _nul_at(value: Any, where: str) -> tuple[str, str] | None:
+    """(field, what) of the first text of ``value`` that holds a NUL character, or None."""
+    if isinstance(value, str):
+        return (where, "contains a NUL character") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return where, f"the name {key!r} contains a NUL character"
+            found = _nul_at(item, f"{where}.{key}" if where else key)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:
@@ -71,9 +120,7 @@ def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tupl
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {list: "a list", str: "a text", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+    return kind_of(value)
 
 
 def event_records(payload: Any) -> tuple[list[dict[str, Any]], str]:
@@ -120,16 +167,16 @@ def _check_types(record: dict[str, Any], where: str) -> None:
     timestamp = record.get("timestamp")
     if timestamp is not None and not isinstance(timestamp, str):
         raise InvalidRequest(
-            f"{field('timestamp')} must be an ISO 8601 text, got {_kind(timestamp)}", field("timestamp")
+            f"{field('timestamp')}: must be an ISO 8601 string, got {_kind(timestamp)}", field("timestamp")
         )
     properties = record.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(
-            f"{field('properties')} must be an object, got {_kind(properties)}", field("properties")
+            f"{field('properties')}: must be an object, got {_kind(properties)}", field("properties")
         )
     kind = record.get("type")
     if not isinstance(kind, str):
-        raise InvalidRequest(f"{field('type')} must be a text, got {_kind(kind)}", field("type"))
+        raise InvalidRequest(f"{field('type')}: must be a string, got {_kind(kind)}", field("type"))
 
 
 @dataclass(frozen=True)

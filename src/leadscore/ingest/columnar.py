@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.engine.scoring import Event
-from leadscore.ingest.normalise import clean_value
+from leadscore.ingest.normalise import RecordError, clean_value
 
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
@@ -87,13 +87,13 @@ def _clean_ids(ids: Any) -> bool:
 
 
 def _clean_text(column: Any, *, missing: bool = False) -> bool:
-    """True when every value is non-empty ASCII text without outer white space: the
+    """True when every value is non-empty ASCII text without outer white space or NUL: the
     common case, where the row reader's normalisation (strip, NFC) changes nothing.
     Missing values (nulls) are refused unless ``missing``."""
     if (column.null_count and not missing) or not (
             pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return False
-    if not pc.all(pc.string_is_ascii(column)).as_py():
+    if not pc.all(pc.string_is_ascii(column)).as_py() or pc.any(pc.match_substring(column, "\x00")).as_py():
         return False
     trimmed = pc.utf8_trim_whitespace(column)
     return bool(pc.all(pc.equal(trimmed, column)).as_py()) and bool(
@@ -159,6 +159,8 @@ def read_events_table(
     event_ids = kept.column("event_id").to_pylist() if has_ids else [None] * kept.num_rows
     times = ts[keep].tolist()
     props = [p for p in names if p not in ("lead_id", "type", "timestamp", "event_id")]
+    if any("\x00" in p for p in props):
+        return None
     if keep_properties is not None:
         wanted_props = set(keep_properties)
         props = [p for p in props if p in wanted_props]
@@ -170,9 +172,14 @@ def read_events_table(
         present = np.flatnonzero(np.asarray(valid))
         values = pc.filter(column, valid).to_pylist()
         plain = pa.types.is_string(column.type) and pc.all(pc.string_is_ascii(column)).as_py() is not False
+        if plain and pc.any(pc.match_substring(column, "\x00")).as_py():
+            return None  # the row reader names the row of the text with a NUL
         for index, value in zip(present.tolist(), values, strict=True):
             if not plain:  # numbers, NaN, nested or non-ASCII text: normalise like the row reader
-                value = clean_value(value)
+                try:
+                    value = clean_value(value, name)
+                except RecordError:
+                    return None  # the row reader names the row
                 if value is None:
                     continue
             properties_of[index][name] = value

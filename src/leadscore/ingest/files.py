@@ -21,7 +21,13 @@ from typing import Any, TextIO
 
 from leadscore.engine.scoring import Event, Lead
 from leadscore.errors import InputError
-from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+from leadscore.ingest.normalise import (
+    RecordError,
+    id_text,
+    json_constant,
+    make_attributes,
+    make_event,
+)
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 Progress = Callable[[int], None]  # called with the number of rows read so far
@@ -143,7 +149,7 @@ def _iter_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, di
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line, parse_constant=json_constant)
             except json.JSONDecodeError as exc:
                 raise InputError(
                     f"not valid JSON: {exc.msg} (character {exc.colno})", file=str(path), row=line_number

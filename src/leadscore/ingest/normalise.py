@@ -7,7 +7,10 @@ the same rules:
 * text is Unicode-normalised to NFC (so a name typed on a Mac equals one typed on Windows);
 * an empty text cell from a flat file is a missing value;
 * nested values (objects, lists) in attributes or properties are kept as compact JSON text;
-* ``timestamp`` is ISO 8601; no offset means UTC.
+* ``timestamp`` is ISO 8601; no offset means UTC;
+* a text that is stored (an id, a type, a name, a value) may not hold a NUL character
+  (PostgreSQL cannot store one), and a number must be finite (JSON has no NaN or
+  infinity; a NaN from a flat file is a missing value, as an empty cell is).
 """
 
 from __future__ import annotations
@@ -26,11 +29,60 @@ _EVENT_FIELDS = frozenset(EVENT_FIELDS)
 
 
 class RecordError(ValueError):
-    """A record is invalid; ``column`` names the field at fault."""
+    """A record is invalid; ``column`` names the field at fault. The message starts with
+    the column's name (``lead_id is empty``); :attr:`detail` is the message without it."""
 
     def __init__(self, message: str, column: str | None = None) -> None:
         super().__init__(message)
         self.column = column
+
+    @property
+    def detail(self) -> str:
+        """What is wrong, without the column's name: ``is empty``, ``contains a NUL
+        character`` (for a message that names a place before it: ``field: detail``)."""
+        text = str(self)
+        column = self.column
+        if column and text.startswith(column) and text[len(column):len(column) + 1] in (" ", ":"):
+            return text[len(column):].lstrip(": ")
+        return text
+
+
+NUL = "\x00"
+
+
+def nul_error(column: str) -> RecordError:
+    """The error of a text that holds a NUL character (no database stores one the same)."""
+    return RecordError(f"{column} contains a NUL character", column)
+
+
+def name_error(column: str, name: str) -> RecordError:
+    """The error of a name (of a property, an attribute) that holds a NUL character."""
+    return RecordError(f"{column}: the name {name!r} contains a NUL character", column)
+
+
+def not_finite(column: str) -> RecordError:
+    return RecordError(
+        f"{column} is not a finite number (NaN, Infinity and numbers beyond 1.8e308 are refused)",
+        column,
+    )
+
+
+def json_constant(name: str) -> float:
+    """``parse_constant`` of JSON readers: ``NaN``, ``Infinity`` and ``-Infinity`` (which
+    JSON does not have; Python's reader takes them) read as an infinity, as a number beyond
+    1.8e308 is read, so that :func:`clean_value` refuses them where they are used, with
+    their field, and a NaN is not taken for a missing value."""
+    return -math.inf if name.startswith("-") else math.inf
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(str(k)) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def nfc(text: str) -> str:
@@ -38,19 +90,43 @@ def nfc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def clean_value(value: Any) -> Any:
-    """An attribute/property value as the engine sees it."""
+def clean_value(value: Any, column: str = "value") -> Any:
+    """An attribute/property value as the engine sees it; RecordError (naming ``column``)
+    for a text with a NUL character or a number that is not finite (NaN: missing)."""
     if isinstance(value, str):  # the commonest, first
+        if NUL in value:
+            raise nul_error(column)
         return nfc(value)
     if value is None:
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return None
+        raise not_finite(column)
     if isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, (dict, list, tuple)):
-        return nfc(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
-    return nfc(str(value))
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str,
+                              allow_nan=False)
+        except ValueError:
+            raise RecordError(f"{column} holds a number that is not finite (NaN or Infinity)",
+                              column) from None
+        if "\\u0000" in text and _has_nul(value):  # json escapes NUL as \u0000
+            raise nul_error(column)
+        return nfc(text)
+    text = str(value)
+    if NUL in text:
+        raise nul_error(column)
+    return nfc(text)
+
+
+def clean_name(key: Any, column: str) -> str:
+    """An attribute/property name as text (NFC); RecordError when it holds a NUL."""
+    name = nfc(key if isinstance(key, str) else str(key))
+    if NUL in name:
+        raise name_error(column, name)
+    return name
 
 
 def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
@@ -73,6 +149,8 @@ def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
         if required:
             raise RecordError(f"{column} is empty", column)
         return None
+    if NUL in text:
+        raise nul_error(column)
     return text
 
 
@@ -94,6 +172,8 @@ def make_event(record: Mapping[str, Any], *, default_ts: int | None = None) -> E
     kind = record.get("type")
     if not isinstance(kind, str) or not kind.strip():
         raise RecordError("type is empty" if not kind else "type must be text", "type")
+    if NUL in kind:
+        raise nul_error("type")
     raw_ts = record.get("timestamp")
     if (raw_ts is None or raw_ts == "") and default_ts is not None:
         ts = default_ts
@@ -109,29 +189,51 @@ def make_event(record: Mapping[str, Any], *, default_ts: int | None = None) -> E
             except json.JSONDecodeError:
                 raise RecordError("properties is not a JSON object", "properties") from None
         if not isinstance(nested, Mapping):
-            raise RecordError("properties must be an object", "properties")
+            raise RecordError(f"properties must be an object, got {kind_of(nested)}", "properties")
         for key, value in nested.items():
-            cleaned = clean_value(value)
+            name = clean_name(key, "properties")
+            cleaned = clean_value(value, f"properties.{name}")
             if cleaned is not None:
-                props[nfc(str(key))] = cleaned
+                props[name] = cleaned
     if not record.keys() <= _EVENT_FIELDS:  # properties given as keys of their own
         for key, value in record.items():
             if key in _EVENT_FIELDS:
                 continue
-            cleaned = clean_value(value)
+            name = clean_name(key, "properties")
+            cleaned = clean_value(value, name)
             if cleaned is not None:
-                props[nfc(str(key))] = cleaned
+                props[name] = cleaned
     return Event(lead_id, nfc(kind.strip()), ts, props, event_id)
 
 
-def plain_event(record: Any, default_ts: int | None) -> Event | None:
+def kind_of(value: Any) -> str:
+    """A value's kind in JSON's words, for messages: ``a string``, ``a number``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def plain_event(record: Any, default_ts: int | None, nul_free: bool = False) -> Event | None:
     """``make_event(record, default_ts=default_ts)`` of the common record of a JSON body
     (perf, issue #3: a fifth of the time of reading a batch): a dict of the five event
     fields only; ASCII ids and type (their own NFC form); ``event_id`` text or absent; the
     timestamp a text :func:`~leadscore.engine.timestamps.utc_micros` reads, or absent with
     ``default_ts``; ``properties`` absent or an object of ASCII names and values that are
-    ASCII texts, numbers (not NaN), booleans or nulls (left out, as clean_value does). None
-    for any other record, which then takes :func:`make_event` (the same event, or its error)."""
+    ASCII texts, finite numbers, booleans or nulls (left out, as clean_value does), no text
+    with a NUL character. None for any other record, which then takes :func:`make_event`
+    (the same event, or its error). ``nul_free``: the caller knows that no text of the
+    record holds a NUL (the JSON body it was read from has no ``\\u0000``); the texts are
+    then not searched for one."""
     if record.__class__ is not dict or not record.keys() <= _EVENT_FIELDS:
         return None
     lead_id = record.get("lead_id")
@@ -140,6 +242,8 @@ def plain_event(record: Any, default_ts: int | None) -> Event | None:
     lead_id = lead_id.strip()
     kind = record.get("type")
     if not lead_id or kind.__class__ is not str or not kind.isascii():
+        return None
+    if not nul_free and (NUL in lead_id or NUL in kind):
         return None
     kind = kind.strip()
     if not kind:
@@ -160,6 +264,8 @@ def plain_event(record: Any, default_ts: int | None) -> Event | None:
     if event_id is not None:
         if event_id.__class__ is not str or not event_id.isascii():
             return None
+        if not nul_free and NUL in event_id:
+            return None
         event_id = event_id.strip() or None
     props: dict[str, Any] = {}
     nested = record.get("properties")
@@ -169,19 +275,29 @@ def plain_event(record: Any, default_ts: int | None) -> Event | None:
         for key, value in nested.items():
             if key.__class__ is not str or not key.isascii():
                 return None
-            kind_of = value.__class__
-            if kind_of is str:
+            value_class = value.__class__
+            if value_class is str:
                 if not value.isascii():
                     return None
-            elif kind_of is float:
-                if value != value:  # NaN: left out by clean_value
-                    continue
+            elif value_class is float:
+                if value - value != 0.0:  # NaN or infinite: left out or refused by clean_value
+                    return None
             elif value is None:
                 continue
-            elif kind_of is not int and kind_of is not bool:
+            elif value_class is not int and value_class is not bool:
                 return None
             props[key] = value
+        if not nul_free and _nul_in(props):
+            return None
     return Event(lead_id, kind, ts, props, event_id)
+
+
+def _nul_in(props: dict[str, Any]) -> bool:
+    """Whether a name or a text value of ``props`` holds a NUL character."""
+    for key, value in props.items():
+        if NUL in key or value.__class__ is str and NUL in value:
+            return True
+    return False
 
 
 def make_attributes(record: Mapping[str, Any], *, skip: tuple[str, ...] = ("lead_id",)) -> dict[str, Any]:
@@ -194,7 +310,8 @@ def make_attributes(record: Mapping[str, Any], *, skip: tuple[str, ...] = ("lead
     for key, value in items:
         if key in skip:
             continue
-        attributes[nfc(str(key))] = clean_value(value)
+        name = clean_name(key, "attributes")
+        attributes[name] = clean_value(value, name)
     created = attributes.get("created_at")
     if created is not None and not (isinstance(created, str) and not created.strip()):
         timestamp_us(created, "created_at")

@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from leadscore.ingest.normalise import kind_of
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import (
     DEFAULT_TOLERANCE_US,
     clean_attributes,
+    clean_lead_id,
     parse_events,
     store_events,
     upsert_lead,
@@ -47,6 +49,11 @@ def _lead_id(message: Mapping[str, Any], where: str) -> Any:
     raise InvalidRequest(f"{where}: needs userId or anonymousId", f"{where}.userId")
 
 
+def _id_key(message: Mapping[str, Any]) -> str:
+    """The key the lead_id of ``message`` comes from (:func:`_lead_id`)."""
+    return "userId" if message.get("userId") not in (None, "") else "anonymousId"
+
+
 def ingest_segment(
     session: Session, model: ActiveModel, payload: Any, now_us: int, *,
     policy: ScoringPolicy = ScoringPolicy(), tolerance_us: int = DEFAULT_TOLERANCE_US,
@@ -61,6 +68,7 @@ def ingest_segment(
     identifies: list[tuple[Any, dict[str, Any], str]] = []
     records: list[dict[str, Any]] = []
     places: list[str] = []
+    sources: list[Mapping[str, Any]] = []
     ignored = 0
     for index, message in enumerate(messages):
         where = f"batch[{index}]" if name == "batch" else "body"
@@ -74,7 +82,8 @@ def ingest_segment(
         if kind == "identify":
             traits = message.get("traits") or {}
             if not isinstance(traits, Mapping):
-                raise InvalidRequest(f"{where}.traits must be an object", f"{where}.traits")
+                raise InvalidRequest(f"{where}.traits: must be an object, got {kind_of(traits)}", f"{where}.traits")
+            clean_lead_id(lead_id, f"{where}.{_id_key(message)}")
             clean_attributes(traits, f"{where}.traits")
             identifies.append((lead_id, dict(traits), where))
         elif kind in ("track", "page", "screen"):
@@ -86,7 +95,7 @@ def ingest_segment(
                 event_type = EVENT_TYPES[kind]
             properties = message.get("properties") or {}
             if not isinstance(properties, Mapping):
-                raise InvalidRequest(f"{where}.properties must be an object", f"{where}.properties")
+                raise InvalidRequest(f"{where}.properties: must be an object, got {kind_of(properties)}", f"{where}.properties")
             if kind != "track" and message.get("name") and "name" not in properties:
                 properties = {**properties, "name": message["name"]}
             records.append({
@@ -95,17 +104,22 @@ def ingest_segment(
                 "event_id": message.get("messageId"), "properties": properties,
             })
             places.append(where)
+            sources.append(message)
         else:
             raise InvalidRequest(
                 f"{where}.type: unknown message type {kind!r}; use identify, track, page, screen "
                 "(group and alias are ignored)", f"{where}.type",
             )
     events = []
-    for record, where in zip(records, places, strict=True):
+    for record, where, message in zip(records, places, sources, strict=True):
         try:
             events.extend(parse_events([record], now_us, tolerance_us=tolerance_us, where="body"))
         except InvalidRequest as exc:
-            field = exc.field if where == "body" else f"{where}.{exc.field}"
+            name = str(exc.field)  # the field of the event record: named as Segment names it
+            head, dot, rest = name.partition(".")
+            head = {"type": "event", "event_id": "messageId",
+                    "lead_id": _id_key(message)}.get(head, head)
+            field = f"{where}.{head}{dot}{rest}"
             raise InvalidRequest(f"{field}: {exc.message.split(': ', 1)[-1]}", field) from None
     leads: dict[str, dict[str, Any]] = {}
     for lead_id, traits, where in identifies:

@@ -29,6 +29,7 @@ from leadscore.api.schemas import (
     LeadsPublic,
 )
 from leadscore.engine import parse_timestamp, to_micros
+from leadscore.ingest.normalise import kind_of
 from leadscore.model import ScoringModel
 from leadscore.service.errors import InvalidRequest
 from leadscore.service.ingest import upsert_lead
@@ -73,7 +74,7 @@ async def upsert(request: Request, ctx: CtxDep) -> JSONResponse:
         attributes = {} if attributes is None else attributes  # [] or "" are refused, not read as {}
         field = "attributes" if where == "body" else f"{where}.attributes"
         if not isinstance(attributes, dict):
-            raise InvalidRequest(f"{field} must be an object", field)
+            raise InvalidRequest(f"{field}: must be an object, got {kind_of(attributes)}", field)
         check_values(attributes, field, ctx.limits, "attributes")
     now = ctx.now_us()
 
@@ -101,7 +102,7 @@ def _lead_items(payload: dict[str, Any], limit: int) -> list[Any]:
             raise InvalidRequest(f"unknown field '{key}' next to 'leads' (a batch is {{\"leads\": [...]}})", key)
     items = payload["leads"]
     if not isinstance(items, list):
-        raise InvalidRequest("leads must be a list", "leads")
+        raise InvalidRequest(f"leads must be a list, got {kind_of(items)}", "leads")
     if not items:
         raise InvalidRequest("leads is empty: send at least one lead", "leads")
     if len(items) > limit:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.api.bodies import check_segment_limits, read_json
+from leadscore.api.bodies import check_segment_limits, parse_json, read_body, refuse_nul
 from leadscore.api.deps import CtxDep, RequireIngest, write
 from leadscore.api.schemas import SegmentPublic
 from leadscore.service.segment import ingest_segment
@@ -28,7 +28,10 @@ router = APIRouter(prefix="/v1", tags=["events"])
 async def post_segment(request: Request, ctx: CtxDep) -> Any:
     """``userId`` (else ``anonymousId``) is the lead_id; identify traits are attributes; a
     track's event name is the event type; ``messageId`` is the event_id."""
-    payload = await read_json(request, ctx.settings.max_body_bytes)
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    payload = parse_json(body)
+    # the fields of a single message are named body.<field>, those of a batch batch[i].<field>
+    refuse_nul(body, payload, "" if isinstance(payload, dict) and "batch" in payload else "body")
     check_segment_limits(payload, ctx.limits)
     now = ctx.now_us()
 
