@@ -4,9 +4,6 @@ its retries against a fake transport."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +20,7 @@ from leadscore.errors import InputError
 from leadscore.store.db import Store
 from leadscore.store.raw import from_json
 from leadscore.store.tables import events, leads
+from live import serving
 
 
 @dataclass
@@ -32,17 +30,10 @@ class Live:
     store: Store
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture
 def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     """``leadscore serve`` of the starter model on a fresh SQLite store, with an ingest key."""
-    import uvicorn
-
     from leadscore.api import create_app
     from leadscore.config import Settings
     from leadscore.service.keys import create_key
@@ -50,23 +41,10 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     for name in ("LEADSCORE_API_KEY", "LEADSCORE_URL"):
         monkeypatch.delenv(name, raising=False)
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'served.db'}", scheduler=False))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    with app.state.ctx.store.write() as session:
-        key = create_key(session, "sender", "ingest", 0)[1]
-    yield Live(url, key, app.state.ctx.store)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        with app.state.ctx.store.write() as session:
+            key = create_key(session, "sender", "ingest", 0)[1]
+        yield Live(url, key, app.state.ctx.store)
 
 
 @pytest.fixture(scope="module")

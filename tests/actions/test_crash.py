@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,10 @@ import httpx
 import pytest
 from tests.actions.conftest import SECRET, Receiver, model_text, wait_for
 
+from live import free_port
+
 CLI = [sys.executable, "-c", "from leadscore.cli import main; main()"]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(db: str, model: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -46,7 +42,7 @@ def _healthy(port: int) -> bool:
 @pytest.mark.slow
 def test_sigkill_between_score_change_and_delivery(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'crash.db'}"
-    hook_port = _free_port()  # the receiver is down while the first server runs
+    hook_port = free_port()  # the receiver is down while the first server runs
     (tmp_path / "model.yaml").write_text(model_text(f"http://127.0.0.1:{hook_port}/hook"))
     env = {**os.environ, "LS_TEST_HOOK_SECRET": SECRET, "LEADSCORE_DISPATCH_POLL_SECONDS": "0.05",
            "LEADSCORE_WEBHOOK_BACKOFF_SECONDS": "0.1", "LEADSCORE_WEBHOOK_BACKOFF_MAX_SECONDS": "0.5",
@@ -54,7 +50,7 @@ def test_sigkill_between_score_change_and_delivery(tmp_path: Path) -> None:
     key = subprocess.run([*CLI, "keys", "create", "--name", "crash", "--scope", "admin", "--db", db],
                          capture_output=True, text=True, check=True, env=env).stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {key}"}
-    port = _free_port()
+    port = free_port()
     server = _serve(db, tmp_path / "model.yaml", port, env)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10) as client:

@@ -4,7 +4,6 @@ every acknowledged event is stored and scored, and replaying them changes no sco
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pytest
 
 from leadscore.engine import Event, Lead, parse_timestamp, score_lead, to_micros
 from leadscore.model import load_model
+from live import free_port
 
 LEADS = [f"L{i}" for i in range(6)]
 MODEL = """
@@ -30,11 +30,6 @@ stages:
   - {name: New, min_score: 0}
 """
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(db: str, model: Path, port: int) -> subprocess.Popen[bytes]:
@@ -72,7 +67,7 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {key}"}
-    port = _free_port()
+    port = free_port()
     server = _serve(db, tmp_path / "model.yaml", port)
     acked: list[dict[str, Any]] = []
     stop = threading.Event()

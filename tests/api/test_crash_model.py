@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from leadscore.model import parse_model
 from leadscore.service.models import active_version_id
 from leadscore.store.db import Store
 from leadscore.store.tables import leads, model_versions
+from live import free_port
 
 OLD = """
 version: 1
@@ -36,11 +36,6 @@ stages:
 NEW = OLD.replace("name: old", "name: new").replace("points: 15", "points: 20")
 LEADS = 2_000
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _serve(db: str, model: Path, port: int) -> subprocess.Popen[bytes]:
@@ -87,7 +82,7 @@ def test_sigkill_during_model_rescoring_leaves_one_model(tmp_path: Path) -> None
         capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     headers = {"Authorization": f"Bearer {key}"}
-    port = _free_port()
+    port = free_port()
     server = _serve(db, tmp_path / "model.yaml", port)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:

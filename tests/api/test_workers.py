@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from leadscore.service.keys import KEY_CACHE_SECONDS
 from leadscore.service.models import INLINE_SWITCH_LEADS
+from live import free_port
 
 MODEL_A = """
 version: 1
@@ -37,11 +37,6 @@ stages:
 MODEL_B = MODEL_A.replace("name: workers-a", "name: workers-b").replace("points: 10", "points: 3")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
     return subprocess.run([sys.executable, "-c", "from leadscore.cli import main; main()", *args],
@@ -54,7 +49,7 @@ def _serve(db: str, tmp_path: Path, **settings: str) -> Iterator[tuple[str, str]
     (tmp_path / "a.yaml").write_text(MODEL_A)
     env = {**os.environ, **{f"LEADSCORE_{k.upper()}": v for k, v in settings.items()}}
     key = _cli("keys", "create", "--name", "admin", "--scope", "admin", "--db", db).strip().splitlines()[-1]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from leadscore.cli import main; main()", "serve", "--db", db,
          "--model", str(tmp_path / "a.yaml"), "--port", str(port), "--workers", "2",

@@ -7,8 +7,6 @@ Skips when /usr/bin/chromium is missing, except in CI (CI set), where it fails
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from live import serving
 
 CHROMIUM = Path(os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,37 +49,26 @@ class Live:
     read_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    import uvicorn
-
     from leadscore.api import create_app
     from leadscore.config import Settings
-    from leadscore.engine import iso
-    from leadscore.service.keys import create_key
 
     folder = tmp_path_factory.mktemp("browser")
     (folder / "model.yaml").write_text(MODEL)
     settings = Settings(database_url=f"sqlite:///{folder / 'browser.db'}", model_file=folder / "model.yaml",
                         scheduler=False)
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    with serving(app) as url:
+        yield _filled(app, url)
+
+
+def _filled(app: Any, url: str) -> Live:
+    """The browser tests' store: 40 leads with Vietnamese names, events, outcomes."""
+    from leadscore.engine import iso
+    from leadscore.service.keys import create_key
+
     with app.state.ctx.store.write() as session:
         admin = create_key(session, "admin", "admin", 0)[1]
         read = create_key(session, "reader", "read", 0)[1]
@@ -102,9 +91,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         if i % 8 == 0:
             httpx.post(f"{url}/v1/outcomes", json={"lead_id": f"L{i:03d}", "outcome": "customer",
                                                    "at": iso(now - 3_600_000_000)}, headers=headers)
-    yield Live(url, admin, read)
-    server.should_exit = True
-    thread.join(timeout=10)
+    return Live(url, admin, read)
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.engine.timestamps import iso
 from leadscore.errors import InputError, LeadscoreError
-from leadscore.ingest.files import iter_records
-from leadscore.ingest.normalise import RecordError, id_text, make_attributes, make_event
+from leadscore.ingest.files import iter_leads, iter_records
+from leadscore.ingest.normalise import RecordError, make_event
 
 if TYPE_CHECKING:
     import httpx
@@ -69,30 +69,10 @@ class SendSummary:
 
 def read_lead_rows(path: str | Path) -> list[Row]:
     """``POST /v1/leads`` bodies of a lead file: ``lead_id`` and its non-empty attributes
-    (a lead_id that appears twice is refused, as ``leadscore import`` refuses it)."""
-    rows: list[Row] = []
-    first_row: dict[str, int] = {}
-    for row, record in iter_records(path):
-        if not rows and "lead_id" not in record:
-            columns = ", ".join(list(record)[:8])
-            raise InputError(f"no 'lead_id' column (found: {columns})", file=str(path), row=row,
-                             column="lead_id")
-        try:
-            lead_id = id_text(record.get("lead_id"), "lead_id")
-            attributes = make_attributes(record)
-        except RecordError as exc:
-            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
-        assert lead_id is not None
-        if lead_id in first_row:  # refused as leadscore import refuses it (files.read_leads)
-            raise InputError(f"lead_id '{lead_id}' appears again (first at row {first_row[lead_id]}); "
-                             "each lead must appear once", file=str(path), row=row, column="lead_id")
-        first_row[lead_id] = row
-        present = {k: v for k, v in attributes.items() if v is not None}
-        rows.append(Row(row, {"lead_id": lead_id, "attributes": present}))
-    if not rows:
-        raise InputError("no leads in the file (only a header?)", file=str(path))
-    return rows
-
+    (read and checked as ``leadscore import`` reads them: a lead_id twice is refused)."""
+    return [Row(row, {"lead_id": lead.lead_id,
+                      "attributes": {k: v for k, v in lead.attributes.items() if v is not None}})
+            for row, lead in iter_leads(path)]
 
 def event_rows(path: str | Path) -> Iterator[Row]:
     """``POST /v1/events`` records of an event file, in file order: ``event_id`` (when given),

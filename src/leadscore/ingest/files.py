@@ -186,11 +186,15 @@ def _iter_parquet(path: Path, progress: Progress | None) -> Iterator[tuple[int, 
 
 def read_leads(path: str | Path, progress: Progress | None = None) -> list[Lead]:
     """Read leads: a ``lead_id`` column plus attributes. Duplicate lead ids are refused."""
-    leads: list[Lead] = []
+    return [lead for _, lead in iter_leads(path, progress)]
+
+
+def iter_leads(path: str | Path, progress: Progress | None = None) -> Iterator[tuple[int, Lead]]:
+    """``(row, lead)`` of a lead file, in order (:func:`read_leads`; ``leadscore send``
+    keeps the rows, to name them in the service's refusals)."""
     first_row: dict[str, int] = {}
-    records = iter_records(path, progress)
-    for row, record in records:
-        if not leads and "lead_id" not in record:
+    for row, record in iter_records(path, progress):
+        if not first_row and "lead_id" not in record:
             columns = ", ".join(list(record)[:8])
             raise InputError(
                 f"no 'lead_id' column (found: {columns})", file=str(path), row=row, column="lead_id"
@@ -210,10 +214,9 @@ def read_leads(path: str | Path, progress: Progress | None = None) -> list[Lead]
                 column="lead_id",
             )
         first_row[lead_id] = row
-        leads.append(Lead(lead_id, attributes))
-    if not leads:
+        yield row, Lead(lead_id, attributes)
+    if not first_row:
         raise InputError("no leads in the file (only a header?)", file=str(path))
-    return leads
 
 
 class EventStats:

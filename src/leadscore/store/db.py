@@ -306,12 +306,8 @@ class Store:
         ``wait=False`` (SQLite) raises :class:`WriterBusy` at once, before anything is
         done, when another thread of this process, or another process, is writing."""
         if self._write_lock is None:
-            with self._write() as session:
-                cache = session.info[EVENT_CACHE] = self.event_cache
-                with session.begin():
-                    yield session
-                if cache is not None:
-                    cache.commit(session)  # what the committed transaction staged
+            with self._transaction() as session:
+                yield session
             return
         if not self._write_lock.acquire(blocking=wait):
             raise WriterBusy("another writer holds the database")
@@ -320,12 +316,8 @@ class Store:
                     wait=wait, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
                 raise WriterBusy("another process writes to the database")
             try:
-                with self._write() as session:
-                    cache = session.info[EVENT_CACHE] = self.event_cache
-                    with session.begin():
-                        yield session
-                    if cache is not None:
-                        cache.commit(session)  # what the committed transaction staged
+                with self._transaction() as session:
+                    yield session
                 if session.info.get(WIPE_WAL) and self._checkpointer is not None:
                     self._checkpointer.wipe()  # still this process's (and the file's) only writer
             finally:
@@ -335,6 +327,17 @@ class Store:
             self._write_lock.release()
         if self._checkpointer is not None:
             self._checkpointer.poke()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A write session in a transaction, with the store's event cache; what the
+        transaction staged in the cache is stored once it has committed."""
+        with self._write() as session:
+            cache = session.info[EVENT_CACHE] = self.event_cache
+            with session.begin():
+                yield session
+            if cache is not None:
+                cache.commit(session)
 
     def before_fork(self) -> None:
         """Leave this process with no SQLite connection and no thread using one: call it
