@@ -282,3 +282,11 @@ def test_a_batch_of_leads_is_upserted_in_one_transaction(client: TestClient) -> 
                            ({"leads": [{"lead_id": "L5", "attrs": {}}]}, "leads[0].attrs")):
         response = client.post("/v1/leads", json=payload)
         assert (response.status_code, response.json()["field"]) == (422, field), payload
+
+
+def test_preview_percentiles_are_nearest_rank() -> None:
+    from leadscore.service.preview import _summary
+
+    assert (_summary([0.0, 70.0])["p50"], _summary([0.0, 70.0])["p90"]) == (0.0, 70.0)
+    ten = [float(i) for i in range(1, 11)]
+    assert (_summary(ten)["p50"], _summary(ten)["p90"], _summary([5.0])["p90"]) == (5.0, 9.0, 5.0)

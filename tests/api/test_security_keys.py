@@ -169,3 +169,6 @@ def test_keys_create_says_which_database_holds_the_key(tmp_path: Path) -> None:
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("lsk_")
     assert f"created key 1 'crm' (scope read) in {url}; it is shown only once:" in result.output
+    listed = CliRunner().invoke(cli_app, ["keys", "list", "--db", url])
+    assert listed.output.splitlines()[0].split("\t") == ["id", "prefix", "scope", "name", "state"]
+    assert listed.output.splitlines()[1].split("\t")[2:] == ["read", "crm", "active"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadscore.cli.common import DbOption, database_url, err, now_us, out
+from leadscore.cli.common import DbOption, database_url, err, now_us
 from leadscore.errors import UsageError
 from leadscore.scopes import SCOPES
 
@@ -161,10 +161,11 @@ def keys_list(db: DbOption = None) -> None:
             rows = [key_public(r) for r in list_keys(session)]
     finally:
         store.dispose()
+    # tab-separated, one key a line (plain print: rich would expand the tabs to spaces)
+    print("id\tprefix\tscope\tname\tstate")
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        out.print(f"{row['id']}\t{row['prefix']}…\t{row['scope']}\t{row['name']}\t{state}",
-                  markup=False)
+        print(f"{row['id']}\t{row['prefix']}…\t{row['scope']}\t{row['name']}\t{state}")
 
 
 @keys_app.command("revoke")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -34,8 +35,8 @@ def _summary(scores: list[float]) -> dict[str, Any]:
         return {"mean": None, "p50": None, "p90": None, "min": None, "max": None}
     ordered = sorted(scores)
 
-    def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def pct(q: float) -> float:  # nearest rank: the smallest score with at least q of them at or below it
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
     return {"mean": round(statistics.fmean(scores), 2), "p50": pct(0.5), "p90": pct(0.9),
             "min": ordered[0], "max": ordered[-1]}
