@@ -25,11 +25,11 @@ NOW = to_micros(parse_timestamp("2026-05-01T12:00:00Z"))
 TYPES = ("page_view", "page_view", "email_open", "email_click", "download", "webinar_attended", "noise")
 
 
-def _records(rng: random.Random, n: int, ids: list[int]) -> list[dict[str, Any]]:
+def _records(rng: random.Random, n: int, ids: list[int], leads: int = 6) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
         record: dict[str, Any] = {
-            "lead_id": f"L{rng.randrange(6)}", "type": rng.choice(TYPES),
+            "lead_id": f"L{rng.randrange(leads)}", "type": rng.choice(TYPES),
             "timestamp": iso(NOW - rng.randrange(1, 40 * 24) * 3_600_000_000),
             "properties": {"url": rng.choice(["/pricing", "/blog", "/demo"])},
         }
@@ -172,3 +172,53 @@ def test_the_least_recently_used_leads_go_first_beyond_the_limit(store: Store) -
         cache.valid_for(1, types)  # a deletion seen: emptied, and what was staged before is dropped
         cache.commit(session)
         assert len(cache) == 0
+
+
+def test_concurrent_cached_workers_score_as_an_uncached_rescoring(db_url: str) -> None:
+    """Two workers send batches for the same three leads at the same time (threads; on
+    PostgreSQL their transactions truly overlap) while one of them purges old events; then
+    every lead is scored once more by each worker, and once more by a store without a
+    cache: the same scores, and no error. (An entry that ignored the other worker's events
+    fails it; a purge's exact interleavings are the sequential test's.)"""
+    import threading
+
+    workers = [Store.open(db_url), Store.open(db_url)]
+    plain = Store.open(db_url)
+    plain.event_cache = None
+    try:
+        with workers[0].write() as session:
+            ensure_model(session, None, NOW - DAY)
+        failures: list[BaseException] = []
+
+        def run(store: Store, seed: int) -> None:
+            rng, ids, models = random.Random(seed), [seed * 1_000_000], ModelCache()
+            try:
+                for _ in range(60):
+                    if seed == 2 and rng.random() < 0.3:
+                        purge_events(store, rng.randrange(5, 35), NOW)
+                        continue
+                    records = _records(rng, rng.randrange(1, 4 if seed == 2 else 12), ids, leads=3)
+                    with store.write() as session:
+                        ingest_events(session, active_model(session, models), records, NOW)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(store, seed)) for seed, store in enumerate(workers, start=1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures
+        leads = sorted(_scores(plain))
+        assert len(leads) == 3
+        touch = {"type": "noise", "timestamp": iso(NOW - DAY)}  # an event no rule reads: a rescoring
+        scored = []
+        for n, store in enumerate((*workers, plain)):
+            with store.write() as session:
+                ingest_events(session, active_model(session, ModelCache()),
+                              [{**touch, "lead_id": lead, "event_id": f"touch-{n}-{lead}"} for lead in leads], NOW)
+            scored.append(_scores(store))
+        assert scored[0] == scored[2] and scored[1] == scored[2]
+    finally:
+        for store in (*workers, plain):
+            store.dispose()
