@@ -75,3 +75,47 @@ def test_load_events_gives_each_lead_its_events_in_stored_order(store: Store) ->
                 assert [(e.lead_id, e.type, e.ts, dict(e.properties), e.event_id) for e in got[pk]] == [
                     (e.lead_id, e.type, e.ts, dict(e.properties), e.event_id) for e in expected]
                 assert expected
+
+
+def test_only_events_a_window_can_still_count_are_read_back_and_scores_stay_exact(store: Store) -> None:
+    """A batch rescores a lead from its events since the longest window on each type
+    (ActiveModel.oldest_counted): a year of history reads back only the recent part, and
+    every stored score is the engine's on all of the lead's events."""
+    from leadscore.engine import Lead, score_lead
+
+    store.event_cache = None  # every batch reads its leads' events back
+    with store.write() as session:
+        ensure_model(session, None, NOW - DAY)
+    cache = ModelCache()
+    kinds = ("page_view", "email_open", "download", "unsubscribe", "noise")
+    records = [{"event_id": f"E{i}", "lead_id": f"L{i % 7}", "type": kinds[i % 5],
+                "timestamp": iso(NOW - (i * 37 % 400) * DAY - i), "properties": {"url": "/pricing"}}
+               for i in range(400)]
+    # and leads whose one event is just inside (or just outside) a window: only it decides
+    records += [{"event_id": f"W{days}", "lead_id": f"W{days}", "type": kind, "timestamp": iso(NOW - int(days * DAY)),
+                 "properties": {"url": "/pricing", "asset": "case-study-x"}}
+                for kind, days in (("page_view", 89.99), ("page_view", 90.1), ("download", 179),
+                                   ("email_open", 59), ("webinar_attended", 150))]
+    again = [{**r, "event_id": f"again-{r['event_id']}", "type": "noise"} for r in records[-5:]]
+    for start in range(0, len(records), 50):
+        with store.write() as session:
+            ingest_events(session, active_model(session, cache), records[start:start + 50], NOW)
+    with store.write() as session:  # the W leads again: now rescored from what is read back
+        ingest_events(session, active_model(session, cache), again, NOW)
+    with store.read() as session:
+        model = active_model(session, cache)
+        oldest = model.oldest_counted(NOW)
+        assert oldest["page_view"] is not None and oldest["unsubscribe"] is None  # the starter's windows
+        db = raw(session)
+        pks = dict(db.all("SELECT id, lead_id FROM leads"))
+        kept = load_events(session, pks, model.event_types, oldest)
+        every = load_events(session, pks, None)
+        assert sum(map(len, kept.values())) < sum(len([e for e in evs if e.type in model.event_types])
+                                                  for evs in every.values()) / 2
+        for pk, evs in kept.items():
+            assert all(oldest[e.type] is None or e.ts >= oldest[e.type] for e in evs)
+            assert [e.event_id for e in evs] == [e.event_id for e in every[pk] if e.type in model.event_types
+                                                 and (oldest[e.type] is None or e.ts >= oldest[e.type])]
+        for pk, lead_id, score, attributes in db.all("SELECT id, lead_id, score, attributes FROM leads"):
+            lead = Lead(lead_id, from_json(attributes) or {})
+            assert score == score_lead(model.model, lead, every[pk], NOW).score, lead_id

@@ -37,6 +37,36 @@ from leadscore.model.schema import (
 MAX_EVENTS_IN_EXPLANATION = 20
 
 
+def event_horizons(model: ScoringModel) -> dict[str, float | None]:
+    """For each event type the model's conditions look at, the longest ``within_days`` of
+    those conditions, or None when one of them has none (it counts events of any age)."""
+    longest: dict[str, float | None] = {}
+    for rule in model.rules:
+        for condition in walk_conditions(rule.when):
+            if isinstance(condition, (EventCondition, AbsenceCondition)):
+                days = condition.within_days
+                for kind in condition.types:
+                    if kind in longest and longest[kind] is None:
+                        continue
+                    if days is None or not days * MICROS_PER_DAY < 2**60:  # any age, or as good as
+                        longest[kind] = None
+                    else:
+                        longest[kind] = max(longest.get(kind) or 0.0, float(days))
+    return longest
+
+
+def oldest_counted(horizons: Mapping[str, float | None], as_of_us: int) -> dict[str, int | None]:
+    """For each event type, the earliest timestamp an event of it can have and still count
+    for a condition at ``as_of_us`` (None: any): an event counts for a condition with
+    ``within_days`` only while ``age_days <= within_days`` (model spec, "Conditions"; an
+    absence condition always has one), so older ones change no score, explanation or
+    next change (property-tested). A day of margin below the bound. The service reads
+    only these events back from the store (perf, issue #3: a lead's history then costs
+    what its windows hold, not all it ever did)."""
+    return {kind: None if days is None else as_of_us - math.ceil(days * MICROS_PER_DAY) - MICROS_PER_DAY
+            for kind, days in horizons.items()}
+
+
 # the service builds thousands of these records for a batch of events: their __init__ sets
 # the fields without object.__setattr__ (engine/records.py; perf, issue #3)
 @direct_init

@@ -363,10 +363,11 @@ def _store_events(
         old = {s.pk: s.lead_id for s in to_score if s.lead_id not in result.created}
         new = {states[lead_id].pk: lead_id for lead_id in result.created}
         cache = cache_of(session)
+        since = model.oldest_counted(now_us)
         if cache is not None:
-            by_pk = _stored_events(session, cache, types, old, new, own, counted)
+            by_pk = _stored_events(session, cache, model, since, old, new, own, counted)
         else:
-            by_pk = load_events(session, old, types) if old else {}
+            by_pk = load_events(session, old, types, since) if old else {}
             for pk, lead_id in new.items():
                 by_pk[pk] = own.get(lead_id, [])
         created = {states[lead_id].pk: prescored[lead_id] for lead_id in result.created if lead_id in prescored}
@@ -379,13 +380,19 @@ def _store_events(
 
 
 def _stored_events(
-    session: Session, cache: EventCache, types: frozenset[str], old: Mapping[int, str],
-    new: Mapping[int, str], own: Mapping[str, list[Event]], counted: Mapping[str, int],
+    session: Session, cache: EventCache, model: ActiveModel, since: Mapping[str, int | None],
+    old: Mapping[int, str], new: Mapping[int, str], own: Mapping[str, list[Event]], counted: Mapping[str, int],
 ) -> dict[int, list[Event]]:
-    """Each touched lead's stored events (of ``types``, in the order stored; this batch's
-    ``own`` are stored already): those of the leads the store's event cache holds, as it
-    holds them plus this batch's; the others read back (:func:`load_events`). Staged in the
-    cache for when the batch commits (store/event_cache.py: why a count is enough)."""
+    """Each touched lead's stored events (of the model's types, in the order stored, at or
+    after ``since``; this batch's ``own`` are stored already): those of the leads the
+    store's event cache holds, as it holds them plus this batch's; the others read back
+    (:func:`load_events`). Staged in the cache for when the batch commits
+    (store/event_cache.py: why a count is enough). An entry read back with an earlier
+    bound holds events that no longer count: the engine passes over them."""
+    types = model.event_types
+    # the cache holds the events of these types within these windows: another model's
+    # types or longer windows empty it
+    shape = frozenset((kind, model.horizons.get(kind)) for kind in types)
     db = raw(session)
     # the counts and the number of deletions read by one statement each (PostgreSQL, read
     # committed: one statement sees one snapshot; a purge committed between two statements
@@ -401,15 +408,15 @@ def _stored_events(
             else:
                 stored[pk] = number
     if len(readings) != 1 or None in readings:  # no migration 0014 (nothing counted), or moved
-        by_pk = load_events(session, old, types) if old else {}
+        by_pk = load_events(session, old, types, since) if old else {}
         by_pk.update({pk: own.get(lead_id, []) for pk, lead_id in new.items()})
         return by_pk
     changes = readings.pop()
-    cache.valid_for(changes, types)
+    cache.valid_for(changes, shape)
     # an entry holds a lead's events before this batch: as many as stored now, less the batch's
     held = cache.get({pk: (lead_id, stored.get(pk, 0) - counted.get(lead_id, 0)) for pk, lead_id in old.items()})
     missing = {pk: lead_id for pk, lead_id in old.items() if pk not in held}
-    by_pk = load_events(session, missing, types) if missing else {}
+    by_pk = load_events(session, missing, types, since) if missing else {}
     entries: dict[int, Entry] = {}
     for pk, lead_id in old.items():
         before = held.get(pk)
@@ -420,7 +427,7 @@ def _stored_events(
     for pk, lead_id in new.items():
         by_pk[pk] = mine = own.get(lead_id, [])
         entries[pk] = Entry(lead_id, counted.get(lead_id, 0), tuple(mine))
-    cache.stage(session, changes, types, entries)
+    cache.stage(session, changes, shape, entries)
     return by_pk
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from leadscore.batch import model_inputs
+from leadscore.engine.scoring import event_horizons, oldest_counted
 from leadscore.model import ScoringModel, load_model, parse_model
 from leadscore.service.errors import NotFound
 from leadscore.store.db import READ_OPTION
@@ -35,11 +37,18 @@ class ActiveModel:
     version_id: int
     model: ScoringModel
     event_types: frozenset[str] = field(default_factory=frozenset)
+    # per event type, the longest window of the conditions on it (None: events of any age)
+    horizons: Mapping[str, float | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, version_id: int, model: ScoringModel) -> ActiveModel:
         types, _ = model_inputs(model)
-        return cls(version_id, model, frozenset(types))
+        return cls(version_id, model, frozenset(types), event_horizons(model))
+
+    def oldest_counted(self, now_us: int) -> dict[str, int | None]:
+        """Per event type, the earliest timestamp that can still count at ``now_us``
+        (:func:`leadscore.engine.scoring.oldest_counted`): what is read back to score."""
+        return oldest_counted(self.horizons, now_us)
 
 
 class ModelCache:

@@ -58,7 +58,8 @@ def preview_model(
     moved = 0
     for start in range(0, len(pks), chunk):
         states = load_states(session, pks[start : start + chunk])
-        by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+        by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types,
+                            model.oldest_counted(now_us))
         for state in states:
             result = score_lead(candidate, state.lead(), by_pk[state.pk], now_us)
             new_scores.append(result.score)

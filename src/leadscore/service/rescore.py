@@ -141,7 +141,8 @@ def prepare_chunk(
 ) -> int:
     """Score these leads with the job's (not yet active) model into ``pending_scores``."""
     states = load_states(session, pks)
-    events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+    events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types,
+                               model.oldest_counted(now_us))
     changes = score_states(model, states, events_by_pk, now_us, "model", policy=policy,
                            detail=f"model version {model.version_id}")
     updated = {s.pk: s.updated_us for s in states}

@@ -344,9 +344,12 @@ def load_state_rows(session: Session, pks: Sequence[int], *, lock: bool = False)
 
 
 def load_events(
-    session: Session, lead_ids: Mapping[int, str], event_types: Iterable[str] | None = None
+    session: Session, lead_ids: Mapping[int, str], event_types: Iterable[str] | None = None,
+    since: Mapping[str, int | None] | None = None,
 ) -> dict[int, list[Event]]:
-    """Each lead's stored events in the order they were stored (of ``event_types`` only).
+    """Each lead's stored events in the order they were stored (of ``event_types`` only;
+    with ``since``, of a type it bounds only those stamped at or after its bound: what can
+    still count, :meth:`ActiveModel.oldest_counted`).
 
     ``lead_ids`` maps the leads' keys to their ids. Properties are read as their stored
     JSON text and decoded by :func:`decode_properties`, once per distinct text: on
@@ -360,9 +363,25 @@ def load_events(
         return by_pk
     db = raw(session)
     type_filter = f" AND type IN ({marks(len(types))})" if types is not None else ""
+    type_params: list[Any] = list(types or ())
+    if types is not None and since is not None:
+        # perf, issue #3: a lead's events older than every window that reads them are not read
+        # (unbounded types first, then the bounded ones grouped by their bound)
+        unbounded = [t for t in types if since.get(t) is None]
+        bounded: dict[int, list[str]] = {}
+        for kind in types:
+            bound = since.get(kind)
+            if bound is not None:
+                bounded.setdefault(bound, []).append(kind)
+        clauses = [f"type IN ({marks(len(unbounded))})"] if unbounded else []
+        type_params = list(unbounded)
+        for bound, kinds in sorted(bounded.items()):
+            clauses.append(f"(type IN ({marks(len(kinds))}) AND ts_us >= ?)")
+            type_params += [*kinds, bound]
+        type_filter = f" AND ({' OR '.join(clauses)})"
     properties = "CAST(properties AS text)" if db.postgresql else "properties"
     for part in chunks(sorted(lead_ids)):
-        params = [*part, *(types or ())]
+        params = [*part, *type_params]
         rows = db.all(
             f"SELECT lead_pk, type, ts_us, {properties}, event_id FROM events "
             f"WHERE lead_pk IN ({marks(len(part))}){type_filter} ORDER BY lead_pk, id",
@@ -634,7 +653,8 @@ def rescore_states(
     ``created`` maps the keys of leads this transaction inserted with the columns of
     :func:`new_lead_columns` to the triple these were made of: not scored nor written again."""
     if events_by_pk is None:
-        events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types)
+        events_by_pk = load_events(session, {s.pk: s.lead_id for s in states}, model.event_types,
+                                   model.oldest_counted(now_us))
     changes = score_states(model, states, events_by_pk, now_us, cause, policy=policy, detail=detail,
                            scored=created)
     record_scores(session, changes, updated={s.pk: s.updated_us for s in states},

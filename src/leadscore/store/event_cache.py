@@ -55,7 +55,7 @@ class Entry:
 @dataclass
 class _Staged:
     changes: int
-    types: frozenset[str]
+    types: frozenset[Any]
     entries: dict[int, Entry] = field(default_factory=dict)
 
 
@@ -67,14 +67,15 @@ class EventCache:
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._held = 0  # events in all entries
         self._changes: int | None = None  # event_changes.changes of the entries
-        self._types: frozenset[str] = frozenset()
+        self._types: frozenset[Any] = frozenset()
         self._lock = threading.Lock()  # PostgreSQL: writers of one process run at once
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def valid_for(self, changes: int, types: frozenset[str]) -> None:
-        """Make the cache that of ``changes`` and ``types``: emptied when it was another's."""
+    def valid_for(self, changes: int, types: frozenset[Any]) -> None:
+        """Make the cache that of ``changes`` and ``types`` (what its entries hold: the event
+        types, with their windows): emptied when it was another's."""
         with self._lock:
             if changes != self._changes or types != self._types:
                 self._entries.clear()
@@ -100,7 +101,7 @@ class EventCache:
                     entries.move_to_end(pk)
         return found
 
-    def stage(self, session: Session, changes: int, types: frozenset[str], entries: Mapping[int, Entry]) -> None:
+    def stage(self, session: Session, changes: int, types: frozenset[Any], entries: Mapping[int, Entry]) -> None:
         """Entries read or written in ``session``'s transaction, stored when it commits."""
         staged: _Staged | None = session.info.get(_STAGED)
         if staged is None or staged.changes != changes or staged.types != types:
