@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.engine.timestamps import iso
 from leadscore.errors import InputError, LeadscoreError
-from leadscore.ingest.files import iter_leads, iter_records
-from leadscore.ingest.normalise import RecordError, make_event
+from leadscore.ingest.files import iter_events, iter_leads
 
 if TYPE_CHECKING:
     import httpx
@@ -74,24 +73,13 @@ def read_lead_rows(path: str | Path) -> list[Row]:
                       "attributes": {k: v for k, v in lead.attributes.items() if v is not None}})
             for row, lead in iter_leads(path)]
 
+
 def event_rows(path: str | Path) -> Iterator[Row]:
     """``POST /v1/events`` records of an event file, in file order: ``event_id`` (when given),
     ``lead_id``, ``type``, ``timestamp`` (ISO 8601, UTC) and ``properties`` (the other
-    non-empty columns). Read as the file is sent: a batch at a time is held, not the file."""
-    first = True
-    for row, record in iter_records(path):
-        if first:
-            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
-            if missing:
-                raise InputError(
-                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
-                    file=str(path), row=row, column=missing[0],
-                )
-            first = False
-        try:
-            event = make_event(record)
-        except RecordError as exc:
-            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+    non-empty columns), read and checked as ``leadscore import`` reads them. Read as the
+    file is sent: a batch at a time is held, not the file."""
+    for row, event in iter_events(path):
         body: dict[str, Any] = {"lead_id": event.lead_id, "type": event.type, "timestamp": iso(event.ts)}
         if event.event_id is not None:
             body["event_id"] = event.event_id

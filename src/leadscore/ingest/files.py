@@ -219,6 +219,29 @@ def iter_leads(path: str | Path, progress: Progress | None = None) -> Iterator[t
         raise InputError("no leads in the file (only a header?)", file=str(path))
 
 
+def iter_events(path: str | Path, progress: Progress | None = None) -> Iterator[tuple[int, Event]]:
+    """``(row, event)`` of an event file, in order, every row normalised (the row reader of
+    :func:`read_events`; ``leadscore send`` keeps the rows, to name them in the service's
+    refusals). A missing column or a bad row raises, naming file, row and column."""
+    checked_columns = False
+    for row, record in iter_records(path, progress):
+        if not checked_columns:
+            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
+                    file=str(path),
+                    row=row,
+                    column=missing[0],
+                )
+            checked_columns = True
+        try:
+            event = make_event(record)
+        except RecordError as exc:
+            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+        yield row, event
+
+
 class EventStats:
     """Counts gathered while reading events."""
 
@@ -255,22 +278,7 @@ def read_events(
     seen_ids: set[str] = set()
     types = set(keep_types) if keep_types is not None else None
     props = set(keep_properties) if keep_properties is not None else None
-    checked_columns = False
-    for row, record in iter_records(path, progress):
-        if not checked_columns:
-            missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
-            if missing:
-                raise InputError(
-                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
-                    file=str(path),
-                    row=row,
-                    column=missing[0],
-                )
-            checked_columns = True
-        try:
-            event = make_event(record)
-        except RecordError as exc:
-            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
+    for _, event in iter_events(path, progress):
         stats.rows += 1
         if event.event_id is not None:
             if event.event_id in seen_ids:
