@@ -199,22 +199,6 @@ def _counts(store: Store) -> tuple[int, int]:
     ("leads.csv", "lead_id,title\nL1,VP\nL\x002,VP\n", 2, "lead_id"),
     ("leads.jsonl", '{"lead_id": "L1", "employees": 5}\n{"lead_id": "L2", "employees": NaN}\n', 2, "employees"),
     ("leads.jsonl", '{"lead_id": "L1", "employees": 1e400}\n', 1, "employees"),
-])
-def test_import_refuses_a_bad_lead_file_naming_row_and_column(
-    store: Store, tmp_path: Path, name: str, content: str, row: int, column: str
-) -> None:
-    with store.write() as session:
-        ensure_model(session, None, NOW)
-    path = tmp_path / name
-    path.write_text(content)
-    with pytest.raises(InputError) as caught:
-        import_files(store, path, None, NOW)
-    assert (caught.value.file, caught.value.row, caught.value.column) == (str(path), row, column)
-    assert "NUL" in str(caught.value) or "finite" in str(caught.value)
-    assert _counts(store) == (0, 0)
-
-
-@pytest.mark.parametrize(("name", "content", "row", "column"), [
     ("events.csv", "lead_id,type,timestamp,url\nL1,page_view,2026-10-01T00:00:00Z,/a\n"
      "L1,page_view,2026-10-02T00:00:00Z,/b\x00\n", 2, "url"),
     ("events.csv", "lead_id,type,timestamp\nL1,page_view,2026-10-01T00:00:00Z\n"
@@ -223,16 +207,18 @@ def test_import_refuses_a_bad_lead_file_naming_row_and_column(
      '{"lead_id": "L1", "type": "page_view", "timestamp": "2026-10-02T00:00:00Z", '
      '"properties": {"seconds": Infinity}}\n', 2, "properties.seconds"),
 ])
-def test_import_refuses_a_bad_event_file_naming_row_and_column(
+def test_import_refuses_a_bad_file_naming_row_and_column(
     store: Store, tmp_path: Path, name: str, content: str, row: int, column: str
 ) -> None:
     with store.write() as session:
         ensure_model(session, None, NOW)
     path = tmp_path / name
     path.write_text(content)
+    files = (path, None) if name.startswith("leads") else (None, path)
     with pytest.raises(InputError) as caught:
-        import_files(store, None, path, NOW)
+        import_files(store, *files, NOW)
     assert (caught.value.file, caught.value.row, caught.value.column) == (str(path), row, column)
+    assert "NUL" in str(caught.value) or "finite" in str(caught.value)
     assert _counts(store) == (0, 0)
 
 

@@ -104,7 +104,7 @@ def _nul_at(value: Any, where: str) -> tuple[str, str] | None:
 def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:
     """A JSON object with only ``allowed`` keys and every ``required`` one."""
     if not isinstance(record, dict):
-        raise InvalidRequest(f"{where}: expected a JSON object, got {_kind(record)}", where)
+        raise InvalidRequest(f"{where}: expected a JSON object, got {kind_of(record)}", where)
     for key in record:
         if key not in allowed:
             raise InvalidRequest(
@@ -117,12 +117,6 @@ def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tupl
             raise InvalidRequest(f"{field} is required", field)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return kind_of(value)
-
-
 def event_records(payload: Any) -> tuple[list[dict[str, Any]], str]:
     """The event records of ``{...event}`` or ``{"events": [...]}``, checked for shape."""
     if isinstance(payload, dict) and "events" in payload:
@@ -133,7 +127,7 @@ def event_records(payload: Any) -> tuple[list[dict[str, Any]], str]:
                 )
         records = payload["events"]
         if not isinstance(records, list):
-            raise InvalidRequest(f"events must be a list, got {_kind(records)}", "events")
+            raise InvalidRequest(f"events must be a list, got {kind_of(records)}", "events")
         where = "events"
         for index, record in enumerate(records):
             # the checks below, without a message built for each good event (perf, issue #3)
@@ -167,16 +161,16 @@ def _check_types(record: dict[str, Any], where: str) -> None:
     timestamp = record.get("timestamp")
     if timestamp is not None and not isinstance(timestamp, str):
         raise InvalidRequest(
-            f"{field('timestamp')}: must be an ISO 8601 string, got {_kind(timestamp)}", field("timestamp")
+            f"{field('timestamp')}: must be an ISO 8601 string, got {kind_of(timestamp)}", field("timestamp")
         )
     properties = record.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise InvalidRequest(
-            f"{field('properties')}: must be an object, got {_kind(properties)}", field("properties")
+            f"{field('properties')}: must be an object, got {kind_of(properties)}", field("properties")
         )
     kind = record.get("type")
     if not isinstance(kind, str):
-        raise InvalidRequest(f"{field('type')}: must be a string, got {_kind(kind)}", field("type"))
+        raise InvalidRequest(f"{field('type')}: must be a string, got {kind_of(kind)}", field("type"))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def send(
                      "which stays out of the shell history)."),
     ] = None,
     batch: Annotated[
-        int, typer.Option("--batch", min=1, max=10_000, help="Events per POST /v1/events request.")
+        int, typer.Option("--batch", min=1, max=10_000, help="Leads per POST /v1/leads request, events per POST /v1/events request.")
     ] = 1000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:

@@ -367,9 +367,7 @@ def _store_events(
         if cache is not None:
             by_pk = _stored_events(session, cache, model, since, old, new, own, counted)
         else:
-            by_pk = load_events(session, old, types, since) if old else {}
-            for pk, lead_id in new.items():
-                by_pk[pk] = own.get(lead_id, [])
+            by_pk = _read_back(session, model, since, old, new, own)
         created = {states[lead_id].pk: prescored[lead_id] for lead_id in result.created if lead_id in prescored}
         changes = rescore_states(
             session, model, to_score, now_us, "event", policy=policy, detail=detail or None,
@@ -377,6 +375,17 @@ def _store_events(
         )
         result.changes = {c.lead_id: c for c in changes}
     return result
+
+
+def _read_back(
+    session: Session, model: ActiveModel, since: Mapping[str, int | None], old: Mapping[int, str],
+    new: Mapping[int, str], own: Mapping[str, list[Event]],
+) -> dict[int, list[Event]]:
+    """Each touched lead's events without the cache: the stored ones of the leads that were
+    there before (this batch's included), and this batch's of those it created."""
+    by_pk = load_events(session, old, model.event_types, since) if old else {}
+    by_pk.update({pk: own.get(lead_id, []) for pk, lead_id in new.items()})
+    return by_pk
 
 
 def _stored_events(
@@ -408,9 +417,7 @@ def _stored_events(
             else:
                 stored[pk] = number
     if len(readings) != 1 or None in readings:  # no migration 0014 (nothing counted), or moved
-        by_pk = load_events(session, old, types, since) if old else {}
-        by_pk.update({pk: own.get(lead_id, []) for pk, lead_id in new.items()})
-        return by_pk
+        return _read_back(session, model, since, old, new, own)
     changes = readings.pop()
     cache.valid_for(changes, shape)
     # an entry holds a lead's events before this batch: as many as stored now, less the batch's

@@ -67,8 +67,7 @@ def ingest_segment(
         raise InvalidRequest(f"{name}: {len(messages)} messages; at most {max_events}", name)
     identifies: list[tuple[Any, dict[str, Any], str]] = []
     records: list[dict[str, Any]] = []
-    places: list[str] = []
-    sources: list[Mapping[str, Any]] = []
+    origins: list[tuple[str, Mapping[str, Any]]] = []  # each record's place and message
     ignored = 0
     for index, message in enumerate(messages):
         where = f"batch[{index}]" if name == "batch" else "body"
@@ -103,15 +102,14 @@ def ingest_segment(
                 "timestamp": message.get("timestamp") or message.get("originalTimestamp"),
                 "event_id": message.get("messageId"), "properties": properties,
             })
-            places.append(where)
-            sources.append(message)
+            origins.append((where, message))
         else:
             raise InvalidRequest(
                 f"{where}.type: unknown message type {kind!r}; use identify, track, page, screen "
                 "(group and alias are ignored)", f"{where}.type",
             )
     events = []
-    for record, where, message in zip(records, places, sources, strict=True):
+    for record, (where, message) in zip(records, origins, strict=True):
         try:
             events.extend(parse_events([record], now_us, tolerance_us=tolerance_us, where="body"))
         except InvalidRequest as exc:

@@ -78,15 +78,17 @@ class EventCache:
         types, with their windows): emptied when it was another's."""
         with self._lock:
             if changes != self._changes or types != self._types:
-                self._entries.clear()
-                self._held = 0
+                self._empty()
                 self._changes, self._types = changes, types
 
     def clear(self) -> None:
         """Forget every entry (a lead was erased: its events must not stay in memory)."""
         with self._lock:
-            self._entries.clear()
-            self._held = 0
+            self._empty()
+
+    def _empty(self) -> None:
+        self._entries.clear()
+        self._held = 0
 
     def get(self, counts: Mapping[int, tuple[str, int]]) -> dict[int, tuple[Any, ...]]:
         """The cached events of the leads ``{key: (lead_id, stored count)}`` whose entry is

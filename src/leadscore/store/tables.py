@@ -199,7 +199,6 @@ class EventChangesRow(Base):
 
 
 leads: Table = cast(Table, LeadRow.__table__)
-event_changes: Table = cast(Table, EventChangesRow.__table__)
 events: Table = cast(Table, EventRow.__table__)
 score_history: Table = cast(Table, HistoryRow.__table__)
 stage_transitions: Table = cast(Table, TransitionRow.__table__)
