@@ -182,6 +182,63 @@ def test_bad_requests_are_refused_clearly(client: TestClient, model_dir: Path) -
     assert client.get("/v1/predictive").json()["active"] is False
 
 
+def _edited(directory: Path, name: str, change: Any) -> bytes:
+    """The model directory as a zip, its JSON file ``name`` (manifest.json, stages.json)
+    written by ``change(manifest)``."""
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(directory.iterdir()):
+            if path.name != name:
+                archive.write(path, path.name)
+        archive.writestr(name, change(manifest))
+    return buffer.getvalue()
+
+
+NOT_FINITE = "is not a finite number (NaN, Infinity and numbers beyond 1.8e308 are refused)"
+# (file, its text from the manifest, field, what): JSON the service stores. Before, SQLite
+# stored it (activated) and PostgreSQL answered 500 in plain text
+UNSTORABLE_FILES = [
+    ("manifest.json", lambda m: json.dumps({**m, "algorithm": m["algorithm"] + "\0"}), "manifest.json.algorithm",
+     "contains a NUL character"),
+    ("manifest.json", lambda m: json.dumps({**m, "a\0": 1}), "manifest.json",
+     "the name 'a\\x00' contains a NUL character"),
+    ("manifest.json", lambda m: json.dumps({**m, "as_of_offset_days": float("nan")}),
+     "manifest.json.as_of_offset_days", NOT_FINITE),
+    ("manifest.json", lambda m: json.dumps({**m, "as_of_offset_days": "@"}).replace('"@"', "1e400"),
+     "manifest.json.as_of_offset_days", NOT_FINITE),
+    ("stages.json", lambda _: json.dumps({"S\0QL": 40, "New": 0}), "stages.json",
+     "the name 'S\\x00QL' contains a NUL character"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "field", "what"), UNSTORABLE_FILES,
+                         ids=["nul", "nul-name", "nan", "1e400", "stages-nul-name"])
+def test_a_model_directory_with_a_nul_or_a_number_that_is_not_finite_is_refused(
+    client: TestClient, model_dir: Path, name: str, change: Any, field: str, what: str
+) -> None:
+    response = client.put("/v1/predictive?policy=predictive", content=_edited(model_dir, name, change))
+    assert response.status_code == 422, response.text
+    assert response.json() == {"error": "invalid_request", "message": f"{field}: {what}", "field": field}
+    assert client.get("/v1/predictive").json()["active"] is False
+
+
+def test_cli_activate_refuses_a_model_directory_with_a_nul(
+    db_url: str, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, ``leadscore predictive activate`` activated it on SQLite and stopped with a
+    traceback of the database's error on PostgreSQL."""
+    name, change, field, what = UNSTORABLE_FILES[0]
+    directory = tmp_path / "model"
+    with zipfile.ZipFile(io.BytesIO(_edited(model_dir, name, change))) as archive:
+        archive.extractall(directory)
+    code, _, errors = run(["predictive", "activate", str(directory), "--db", db_url, "--policy", "predictive"],
+                          capsys)
+    assert (code, errors.strip()) == (2, f"error: {field}: {what}")
+    code, output, _ = run(["predictive", "status", "--db", db_url, "--json"], capsys)
+    assert json.loads(output)["active"] is False
+
+
 def test_cli_activate_status_deactivate(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "rules.yaml").write_text(RULES)
     url = f"sqlite:///{tmp_path / 'cli.db'}"

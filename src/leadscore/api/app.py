@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadscore import __version__, web
 from leadscore.api.bodies import MalformedBody
-from leadscore.api.deps import AppContext
+from leadscore.api.deps import NUL_IN_URL, AppContext, url_nul_error
 from leadscore.api.jobs import BackgroundJobs
 from leadscore.api.routes import (
     analytics,
@@ -266,9 +266,13 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
 
 class RefuseNulInUrl:
-    """422 for a URL whose path or query holds a NUL character (``%00``): PostgreSQL cannot
-    take one as a parameter (psycopg refuses it: a 500), SQLite can; on both the request is
-    refused, naming the parameter. Plain ASGI: two searches of the URL a request."""
+    """422 for a URL whose path or query holds a NUL character (``%00``), naming the
+    parameter: PostgreSQL cannot take one as a parameter (psycopg refuses it: a 500), SQLite
+    can; on both the request is refused. A request for a route behind an API key or the
+    dashboard's sign-in is refused by that guard, once the caller is known (a missing or bad
+    key is a 401 first, a key of too small a scope a 403, a visitor is sent to the sign-in
+    page: :func:`leadscore.api.deps.nul_in_url`); one for an open path (:data:`OPEN_PATHS`)
+    here, at once. Plain ASGI: two searches of the URL a request."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -276,14 +280,25 @@ class RefuseNulInUrl:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             query = scope.get("query_string", b"")
-            if "\x00" in scope.get("path", "") or b"%00" in query:
+            path = scope.get("path", "")
+            if "\x00" in path or b"%00" in query:
                 field = _nul_parameter(query.decode("latin-1")) or "path"
-                response = JSONResponse(
-                    {"error": "invalid_request", "message": f"{field}: contains a NUL character (%00)",
-                     "field": field}, status_code=422)
-                await response(scope, receive, send)
-                return
+                if not _open_path(path):
+                    scope[NUL_IN_URL] = field  # the guard refuses it, after the caller
+                else:
+                    await error_response(url_nul_error(field))(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+
+# the paths that neither a key nor the sign-in guards (a NUL in their URL is refused at once;
+# every other route checks the caller first: tests/api/test_bad_values.py walks them all)
+OPEN_PATHS = ("/health", "/docs", "/openapi.json", *web.OPEN_PATHS)
+
+
+def _open_path(path: str) -> bool:
+    """Whether ``path`` is one of :data:`OPEN_PATHS` or below one."""
+    return any(path == open_path or path.startswith(open_path.rstrip("/") + "/") for open_path in OPEN_PATHS)
 
 
 def _nul_parameter(query: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 
 from leadscore.config import Settings
-from leadscore.ingest.normalise import json_constant, kind_of
+from leadscore.ingest.normalise import json_constant, kind_of, unstorable
 from leadscore.service.errors import InvalidRequest, PayloadTooLarge
 
 EVENT_KEYS = ("event_id", "lead_id", "type", "timestamp", "properties")
@@ -76,29 +76,10 @@ def refuse_nul(body: bytes, payload: Any, root: str = "") -> None:
     ``body``) that holds a NUL character: PostgreSQL cannot store one, and no door takes
     one on any database. ``root`` prefixes the field."""
     if not nul_free(body):
-        found = _nul_at(payload, root)
+        found = next(unstorable(payload, root), None)
         if found is not None:
-            field, detail = found
-            raise InvalidRequest(f"{field or 'body'}: {detail}", field or "body")
-
-
-def _nul_at(value: Any, where: str) -> tuple[str, str] | None:
-    """(field, what) of the first text of ``value`` that holds a NUL character, or None."""
-    if isinstance(value, str):
-        return (where, "contains a NUL character") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                return where, f"the name {key!r} contains a NUL character"
-            found = _nul_at(item, f"{where}.{key}" if where else key)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_at(item, f"{where}[{index}]")
-            if found is not None:
-                return found
-    return None
+            field = found.column or "body"
+            raise InvalidRequest(f"{field}: {found.detail}", field)
 
 
 def check_keys(record: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...]) -> None:

@@ -27,7 +27,7 @@ from leadscore.api.bodies import Limits
 from leadscore.api.jobs import BackgroundJobs
 from leadscore.config import Settings
 from leadscore.service import audit
-from leadscore.service.errors import Unauthenticated
+from leadscore.service.errors import InvalidRequest, Unauthenticated
 from leadscore.service.keys import KeyCache, KeyInfo, RateLimiter, require_scope
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import ScoringPolicy
@@ -183,6 +183,23 @@ async def current_key(request: Request, ctx: AppContext) -> KeyInfo:
     return key
 
 
+# the scope key under which leadscore.api.app.RefuseNulInUrl leaves the parameter of a URL
+# that holds a NUL character, for the route's guard to refuse once the caller is known
+NUL_IN_URL = "leadscore.nul_in_url"
+
+
+def url_nul_error(field: str) -> InvalidRequest:
+    """The error of a URL whose parameter ``field`` (``path`` for the path) holds a NUL."""
+    return InvalidRequest(f"{field}: contains a NUL character (%00)", field)
+
+
+def nul_in_url(request: Request) -> InvalidRequest | None:
+    """The error of the request's URL when it holds a NUL character, else None. The guards
+    (:class:`KeyGuard`, the dashboard's ``require``) ask once they know the caller."""
+    field = request.scope.get(NUL_IN_URL)
+    return None if field is None else url_nul_error(field)
+
+
 class KeyGuard(HTTPBearer):
     """The dependency of every route behind a key: the request's key (:func:`current_key`)
     must have scope ``needed``.
@@ -199,6 +216,9 @@ class KeyGuard(HTTPBearer):
     async def __call__(self, request: Request) -> KeyInfo:  # type: ignore[override]
         key = await current_key(request, request.app.state.ctx)
         require_scope(key, self.needed)
+        problem = nul_in_url(request)  # after the key: 401 and 403 come first
+        if problem is not None:
+            raise problem
         return key
 
 

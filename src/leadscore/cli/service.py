@@ -58,7 +58,10 @@ def serve(
 
     from leadscore.api import create_app
     from leadscore.config import get_settings
+    from leadscore.model import load_model
 
+    if model is not None:  # an invalid file: its problems on one line (exit 2), before any server starts
+        load_model(model)
     settings = get_settings().model_copy(update={
         "database_url": database_url(db), "host": host, "port": port,
         **({"model_file": model} if model is not None else {}),

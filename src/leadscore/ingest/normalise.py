@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from leadscore.engine.scoring import Event
@@ -42,7 +42,7 @@ class RecordError(ValueError):
         character`` (for a message that names a place before it: ``field: detail``)."""
         text = str(self)
         column = self.column
-        if column and text.startswith(column) and text[len(column):len(column) + 1] in (" ", ":"):
+        if column is not None and text.startswith(column) and text[len(column):len(column) + 1] in (" ", ":"):
             return text[len(column):].lstrip(": ")
         return text
 
@@ -75,14 +75,29 @@ def json_constant(name: str) -> float:
     return -math.inf if name.startswith("-") else math.inf
 
 
-def _has_nul(value: Any) -> bool:
+def unstorable(value: Any, where: str = "", *, finite: bool = False) -> Iterator[RecordError]:
+    """The errors of ``value`` - a document of mappings, lists, texts and numbers, as JSON
+    or YAML reads one - that no database stores the same, in document order: a text that
+    holds a NUL character (:func:`nul_error`), a name (a mapping's key) that holds one
+    (:func:`name_error`, at its mapping's place) and, with ``finite``, a number that is not
+    finite (:func:`not_finite`). PostgreSQL cannot store a NUL in a text or JSONB column,
+    nor NaN or an infinity in JSONB; SQLite would store them. Each error's ``column`` is its
+    place (``where`` extended: ``rules[0].when.where``, ``traits.tags[1]``), its
+    :attr:`~RecordError.detail` what is wrong there."""
     if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, Mapping):
-        return any(_has_nul(str(k)) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(v) for v in value)
-    return False
+        if NUL in value:
+            yield nul_error(where)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            name = key if isinstance(key, str) else str(key)
+            if NUL in name:
+                yield name_error(where, name)
+            yield from unstorable(item, f"{where}.{name}" if where else name, finite=finite)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from unstorable(item, f"{where}[{index}]", finite=finite)
+    elif finite and isinstance(value, float) and not math.isfinite(value):
+        yield not_finite(where)
 
 
 def nfc(text: str) -> str:
@@ -112,7 +127,7 @@ def clean_value(value: Any, column: str = "value") -> Any:
         except ValueError:
             raise RecordError(f"{column} holds a number that is not finite (NaN or Infinity)",
                               column) from None
-        if "\\u0000" in text and _has_nul(value):  # json escapes NUL as \u0000
+        if "\\u0000" in text and any(unstorable(value)):  # json escapes NUL as \u0000
             raise nul_error(column)
         return nfc(text)
     text = str(value)

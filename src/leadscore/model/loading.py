@@ -192,10 +192,12 @@ def _issues_from_validation(exc: ValidationError, root: yaml.Node | None) -> lis
     return issues
 
 
-def parse_model(text: str, *, source: str | None = None, fmt: str | None = None) -> ScoringModel:
+def parse_model(text: str, *, source: str | None = None, fmt: str | None = None, stored: bool = False) -> ScoringModel:
     """Parse and validate a model document (YAML or JSON text).
 
-    Raises :class:`~leadscore.errors.ModelError` listing every problem found.
+    Raises :class:`~leadscore.errors.ModelError` listing every problem found. ``stored``:
+    the document of a stored version, read as it was accepted (a version stored before
+    texts with a NUL character were refused keeps working; a new model with one is refused).
     """
     fmt = fmt or ("json" if source and source.lower().endswith(".json") else "yaml")
     root: yaml.Node | None = None
@@ -221,15 +223,35 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None)
         raise ModelError(
             [ModelIssue("", f"a model is a mapping with version, name and rules; got {got}", 1)], source
         )
+    unstorable = [] if stored else _unstorable_issues(data, root)
     try:
         model = ScoringModel.model_validate(data)
     except ValidationError as exc:
-        raise ModelError(_issues_from_validation(exc, root), source) from None
+        raise ModelError(_with(unstorable, _issues_from_validation(exc, root)), source) from None
     issues = document_issues(model)
-    if issues:
+    if issues or unstorable:
         located = [ModelIssue(i.path, i.message, _line_of(root, _loc_of(i.path))) for i in issues]
-        raise ModelError(located, source)
+        raise ModelError(_with(unstorable, located), source)
     return model
+
+
+def _unstorable_issues(data: Any, root: yaml.Node | None) -> list[ModelIssue]:
+    """A text of the document that holds a NUL character (``"\\0"`` in YAML, ``"\\u0000"``
+    in JSON), or a name that holds one, at its place: the schema takes it, but no database
+    stores it the same (PostgreSQL refuses it: the model's name, stage names, labels, event
+    types and values are stored and queried), so it is refused as every door refuses one
+    (:func:`leadscore.ingest.normalise.unstorable`). Numbers that are not finite are the
+    schema's to refuse (``Number``, ``Scalar``)."""
+    # imported here: leadscore.ingest imports the engine, which imports this package
+    from leadscore.ingest.normalise import unstorable
+
+    return [ModelIssue(e.column or "", e.detail, _line_of(root, _loc_of(e.column or ""))) for e in unstorable(data)]
+
+
+def _with(first: list[ModelIssue], more: list[ModelIssue]) -> list[ModelIssue]:
+    """``first``, then the issues of ``more`` at other places."""
+    taken = {issue.path for issue in first}
+    return first + [issue for issue in more if issue.path not in taken]
 
 
 def _loc_of(path: str) -> tuple[int | str, ...]:

@@ -529,7 +529,7 @@ def _worker_score(
 ) -> list[ScoreChange]:
     model = _WORKER_MODELS.get(version_id)
     if model is None:
-        model = ActiveModel.of(version_id, parse_model(document, fmt=fmt))
+        model = ActiveModel.of(version_id, parse_model(document, fmt=fmt, stored=True))
         _WORKER_MODELS[version_id] = model
     return score_states(model, states, by_pk, now_us, "import", policy=policy)
 

@@ -65,7 +65,7 @@ class ModelCache:
         row = session.get(ModelVersionRow, version_id)
         if row is None:
             raise NotFound(f"model version {version_id} does not exist")
-        active = ActiveModel.of(version_id, parse_model(row.document, fmt=row.format))
+        active = ActiveModel.of(version_id, parse_model(row.document, fmt=row.format, stored=True))
         with self._lock:
             self._models[version_id] = active
         return active
@@ -237,7 +237,7 @@ def version_public(row: ModelVersionRow | Any, *, with_document: bool = False) -
     }
     if with_document:
         out["document"] = row.document
-        model = parse_model(row.document, fmt=row.format)
+        model = parse_model(row.document, fmt=row.format, stored=True)
         out["model"] = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
     return out
 

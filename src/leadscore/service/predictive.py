@@ -52,6 +52,7 @@ from leadscore.engine import Lead
 from leadscore.engine.scoring import round_score
 from leadscore.engine.timestamps import from_micros, iso
 from leadscore.errors import InputError
+from leadscore.ingest.normalise import unstorable
 from leadscore.service import audit
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.store.raw import from_json, marks, raw, to_json
@@ -156,6 +157,7 @@ def parse_stages(text: str) -> dict[str, float]:
 def _check_stages(found: Any, where: str) -> dict[str, float]:
     if not isinstance(found, dict) or not found:
         raise InvalidRequest(f"{where}: expected stage names with their minimum scores, e.g. SQL=40,MQL=15", where)
+    _refuse_unstorable(found, where, finite=False)  # a number out of 0-100 (NaN too) is refused below
     out: dict[str, float] = {}
     for name, value in found.items():
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
@@ -165,6 +167,16 @@ def _check_stages(found: Any, where: str) -> dict[str, float]:
                                  where)
         out[name.strip()] = float(value)
     return out
+
+
+def _refuse_unstorable(document: Any, where: str, *, finite: bool = True) -> None:
+    """InvalidRequest naming the place of the first text of ``document`` (JSON the model
+    directory holds: stored in a JSON column) with a NUL character, name with one, or (with
+    ``finite``) number that is not finite: PostgreSQL stores none of them (it answered
+    500), SQLite did, so they are refused on both (:func:`leadscore.ingest.normalise.unstorable`)."""
+    found = next(unstorable(document, where, finite=finite), None)
+    if found is not None:
+        raise InvalidRequest(f"{found.column}: {found.detail}", found.column)
 
 
 # ---- activation ------------------------------------------------------------------------
@@ -226,6 +238,7 @@ def prepare(files: bytes) -> PreparedModel:
         raise InvalidRequest(f"the model is {len(files) // 1_048_576} MiB; at most {MAX_MODEL_BYTES // 1_048_576} MiB",
                              "body")
     predictor = _load_predictor(files)
+    _refuse_unstorable(predictor.manifest, "manifest.json")
     try:
         _probe(predictor)
     except Exception as exc:  # noqa: BLE001 - refuse a model this process cannot run

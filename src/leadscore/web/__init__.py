@@ -13,4 +13,7 @@ router = APIRouter(include_in_schema=False)
 for _module in (static, auth, leads, model, segments, analytics):
     router.include_router(_module.router)
 
-__all__ = ["router"]
+# the pages open without signing in (every other page calls base.require first)
+OPEN_PATHS = ("/signin", "/signout", "/static/")
+
+__all__ = ["OPEN_PATHS", "router"]

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from leadscore.api.deps import AppContext
+from leadscore.api.deps import AppContext, nul_in_url
 from leadscore.service.keys import ALLOWED
 from leadscore.store.tables import ApiKeyRow
 from leadscore.web.security import (
@@ -138,7 +138,9 @@ def require(request: Request, scope: str = "read") -> Viewer | Response:
     viewer = viewer_of(request)
     if viewer.key is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response: Response = RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+        # no way back to a URL with a NUL character (the sign-in page would refuse it)
+        back = "" if nul_in_url(request) is not None else f"?next={quote(target, safe='')}"
+        response: Response = RedirectResponse(f"/signin{back}", status_code=303)
         if request.headers.get("hx-request"):
             response = Response(status_code=204, headers={"HX-Redirect": "/signin"})
         return with_cookie(viewer, response)
@@ -147,6 +149,9 @@ def require(request: Request, scope: str = "read") -> Viewer | Response:
             "title": "Not allowed",
             "message": f"Your API key '{viewer.key.name}' has scope '{viewer.key.scope}'; this needs '{scope}'.",
         }, status=403)
+    problem = nul_in_url(request)  # once the viewer is known, as the API's key guard does
+    if problem is not None:
+        return render(viewer, "error.html", {"title": "Invalid address", "message": problem.message}, status=422)
     return viewer
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from leadscore.actions.segments import members
 from leadscore.analytics.funnel import segment_activity
 from leadscore.errors import ModelError
-from leadscore.model import ScoringModel
+from leadscore.model import ScoringModel, parse_model
 from leadscore.model.automation import Segment
 from leadscore.service.errors import NotFound
 from leadscore.service.models import activate_document, active_version_id, get_active_row
@@ -37,13 +37,11 @@ NEW = "+new"  # not a segment name (names are [a-z0-9_-]+)
 
 def _active(session: Session) -> tuple[Any, ScoringModel] | None:
     """The active version's row and its parsed model (None without an active model)."""
-    from leadscore.service.models import validate_document
-
     try:
         row = get_active_row(session)
     except NotFound:
         return None
-    return row, validate_document(row.document, row.format)
+    return row, parse_model(row.document, fmt=row.format, stored=True)
 
 
 def _segment(model: ScoringModel, name: str) -> Segment | None:
