@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import select
+from tests.conftest import _schema_url
 
 from leadscore.engine import Event, Lead, iso, parse_timestamp, to_micros
 from leadscore.engine.explain import explanation_json
@@ -216,11 +216,9 @@ SETTINGS = {"stateful_step_count": 12, "deadline": None,
 
 
 def test_the_service_on_sqlite_gives_the_engines_numbers(tmp_path: Path) -> None:
-    folder = Path(tempfile.mkdtemp(dir=tmp_path))
-
     class Fresh(ServiceAgainstEngine):
         def __init__(self) -> None:
-            self.url = f"sqlite:///{folder / uuid.uuid4().hex}.db"
+            self.url = f"sqlite:///{tmp_path / uuid.uuid4().hex}.db"
             super().__init__()
 
     examples = int(os.environ.get("LEADSCORE_ORACLE_EXAMPLES", "30"))
@@ -244,8 +242,7 @@ def test_the_service_on_postgresql_gives_the_engines_numbers(postgres_url: str) 
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
-            joiner = "&" if "?" in postgres_url else "?"
-            self.url = f"{postgres_url}{joiner}options=-csearch_path%3D{schema}"
+            self.url = _schema_url(postgres_url, schema)
             self.drop = drop
             super().__init__()
 
