@@ -28,6 +28,20 @@ def test_outcomes_are_recorded_and_checked(app_client: TestClient) -> None:
     assert extra.json()["field"] == "x"
     assert app_client.post("/v1/outcomes", json={"lead_id": "L3", "outcome": "won"},
                            headers=api(app_client, "read")).status_code == 403
+    # a moment that is not a text is refused as what it is, Infinity included (not as "'inf'")
+    for at, kind in (("Infinity", "a number"), ("NaN", "a number"), ("1767225600", "a number"),
+                     ('{"t": 1}', "an object")):
+        body = f'{{"lead_id": "L3", "outcome": "lost", "at": {at}}}'.encode()
+        refused = app_client.post("/v1/outcomes", content=body,
+                                  headers={**headers, "Content-Type": "application/json"})
+        assert (refused.status_code, refused.json()["field"]) == (422, "at")
+        assert refused.json()["message"] == (
+            f"at: expected an ISO 8601 timestamp text (e.g. 2025-03-01T14:30:00Z), got {kind}")
+    unparsable = app_client.post("/v1/outcomes", json={"lead_id": "L3", "outcome": "lost", "at": "inf"},
+                                 headers=headers)
+    assert unparsable.json()["message"].startswith("at: 'inf' is not an ISO 8601 timestamp")
+    held = app_client.get("/v1/leads/L3/export", headers=api(app_client, "admin")).json()["records"]["outcomes"]
+    assert [row["outcome"] for row in held] == ["customer"]  # no 'lost' from the refused ones
 
 
 def test_analytics_routes(app_client: TestClient) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from leadscore.engine import iso, parse_timestamp, to_micros
+from leadscore.ingest.normalise import kind_of
 from leadscore.service.errors import InvalidRequest, NotFound
 from leadscore.service.leads import on_lead_erased
 from leadscore.store.tables import leads
@@ -34,8 +35,15 @@ def normalise_outcome(value: str) -> str:
 
 
 def parse_moment(value: Any, field: str, now_us: int) -> int:
+    """The moment of an outcome: an ISO 8601 text (none or empty: now). Any other JSON
+    value (a number, ``NaN``, ``Infinity``, an object) is refused as what it is."""
     if value is None or value == "":
         return now_us
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"{field}: expected an ISO 8601 timestamp text (e.g. 2025-03-01T14:30:00Z), got {kind_of(value)}",
+            field,
+        )
     try:
         return to_micros(parse_timestamp(str(value)))
     except ValueError as exc:
