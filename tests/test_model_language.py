@@ -644,6 +644,31 @@ def test_yaml_bad_indentation_has_a_line() -> None:
     assert issue.line == 3
 
 
+@pytest.mark.parametrize(
+    ("rules", "path", "line", "column"),
+    [
+        ("  - {id: a, points: 1, label: 'Pricing\x00 page', when: {event: x}}\n", "rules[0].label", 4, 39),
+        ("  - id: a\n    points: 1\n    when: {event: \"visit\x00\"}\n", "rules[0].when.event", 6, 25),
+        ("  - id: a\n    poi\x00nts: 1\n    when: {event: x}\n", "rules[0]", 5, 8),  # in a key: its mapping
+        ("  - {id: a, points: 1, when: {event: x}}\n\x00\n", "", 5, 1),  # between values: the line only
+    ],
+)
+def test_a_raw_nul_character_in_yaml_is_refused_at_its_line_column_and_field(
+    rules: str, path: str, line: int, column: int
+) -> None:
+    issue = one_issue(HEAD + "rules:\n" + rules)
+    assert (issue.path, issue.line) == (path, line)
+    assert issue.message == (f"not valid YAML: the character U+0000 at line {line}, column {column} is not allowed "
+                             "in a YAML document (remove it: no text of a model may hold a NUL character)")
+
+
+def test_another_control_character_in_yaml_is_named() -> None:
+    issue = one_issue(HEAD + "rules:\n  - {id: a, points: 1, label: 'ding\x07', when: {event: x}}\n")
+    assert (issue.path, issue.line) == ("rules[0].label", 4)
+    assert "the character U+0007 at line 4, column 36" in issue.message
+    assert issue.message.endswith("(remove it, or write it as an escape in a double-quoted text)")
+
+
 def test_duplicate_yaml_key_is_refused_with_its_line() -> None:
     issue = one_issue(HEAD + "rules:\n  - id: a\n    points: 1\n    points: 2\n    when: {event: x}\n")
     assert (issue.path, issue.message, issue.line) == ("", "not valid YAML: duplicate key 'points'", 6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -209,6 +210,8 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None,
         raise ModelError(
             [ModelIssue("", f"not valid JSON: {exc.msg} (column {exc.colno})", exc.lineno)], source
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise ModelError([_reader_issue(text, exc)], source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -233,6 +236,51 @@ def parse_model(text: str, *, source: str | None = None, fmt: str | None = None,
         located = [ModelIssue(i.path, i.message, _line_of(root, _loc_of(i.path))) for i in issues]
         raise ModelError(_with(unstorable, located), source)
     return model
+
+
+def _reader_issue(text: str, exc: yaml.reader.ReaderError) -> ModelIssue:
+    """A character YAML does not allow in a document (a raw NUL, another control character,
+    a lone surrogate) at its line, column and, where the rest of the document parses, its
+    field: PyYAML's own message gives only its position in the text."""
+    position = min(max(exc.position, 0), len(text))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    what = f"U+{ord(character):04X}" if character else "a character"
+    path = ""
+    with contextlib.suppress(yaml.YAMLError, ValueError):  # the document with a space in its place: its field
+        path = _path_at(yaml.compose(text[:position] + " " + text[position + 1:], Loader=_Yaml12Loader), position)
+    hint = ("remove it: no text of a model may hold a NUL character" if character == "\0"
+            else "remove it, or write it as an escape in a double-quoted text")
+    return ModelIssue(path, f"not valid YAML: the character {what} at line {line}, column {column} is not "
+                            f"allowed in a YAML document ({hint})", line)
+
+
+def _path_at(root: yaml.Node | None, position: int) -> str:
+    """The path (``rules[3].label``) of the value of ``root`` whose text holds the character
+    at ``position`` (of the mapping, for a key); ``""`` when it lies between them."""
+    loc: list[int | str] = []
+    node = root
+    while node is not None:
+        inside = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.start_mark.index <= position < key_node.end_mark.index:
+                    return _path(tuple(loc))  # a key: the mapping that holds it
+                if value_node.start_mark.index <= position < value_node.end_mark.index:
+                    loc.append(str(key_node.value))
+                    inside = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                if item.start_mark.index <= position < item.end_mark.index:
+                    loc.append(index)
+                    inside = item
+                    break
+        elif isinstance(node, yaml.ScalarNode):
+            return _path(tuple(loc))
+        node = inside
+    return ""
 
 
 def _unstorable_issues(data: Any, root: yaml.Node | None) -> list[ModelIssue]:
