@@ -3,6 +3,7 @@ its retries against a fake transport."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,6 +175,73 @@ def test_bad_rows_keys_and_options_stop_before_anything_is_sent(
                               "was sent (0 event(s) were sent before it)\n")
     with live.store.read() as session:
         assert session.execute(select(events.c.id)).first() is None
+
+
+def _stored_ids(store: Store) -> list[str]:
+    with store.read() as session:
+        return list(session.execute(select(events.c.event_id).order_by(events.c.id)).scalars())
+
+
+def test_rows_without_event_ids_are_stored_once_however_often_the_file_is_sent(
+    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "no-ids.csv"
+    rows = ["L1,page_view,2026-11-30T09:00:00Z,/pricing",
+            "L1,page_view,2026-11-30T09:00:00Z,/pricing",  # the same again: a second event, not a copy
+            "Lê Văn Thành 😀,page_view,2026-11-30T09:00:00Z,/pricing",
+            "L1,page_view,2026-11-30T09:00:01Z,/pricing"]
+    path.write_text("lead_id,type,timestamp,url\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    args = ["send", "--events", str(path), "--url", live.url, "--key", live.key, "-q"]
+    code, _, err = run(args, capsys)
+    assert code == 0 and "4 event(s) in 1 batch(es)" in err and "4 accepted, 0 duplicate(s)" in err, err
+    stored = _stored_ids(live.store)
+    assert len(set(stored)) == 4 and all(re.fullmatch(r"send:[0-9a-f]{32}(:2)?", i) for i in stored), stored
+    assert stored[1] == f"{stored[0]}:2"
+    code, _, err = run(args, capsys)  # the same file again: nothing new
+    assert code == 0 and "0 accepted, 4 duplicate(s)" in err, err
+    # the ids come from what the rows say, not from where they are: the same rows as JSON
+    # lines, in another order, are the same events
+    lines = tmp_path / "no-ids.jsonl"
+    lines.write_text("".join(
+        json.dumps({"lead_id": lead, "type": kind, "timestamp": at, "url": url}, ensure_ascii=False) + "\n"
+        for lead, kind, at, url in (r.split(",") for r in reversed(rows))), encoding="utf-8")
+    code, _, err = run([*args[:2], str(lines), *args[3:]], capsys)
+    assert code == 0 and "0 accepted, 4 duplicate(s)" in err, err
+    # a row added to the file, identical to the first two: their third, one new event
+    path.write_text(path.read_text(encoding="utf-8") + rows[0] + "\n", encoding="utf-8")
+    code, _, err = run(args, capsys)
+    assert code == 0 and "1 accepted, 4 duplicate(s)" in err, err
+    assert _stored_ids(live.store) == [*stored, f"{stored[0]}:3"]
+
+
+class _AnswerLost(httpx.BaseTransport):
+    """Delivers every request to the real server, but loses the answer to the first one
+    (as a connection cut after the server committed)."""
+
+    def __init__(self) -> None:
+        self.real, self.lost = httpx.HTTPTransport(), False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.real.handle_request(request)
+        if not self.lost:
+            self.lost = True
+            response.read()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+def test_a_batch_sent_again_after_a_lost_answer_stores_nothing_twice(live: Live, tmp_path: Path) -> None:
+    from leadscore.client.send import event_rows, scan_events
+
+    path = tmp_path / "no-ids.csv"
+    path.write_text("lead_id,type,timestamp\nL1,visit,2026-11-30T09:00:00Z\nL1,visit,2026-11-30T09:00:00Z\n"
+                    "L2,visit,2026-11-30T09:00:00Z\n")
+    scan = scan_events(path)
+    client = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.key}"}, transport=_AnswerLost())
+    sender = Sender(client, sleep=lambda _: None)
+    sender.send_events(path, event_rows(path, scan.repeated), 1000, scan.count)
+    assert (sender.summary.retries, sender.summary.accepted, sender.summary.duplicates) == (1, 0, 3)
+    assert len(_stored_ids(live.store)) == 3  # stored by the first send, whose answer was lost; not again
 
 
 def _answers(*answers: int | Exception) -> tuple[httpx.Client, list[int]]:

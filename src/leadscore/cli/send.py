@@ -43,7 +43,7 @@ def send(
     import httpx
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from leadscore.client.send import Sender, count_event_rows, event_rows, read_lead_rows
+    from leadscore.client.send import EventScan, Sender, event_rows, read_lead_rows, scan_events
 
     if leads is None and events is None:
         raise UsageError("give --events FILE, --leads FILE or both")
@@ -54,7 +54,7 @@ def send(
     if address is None or address.scheme not in ("http", "https") or not address.host:
         raise UsageError(f"--url must be http://HOST[:PORT] or https://..., got '{url}'")
     lead_rows = read_lead_rows(leads) if leads is not None else []
-    total = count_event_rows(events) if events is not None else 0  # every row checked first
+    scan = scan_events(events) if events is not None else EventScan(0)  # every row checked first
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "leadscore-send"}
     started = time.perf_counter()
     with httpx.Client(base_url=address, headers=headers, timeout=TIMEOUT_S) as client, Progress(
@@ -73,7 +73,7 @@ def send(
             sender.send_leads(leads, lead_rows, batch, progress)
         leads_done = time.perf_counter()
         if events is not None:
-            sender.send_events(events, event_rows(events), batch, total, progress)
+            sender.send_events(events, event_rows(events, scan.repeated), batch, scan.count, progress)
     ended = time.perf_counter()
     err.print(_summary(sender.summary, leads is not None, events is not None,
                        leads_done - started, ended - leads_done, url), markup=False)
