@@ -166,6 +166,36 @@ def test_model_versions_preview_and_change(client: TestClient) -> None:
     assert (history[0]["cause"], history[0]["detail"]) == ("model", "model version 2")
 
 
+def test_the_active_model_put_again_changes_nothing(client: TestClient) -> None:
+    client.post("/v1/events", json={"events": [_view(f"e{i}", f"L{i}") for i in range(3)]})
+    document = client.get("/v1/model").json()["document"]
+    job = client.get("/v1/model/rescore").json()
+    again = client.put("/v1/model", content=document, headers={"Content-Type": "application/yaml"})
+    assert (again.status_code, again.json()["unchanged"], again.json()["version"]["version"]) == (200, True, 1)
+    assert again.json()["rescore"] == job == client.get("/v1/model/rescore").json()  # no rescoring started
+    assert [v["version"] for v in client.get("/v1/model/versions").json()] == [1]
+    # one byte more is another document: a new version, activated and rescored as any change
+    changed = client.put("/v1/model", content=document + "\n", headers={"Content-Type": "application/yaml"})
+    assert (changed.status_code, changed.json()["unchanged"], changed.json()["version"]["version"]) == (202, False, 2)
+    # and the first one again, now that it is not the active one: a version of its own
+    back = client.put("/v1/model", content=document, headers={"Content-Type": "application/yaml"})
+    assert (back.status_code, back.json()["version"]["version"]) == (202, 3)
+
+
+def test_a_model_whose_line_breaks_were_lost_says_so(client: TestClient) -> None:
+    document = client.get("/v1/model").json()["document"]
+    flattened = document.replace("\n", "")  # what `curl -d @model.yaml` sends
+    for route in ("/v1/model/preview", "/v1/model"):
+        refused = client.request("POST" if route.endswith("preview") else "PUT", route, content=flattened,
+                                 headers={"Content-Type": "application/yaml"})
+        assert refused.status_code == 422
+        (issue,) = refused.json()["issues"]
+        assert issue["message"].startswith("the YAML body is a single line (its line breaks were lost on the way")
+        assert issue["message"].endswith("with curl, send the file with --data-binary @model.yaml, not -d, "
+                                         "which strips line breaks")
+    assert [v["version"] for v in client.get("/v1/model/versions").json()] == [1]
+
+
 def test_segment_identify_track_page_and_batch(client: TestClient) -> None:
     body = {"batch": [
         {"type": "identify", "userId": "u1", "traits": {"title": "VP Marketing"}, "messageId": "m0"},

@@ -197,6 +197,7 @@ class RescorePublic(BaseModel):
 class ModelChangePublic(BaseModel):
     version: ModelVersionPublic
     rescore: RescorePublic
+    unchanged: bool = False  # the active model's document again: no new version, no rescoring
 
 
 class ErrorPublic(BaseModel):

@@ -67,6 +67,7 @@ def serve(
         **({"model_file": model} if model is not None else {}),
         **({"scheduler": False} if no_scheduler else {}),
     })
+    _check_database(settings.database_url)  # one line (exit 2), before any server starts, if not reachable
     err.print(f"leadscore: serving http://{host}:{port} (docs: /docs) on {_safe(settings.database_url)}"
               + (f" with {workers} worker processes" if workers > 1 else ""), markup=False)
     # no access log: request paths hold lead ids (docs/security.md, "Logs"); the proxy headers
@@ -114,6 +115,18 @@ def _worker_settings(settings: Settings) -> Iterator[dict[str, str]]:
         yield {SETTINGS_VARIABLE: workers.model_dump_json()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_database(url: str) -> None:
+    """:func:`~leadscore.store.db.check_reachable` on a connection of its own: a database
+    that cannot be reached fails here with one line (exit 2), not in the server's start-up."""
+    from leadscore.store.db import check_reachable, create_db_engine
+
+    engine = create_db_engine(url, pool_size=1)
+    try:
+        check_reachable(engine)
+    finally:
+        engine.dispose()
 
 
 def _safe(url: str) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.batch import model_inputs
 from leadscore.engine.scoring import event_horizons, oldest_counted
+from leadscore.errors import ModelError, ModelIssue
 from leadscore.model import ScoringModel, load_model, parse_model
 from leadscore.service.errors import NotFound
 from leadscore.store.db import READ_OPTION
@@ -122,8 +123,20 @@ def detect_format(text: str, content_type: str | None = None) -> str:
 
 
 def validate_document(text: str, fmt: str) -> ScoringModel:
-    """Parse a model document; ModelError lists every problem."""
-    return parse_model(text, fmt=fmt)
+    """Parse a model document; ModelError lists every problem. A YAML document whose line
+    breaks were lost on the way (``curl -d @model.yaml`` strips them: the model becomes one
+    line, often one comment, which reads as empty) is refused with that said."""
+    try:
+        return parse_model(text, fmt=fmt)
+    except ModelError as exc:
+        if fmt == "yaml" and "\n" not in text.strip() and "\r" not in text.strip() and (
+                "rules:" in text or "version:" in text):
+            raise ModelError([ModelIssue("", (
+                "the YAML body is a single line (its line breaks were lost on the way, so it does not read "
+                "as the model it looks like: " + (exc.issues[0].message if exc.issues else "invalid") + "); "
+                "with curl, send the file with --data-binary @model.yaml, not -d, which strips line breaks"
+            ), 1)], exc.source) from None
+        raise
 
 
 def store_version(session: Session, text: str, fmt: str, now_us: int) -> ModelVersionRow:

@@ -129,6 +129,33 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
                          hide_parameters=True)  # harden (#8): no personal data in errors and logs
 
 
+def check_reachable(engine: Engine) -> None:
+    """Connect once: a database that cannot be reached or opened, or a PostgreSQL
+    ``search_path`` that names no existing schema, raises :class:`UsageError` with one line
+    that says which database and why (not the driver's traceback from the migrations)."""
+    from sqlalchemy.exc import DBAPIError
+
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name != "postgresql":
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+                return
+            schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
+            path = connection.exec_driver_sql("SHOW search_path").scalar()
+    except DBAPIError as exc:
+        reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+        raise UsageError(f"cannot open the database {where}: {reason}") from None
+    if schema is None:
+        names = [name.strip().strip('"') for name in str(path).split(",") if "$user" not in name]
+        create = f"CREATE SCHEMA {names[0]};" if len(names) == 1 else "CREATE SCHEMA ...;"
+        raise UsageError(
+            f"the database {where} has no schema to create leadscore's tables in: its search_path "
+            f"({path}) names no schema that exists; create it first ({create}) or name another in "
+            "the URL (?options=-csearch_path%3Dname)"
+        )
+
+
 def is_sqlite(bind: Engine | Session | Any) -> bool:
     """True when the engine or session talks to SQLite."""
     engine = bind.get_bind() if isinstance(bind, Session) else bind
@@ -291,6 +318,11 @@ class Store:
         from leadscore.store.migrate import upgrade_database
 
         store = cls(create_db_engine(url, pool_size=pool_size))
+        try:
+            check_reachable(store.engine)
+        except BaseException:
+            store.engine.dispose()
+            raise
         if upgrade:
             upgrade_database(store.engine)
         return store

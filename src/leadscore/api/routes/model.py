@@ -15,6 +15,8 @@ from leadscore.api.schemas import NOT_FOUND, ModelChangePublic, ModelVersionPubl
 from leadscore.model import ScoringModel
 from leadscore.service.models import (
     activate_document,
+    active_version_id,
+    checksum,
     detect_format,
     get_active_row,
     list_versions,
@@ -23,6 +25,7 @@ from leadscore.service.models import (
 )
 from leadscore.service.preview import preview_model
 from leadscore.service.rescore import job_public, latest_job
+from leadscore.store.tables import ModelVersionRow
 
 router = APIRouter(route_class=ReleasingRoute, prefix="/v1/model", tags=["model"], responses=NOT_FOUND)
 MODEL_BODY = {"requestBody": {"required": True, "content": {
@@ -55,22 +58,34 @@ def versions(session: SessionDep) -> Any:
 
 
 @router.put("", dependencies=[RequireAdmin], status_code=202, openapi_extra=MODEL_BODY,
+            responses={200: {"description": "The active model's document again: nothing changed",
+                             "model": ModelChangePublic}},
             summary="Validate, store and activate a model; rescore every lead in the background",
             response_model=ModelChangePublic)
 async def put_model(request: Request, ctx: CtxDep) -> Any:
     """The body is the model document (YAML or JSON). An invalid model changes nothing
-    (422 with every problem and its place). Progress: GET /v1/model/rescore."""
+    (422 with every problem and its place). Progress: GET /v1/model/rescore. The active
+    model's very document again (byte for byte), with no model change under way, changes
+    nothing either: 200 with ``"unchanged": true`` (a deployment can PUT its model every
+    time without a new version and a rescoring of every lead)."""
     text, fmt = await _document(request, ctx)
     now = ctx.now_us()
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> tuple[dict[str, Any], bool]:
+        active = active_version_id(session)
+        row = session.get(ModelVersionRow, active) if active is not None else None
+        job = latest_job(session)
+        if (row is not None and row.checksum == checksum(text) and row.format == fmt
+                and (job is None or job.status != "running")):
+            validate_document(text, fmt)  # as it was when stored: a document refused now is refused
+            return {"version": version_public(row), "rescore": job_public(job), "unchanged": True}, False
         row = activate_document(session, text, fmt, now)
-        return {"version": version_public(row), "rescore": job_public(latest_job(session))}
+        return {"version": version_public(row), "rescore": job_public(latest_job(session)), "unchanged": False}, True
 
-    body = await run_in_threadpool(write, ctx, work)
-    if ctx.jobs is not None:
+    body, changed = await run_in_threadpool(write, ctx, work)
+    if changed and ctx.jobs is not None:
         ctx.jobs.kick()
-    return JSONResponse(body, status_code=202)
+    return JSONResponse(body, status_code=202 if changed else 200)
 
 
 @router.get("/rescore", dependencies=[RequireRead], summary="Progress of the rescoring after a model change",
