@@ -203,6 +203,13 @@ def test_model_page_rules_preview_errors_and_activation(sign_in: SignIn) -> None
     after = client.get("/model")
     assert "Active: web-test-2" in text_of(after.text)
     assert 'class="add"' in after.text  # the diff between the two versions
+    # the same document saved again: no new version, no rescoring, and the page says so
+    version = done.headers["location"].split("=")[1]
+    again = client.post("/model", data={"document": BETTER, "csrf_token": token}, follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, f"/model?unchanged={version}")
+    said = text_of(client.get(again.headers["location"]).text)
+    assert f"This is the active model's document (version {version}): nothing changed, no lead was rescored." in said
+    assert said.count("web-test-2") == text_of(after.text).count("web-test-2")  # no version added to the list
 
 
 def test_model_upload_as_file(sign_in: SignIn) -> None:

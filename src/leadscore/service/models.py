@@ -180,6 +180,24 @@ def start_rescore_job(session: Session, version_id: int, now_us: int) -> int:
     return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
 
+def active_if_same(session: Session, text: str, fmt: str) -> ModelVersionRow | None:
+    """The active version when ``text`` is its very document (byte for byte, same format)
+    and no model change is under way: activating it again would change nothing, so a
+    caller answers with it instead of storing a new version and rescoring every lead. The
+    document is validated as a new one would be (one refused now is refused)."""
+    from leadscore.service.rescore import latest_job
+
+    active = active_version_id(session)
+    row = session.get(ModelVersionRow, active) if active is not None else None
+    if row is None or row.checksum != checksum(text) or row.format != fmt:
+        return None
+    job = latest_job(session)
+    if job is not None and job.status == "running":
+        return None
+    validate_document(text, fmt)
+    return row
+
+
 # a model change over at most this many leads is applied in the caller's transaction
 INLINE_SWITCH_LEADS = 500
 

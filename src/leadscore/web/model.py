@@ -14,6 +14,7 @@ from leadscore.service import predictive
 from leadscore.service.errors import NotFound
 from leadscore.service.models import (
     activate_document,
+    active_if_same,
     detect_format,
     get_active_row,
     list_versions,
@@ -81,7 +82,7 @@ def _page(viewer: Viewer, request: Request, *, document: str | None = None, erro
         "title": "Model", "active": active, "rules": rule_rows(active["model"]) if active else [],
         "versions": versions, "diff": diff, "diff_from": diff_from, "diff_to": diff_to, "job": job,
         "document": document if document is not None else (active["document"] if active else ""),
-        "errors": errors or [], "activated": q.get("activated"), "predictive": predictive_model,
+        "errors": errors or [], "activated": q.get("activated"), "unchanged": q.get("unchanged"), "predictive": predictive_model,
     }, status)
 
 
@@ -144,10 +145,13 @@ async def activate(request: Request) -> Response:
         text, fmt = await _submitted(form)
         now = viewer.ctx.now_us()
         with viewer.ctx.store.write() as session:
-            row = activate_document(session, text, fmt, now)
+            same = active_if_same(session, text, fmt)
+            row = same if same is not None else activate_document(session, text, fmt, now)
             version = row.id
     except ModelError as exc:
         return _page(viewer, request, document=document, errors=_issues(exc), status=422)
+    if same is not None:  # the active model's document: nothing to activate or rescore
+        return with_cookie(viewer, RedirectResponse(f"/model?unchanged={version}", status_code=303))
     if viewer.ctx.jobs is not None:
         viewer.ctx.jobs.kick()
     return with_cookie(viewer, RedirectResponse(f"/model?activated={version}", status_code=303))

@@ -15,8 +15,7 @@ from leadscore.api.schemas import NOT_FOUND, ModelChangePublic, ModelVersionPubl
 from leadscore.model import ScoringModel
 from leadscore.service.models import (
     activate_document,
-    active_version_id,
-    checksum,
+    active_if_same,
     detect_format,
     get_active_row,
     list_versions,
@@ -25,7 +24,6 @@ from leadscore.service.models import (
 )
 from leadscore.service.preview import preview_model
 from leadscore.service.rescore import job_public, latest_job
-from leadscore.store.tables import ModelVersionRow
 
 router = APIRouter(route_class=ReleasingRoute, prefix="/v1/model", tags=["model"], responses=NOT_FOUND)
 MODEL_BODY = {"requestBody": {"required": True, "content": {
@@ -72,13 +70,10 @@ async def put_model(request: Request, ctx: CtxDep) -> Any:
     now = ctx.now_us()
 
     def work(session: Session) -> tuple[dict[str, Any], bool]:
-        active = active_version_id(session)
-        row = session.get(ModelVersionRow, active) if active is not None else None
-        job = latest_job(session)
-        if (row is not None and row.checksum == checksum(text) and row.format == fmt
-                and (job is None or job.status != "running")):
-            validate_document(text, fmt)  # as it was when stored: a document refused now is refused
-            return {"version": version_public(row), "rescore": job_public(job), "unchanged": True}, False
+        same = active_if_same(session, text, fmt)
+        if same is not None:
+            return {"version": version_public(same), "rescore": job_public(latest_job(session)),
+                    "unchanged": True}, False
         row = activate_document(session, text, fmt, now)
         return {"version": version_public(row), "rescore": job_public(latest_job(session)), "unchanged": False}, True
 
