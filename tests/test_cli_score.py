@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadscore.cli import main
+from cli_run import run_cli as run
 
 MODEL = """\
 version: 1
@@ -52,16 +52,6 @@ e6,L9,page_view,2025-03-05T10:00:00Z,/pricing
 """
 
 AS_OF = "2025-04-01T00:00:00Z"
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()

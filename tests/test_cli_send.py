@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from leadscore.cli import main
+from cli_run import run_cli as run
 from leadscore.client.send import Row, Sender, SendError, read_lead_rows
 from leadscore.demo import write_world
 from leadscore.errors import InputError
@@ -52,16 +52,6 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     summary = write_world(tmp_path_factory.mktemp("world"), 50, seed=42)
     return {name: Path(path) for name, path in summary.files.items()}
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _contents(store: Store) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import leadscore.demo.world as world_module
-from leadscore.cli import main
+from cli_run import run_cli as run
 from leadscore.demo import (
     DEFAULT_END,
     GENERATOR_VERSION,
@@ -359,16 +359,6 @@ def test_the_starter_rules_rank_converters_well_but_not_perfectly(
 
 
 # --- the command --------------------------------------------------------------------------------
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_command_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,21 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_run import run_cli as run
 from leadscore.cli import main
 from leadscore.demo import write_world
 from leadscore.model import load_model
 from leadscore.model.loading import parse_model
 from leadscore.predict.predictor import FORMAT_VERSION, MANIFEST
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli_run import run_cli as _score_cli
 from leadscore.batch import score_files
-from leadscore.cli import main
 from leadscore.cli.model import starter_text
 from leadscore.engine import Event, Lead
 from leadscore.engine.timestamps import iso
@@ -127,16 +127,6 @@ def test_random_files_identical_to_python(tmp_path_factory: pytest.TempPathFacto
 
 
 # ---- errors and options -------------------------------------------------------------------
-
-
-def _score_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()

@@ -3,40 +3,24 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 from tests.conftest import _schema_url
 
-from leadscore.cli import main
+from cli_run import run_cli as run
 from leadscore.errors import UsageError
 from leadscore.store.db import Store
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens on it once closed
+from live import free_port  # nothing listens on it
 
 
 def test_an_unreachable_postgresql_server_is_one_line_naming_it_without_its_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    url = f"postgresql+psycopg://someone:s3cret@127.0.0.1:{_closed_port()}/crm"
+    url = f"postgresql+psycopg://someone:s3cret@127.0.0.1:{free_port()}/crm"
     for args in (["keys", "create", "--name", "a", "--scope", "admin", "--db", url],
-                 ["serve", "--db", url, "--port", str(_closed_port())]):
+                 ["serve", "--db", url, "--port", str(free_port())]):
         code, out, err = run(args, capsys)
         assert (code, out) == (2, ""), err
         assert err.startswith(f"error: cannot open the database {url.replace('s3cret', '***')}: connection failed")
@@ -64,5 +48,5 @@ def test_a_search_path_that_names_no_schema_says_to_create_it(
         f"the database {url} has no schema to create leadscore's tables in: its search_path ({schema}) names "
         f"no schema that exists; create it first (CREATE SCHEMA {schema};) or name another in the URL "
         "(?options=-csearch_path%3Dname)")
-    code, _, err = run(["serve", "--db", url, "--port", str(_closed_port())], capsys)
+    code, _, err = run(["serve", "--db", url, "--port", str(free_port())], capsys)
     assert (code, err) == (2, f"error: {caught.value}\n")

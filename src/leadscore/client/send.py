@@ -94,15 +94,11 @@ def _content_digest(event: Event) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def derived_event_id(event: Event, occurrence: int = 1) -> str:
-    """The ``event_id`` send gives an event row without one: ``send:`` and 32 hex digits of
-    its content (:func:`_content_digest`), then ``:N`` for the N-th identical row of the
-    file (N >= 2). The same file gives the same ids every time, so what the service stored
-    once is a duplicate the next time; two identical rows stay two events."""
-    return _derived(_content_digest(event), occurrence)
-
-
-def _derived(digest: bytes, occurrence: int) -> str:
+def derived_event_id(digest: bytes, occurrence: int = 1) -> str:
+    """The ``event_id`` send gives an event row without one: ``send:`` and the 32 hex digits
+    of its content's digest (:func:`_content_digest`), then ``:N`` for the N-th identical
+    row of the file (N >= 2). The same file gives the same ids every time, so what the
+    service stored once is a duplicate the next time; two identical rows stay two events."""
     base = f"{DERIVED_PREFIX}{digest.hex()}"
     return base if occurrence == 1 else f"{base}:{occurrence}"
 
@@ -151,7 +147,7 @@ def event_rows(path: str | Path, repeated: frozenset[int] = frozenset()) -> Iter
             occurrence = 1
             if int.from_bytes(digest[:8], "big") in repeated:
                 occurrence = seen[digest] = seen.get(digest, 0) + 1
-            event_id = _derived(digest, occurrence)
+            event_id = derived_event_id(digest, occurrence)
         body: dict[str, Any] = {"event_id": event_id, "lead_id": event.lead_id, "type": event.type,
                                 "timestamp": iso(event.ts)}
         if event.properties:
