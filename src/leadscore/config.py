@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     key_usage_flush_seconds: float = Field(
         default=10.0, gt=0, description="How often the per-key request counts are written to the store."
     )
+    predictive_upload: bool = Field(
+        default=True,
+        description="Allow PUT /v1/predictive (an admin key). A predictive model is a Python pickle: "
+        "whoever may upload one can run code on the server. false: the route answers 403 and "
+        "models are activated only by `leadscore predictive activate` on the server itself.",
+    )
     webhook_allow: str = Field(
         default="",
         description="Webhook targets allowed although not public: comma-separated host names, "

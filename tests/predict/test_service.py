@@ -482,3 +482,40 @@ def test_two_stores_in_one_process_do_not_share_the_active_model(client: TestCli
             assert predictive.active(session) is None
     finally:
         other.dispose()
+
+
+def test_an_operator_can_turn_model_upload_off(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A model is a pickle (loading it runs code): with LEADSCORE_PREDICTIVE_UPLOAD=false an
+    admin key cannot upload one; the operator activates it on the server, and it is used."""
+    (tmp_path / "rules.yaml").write_text(RULES)
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    monkeypatch.setenv("LEADSCORE_PREDICTIVE_UPLOAD", "false")
+    settings = Settings(database_url=url, model_file=tmp_path / "rules.yaml", scheduler=False)
+    assert settings.predictive_upload is False
+    app = create_app(settings)
+    with TestClient(app) as api:
+        with app.state.ctx.store.write() as session:
+            _, admin = create_key(session, "admin", "admin", 0)
+            _, read = create_key(session, "read", "read", 0)
+        api.headers.update({"Authorization": f"Bearer {admin}"})
+        _seed(api)
+        # a read key still gets the scope's 403 first; the admin key the switch's
+        by_reader = api.put("/v1/predictive", content=_zip(model_dir), headers={"Authorization": f"Bearer {read}"})
+        assert by_reader.status_code == 403 and "PREDICTIVE_UPLOAD" not in by_reader.json()["message"]
+        refused = api.put("/v1/predictive?policy=predictive", content=_zip(model_dir))
+        assert refused.status_code == 403
+        assert "LEADSCORE_PREDICTIVE_UPLOAD=false" in refused.json()["message"]
+        assert "leadscore predictive activate" in refused.json()["message"]
+        assert api.get("/v1/predictive").json()["active"] is False
+        predictive.forget_cached()
+        code, _, errors = run(["predictive", "activate", str(model_dir), "--db", url, "--policy", "predictive"],
+                              capsys)
+        assert code == 0, errors
+        predictive.forget_cached()
+        _settle()
+        assert api.get("/v1/predictive").json()["active"] is True
+        assert api.get("/v1/leads/A1").json()["predictive"]["model"]
+        deactivated = api.delete("/v1/predictive")
+        assert deactivated.status_code == 200 and deactivated.json()["active"] is False
+    predictive.forget_cached()

@@ -21,6 +21,7 @@ from leadscore.api.bodies import MalformedBody, read_body
 from leadscore.api.deps import CtxDep, ReleasingRoute, RequireAdmin, SessionDep, write
 from leadscore.api.schemas import NOT_FOUND
 from leadscore.service import predictive
+from leadscore.service.errors import Forbidden
 from leadscore.store.tables_predictive import POLICIES
 
 router = APIRouter(route_class=ReleasingRoute, prefix="/v1/predictive", tags=["predictive"], responses=NOT_FOUND)
@@ -48,6 +49,11 @@ async def put_predictive(
     stages: Annotated[str | None, Query(description="predictive: stage cut-offs, e.g. SQL=40,MQL=15")] = None,
     name: Annotated[str | None, Query(max_length=255, description="A name for the model")] = None,
 ) -> Any:
+    if not ctx.settings.predictive_upload:
+        raise Forbidden(
+            "uploading a predictive model is turned off on this server (LEADSCORE_PREDICTIVE_UPLOAD=false): "
+            "a model is a Python pickle, run when loaded; activate it on the server with "
+            "`leadscore predictive activate DIR`", "body")
     body = await read_body(request, predictive.MAX_MODEL_BYTES)
     if not body:
         raise MalformedBody("the body is empty; send the model directory as a zip", "body")
