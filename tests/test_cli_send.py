@@ -185,7 +185,7 @@ def test_rows_without_event_ids_are_stored_once_however_often_the_file_is_sent(
     code, _, err = run(args, capsys)
     assert code == 0 and "4 event(s) in 1 batch(es)" in err and "4 accepted, 0 duplicate(s)" in err, err
     stored = _stored_ids(live.store)
-    assert len(set(stored)) == 4 and all(re.fullmatch(r"send:[0-9a-f]{32}(:2)?", i) for i in stored), stored
+    assert len(set(stored)) == 4 and all(re.fullmatch(r"derived:[0-9a-f]{32}(:2)?", i) for i in stored), stored
     assert stored[1] == f"{stored[0]}:2"
     code, _, err = run(args, capsys)  # the same file again: nothing new
     assert code == 0 and "0 accepted, 4 duplicate(s)" in err, err

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from leadscore.engine import timestamps
@@ -160,3 +160,32 @@ def test_iso_out_of_range_is_refused_as_before() -> None:
     with pytest.raises(OverflowError):
         iso(timestamps._YEAR_10000_US)
     assert to_micros(datetime(1, 1, 1, tzinfo=UTC)) == -62_135_596_800_000_000
+
+
+_CELL = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["L1", 'L"2', "L\\3", "L 4"]), st.sampled_from(["view", "a,b"]),
+                          st.integers(0, 3), _CELL, _CELL), min_size=1, max_size=12))
+def test_the_column_path_derives_the_ids_send_derives(rows: list[tuple[str, str, int, str, str]]) -> None:
+    """Event ids of id-less rows, derived column-wise by `import`'s Arrow path, are those
+    `send` derives row by row (quotes, backslashes, commas, empty cells, repeated rows)."""
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    from leadscore.client.send import event_rows, scan_events
+    from leadscore.ingest.columnar import read_event_columns
+
+    assume(any(row[3] for row in rows) and any(row[4] for row in rows))  # an empty column: the row reader
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.csv"
+        with path.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["lead_id", "type", "timestamp", "zeta", "alpha"])  # not in sorted order
+            for lead, kind, day, zeta, alpha in rows:
+                writer.writerow([lead, kind, f"2026-01-0{day + 1}T00:00:00Z", zeta, alpha])
+        columns = read_event_columns(path)
+        expected = [row.body["event_id"] for row in event_rows(path, scan_events(path).repeated)]
+        assert columns is not None and columns.event_id.to_pylist() == expected

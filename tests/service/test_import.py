@@ -374,3 +374,58 @@ def test_a_writer_killed_while_scoring_fails_the_import_and_a_rerun_completes(
     monkeypatch.setattr(importer, "record_scores", real)
     import_files(store, world["leads"], world["events"], NOW)
     _check_against_the_engine(store, world)
+
+
+def test_rows_without_event_ids_get_the_ids_send_derives_and_load_once(
+    store: Store, world: dict[str, Path], tmp_path: Path
+) -> None:
+    """An id-less event file imported twice (or as CSV, then JSON lines, then Parquet: the
+    column path, the row reader and Arrow's table path) stores its events once, with the ids
+    `leadscore send` would give them; two identical rows of a file stay two events."""
+    import csv
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leadscore.client.send import event_rows, scan_events
+    from leadscore.ingest.columnar import read_event_columns, read_events_fast
+    from leadscore.ingest.files import EventStats
+
+    with world["events"].open(newline="") as source:
+        records = [{k: v for k, v in r.items() if k != "event_id"} for r in csv.DictReader(source)]
+    records.append(dict(records[5]))  # an identical row: a second event
+    records.append({**records[0], "url": 'a "quoted" \\ path'})  # JSON escapes in a property value
+    records.append({**records[0], "lead_id": 'L"q\\1'})  # ... and in a lead id
+    names = list(records[0])
+    plain = tmp_path / "no-ids.csv"
+    with plain.open("w", newline="") as out:
+        writer = csv.DictWriter(out, names)
+        writer.writeheader()
+        writer.writerows(records)
+    lines = tmp_path / "no-ids.jsonl"
+    lines.write_text("".join(json.dumps({k: v for k, v in r.items() if v != ""}) + "\n" for r in records))
+    table = tmp_path / "no-ids.parquet"
+    pq.write_table(pa.table({n: [r.get(n) or None for r in records] for n in names}), table)
+    expected = [row.body["event_id"] for row in event_rows(plain, scan_events(plain).repeated)]
+    assert len(set(expected)) == len(records) and f"{expected[5]}:2" in expected
+    # each file takes the path it is meant to test, and derives the same ids there
+    columns = read_event_columns(plain)
+    assert columns is not None and columns.event_id.to_pylist() == expected
+    fast = read_events_fast(table, None, None, None, EventStats(), derive_ids=True)
+    assert fast is not None and sorted(e.event_id for v in fast.values() for e in v) == sorted(expected)
+    assert read_event_columns(lines) is None
+
+    _fresh(store)
+    first = import_files(store, world["leads"], plain, NOW)
+    assert (first.events_stored, first.duplicates) == (len(records), 0)
+    with store.read() as session:
+        stored = set(session.execute(select(events.c.event_id)).scalars())
+        scores = dict(session.execute(select(leads.c.lead_id, leads.c.score)).all())
+    assert stored == set(expected)
+    for path in (plain, lines, table):
+        again = import_files(store, None, path, NOW)
+        assert (again.events_stored, again.duplicates) == (0, len(records)), path
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(events)).scalar() == len(records)
+        assert dict(session.execute(select(leads.c.lead_id, leads.c.score)).all()) == scores

@@ -15,15 +15,14 @@ message. A transport error, a 503 or a 429 is sent
 again after a pause (the API stores an ``event_id`` once, so sending a batch twice is safe).
 
 An event row without an ``event_id`` is sent with one derived from what it says
-(:func:`derived_event_id`: its lead, type, timestamp and properties, and how many identical
-rows come before it in the file), so that a batch sent again after a lost answer, or the
-same file sent again, stores nothing twice either.
+(:mod:`leadscore.ingest.ids`: its lead, type, timestamp and properties, and how many
+identical rows come before it in the file; ``leadscore import`` derives the same ids), so
+that a batch sent again after a lost answer, or the same file sent again or imported,
+stores nothing twice either.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from array import array
@@ -33,10 +32,10 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadscore.engine import Event
 from leadscore.engine.timestamps import iso
 from leadscore.errors import InputError, LeadscoreError
 from leadscore.ingest.files import iter_events, iter_leads
+from leadscore.ingest.ids import content_digest, derived_event_id
 
 if TYPE_CHECKING:
     import httpx
@@ -83,30 +82,10 @@ def read_lead_rows(path: str | Path) -> list[Row]:
             for row, lead in iter_leads(path)]
 
 
-DERIVED_PREFIX = "send:"  # the event ids send derives (derived_event_id)
-
-
-def _content_digest(event: Event) -> bytes:
-    """16 bytes of BLAKE2b over what an event says: lead, type, timestamp (microseconds)
-    and properties (normalised, names sorted), as canonical JSON."""
-    text = json.dumps([event.lead_id, event.type, event.ts, event.properties], sort_keys=True,
-                      ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
-
-
-def derived_event_id(digest: bytes, occurrence: int = 1) -> str:
-    """The ``event_id`` send gives an event row without one: ``send:`` and the 32 hex digits
-    of its content's digest (:func:`_content_digest`), then ``:N`` for the N-th identical
-    row of the file (N >= 2). The same file gives the same ids every time, so what the
-    service stored once is a duplicate the next time; two identical rows stay two events."""
-    base = f"{DERIVED_PREFIX}{digest.hex()}"
-    return base if occurrence == 1 else f"{base}:{occurrence}"
-
-
 @dataclass(frozen=True)
 class EventScan:
     """What checking an event file found: its number of events, and the keys (the first 8
-    bytes of :func:`_content_digest`) of the rows without an ``event_id`` that the file
+    bytes of :func:`~leadscore.ingest.ids.content_digest`) of the rows without an ``event_id`` that the file
     holds more than once (only those need counting as the file is sent)."""
 
     count: int
@@ -121,7 +100,7 @@ def scan_events(path: str | Path) -> EventScan:
     for _row, event in iter_events(path):
         count += 1
         if event.event_id is None:
-            keys.append(int.from_bytes(_content_digest(event)[:8], "big"))
+            keys.append(int.from_bytes(content_digest(event)[:8], "big"))
     if not count:
         raise InputError("no events in the file (only a header?)", file=str(path))
     repeated: frozenset[int] = frozenset()
@@ -135,7 +114,7 @@ def scan_events(path: str | Path) -> EventScan:
 
 def event_rows(path: str | Path, repeated: frozenset[int] = frozenset()) -> Iterator[Row]:
     """``POST /v1/events`` records of an event file, in file order: ``event_id`` (given, or
-    :func:`derived_event_id`; ``repeated``: the keys of :class:`EventScan`, without which two
+    :func:`~leadscore.ingest.ids.derived_event_id`; ``repeated``: the keys of :class:`EventScan`, without which two
     identical rows get one id), ``lead_id``, ``type``, ``timestamp`` (ISO 8601, UTC) and
     ``properties`` (the other non-empty columns), read and checked as ``leadscore import``
     reads them. Read as the file is sent: a batch at a time is held, not the file."""
@@ -143,7 +122,7 @@ def event_rows(path: str | Path, repeated: frozenset[int] = frozenset()) -> Iter
     for row, event in iter_events(path):
         event_id = event.event_id
         if event_id is None:
-            digest = _content_digest(event)
+            digest = content_digest(event)
             occurrence = 1
             if int.from_bytes(digest[:8], "big") in repeated:
                 occurrence = seen[digest] = seen.get(digest, 0) + 1
@@ -291,5 +270,5 @@ def _after(sent: int, noun: str) -> str:
     return f"; nothing after it was sent ({sent} {noun}(s) were sent before it)"
 
 
-__all__ = ["EventScan", "Row", "SendError", "SendSummary", "Sender", "batches", "check", "derived_event_id",
+__all__ = ["EventScan", "Row", "SendError", "SendSummary", "Sender", "batches", "check",
            "event_rows", "read_lead_rows", "scan_events"]

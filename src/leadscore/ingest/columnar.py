@@ -9,6 +9,7 @@ every error still names the file, row and column).
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadscore.engine.scoring import Event
+from leadscore.ingest.ids import DERIVED_PREFIX, IdDeriver
 from leadscore.ingest.normalise import RecordError, clean_value
 
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
@@ -122,9 +124,11 @@ def read_events_table(
     keep_types: Iterable[str] | None,
     keep_properties: Iterable[str] | None,
     stats: Any,
+    derive_ids: bool = False,
 ) -> dict[str, list[Event]] | None:
     """Build events grouped by lead from a flat table; None when the row reader must decide
-    (a value to refuse, or a form this path does not handle): it then names the row."""
+    (a value to refuse, or a form this path does not handle): it then names the row.
+    ``derive_ids``: as :func:`leadscore.ingest.files.read_events` (no filters then)."""
     names = table.column_names
     if "properties" in names or any(c not in names for c in ("lead_id", "type", "timestamp")):
         return None
@@ -184,10 +188,13 @@ def read_events_table(
                     continue
             properties_of[index][name] = value
     by_lead: dict[str, list[Event]] = {}
+    derive = IdDeriver() if derive_ids else None
     for lead_id, kind, ts_us, event_id, properties in zip(
         lead_ids, kinds, times, event_ids, properties_of, strict=True
     ):
         event = Event(lead_id, kind, ts_us, properties, event_id)
+        if derive is not None and event_id is None:
+            event = derive(event)
         bucket = by_lead.get(lead_id)
         if bucket is None:
             by_lead[lead_id] = [event]
@@ -203,6 +210,8 @@ def read_events_fast(
     keep_properties: Iterable[str] | None,
     stats: Any,
     progress: Callable[[int], None] | None = None,
+    *,
+    derive_ids: bool = False,
 ) -> dict[str, list[Event]] | None:
     """Read a CSV or Parquet event file column-wise; None to fall back to the row reader."""
     suffix = path.suffix.lower()
@@ -219,7 +228,7 @@ def read_events_fast(
         return None
     if table is None or table.num_rows == 0:
         return None
-    result = read_events_table(table, str(path), known_leads, keep_types, keep_properties, stats)
+    result = read_events_table(table, str(path), known_leads, keep_types, keep_properties, stats, derive_ids)
     if result is not None and progress is not None:
         progress(table.num_rows)
     return result
@@ -232,7 +241,8 @@ _PLAIN_NAME = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]+')
 @dataclass
 class EventColumns:
     """An event file as columns, for bulk loading (``leadscore import``): the first copy of
-    each event_id, in file order, with each row's properties already as JSON text (what
+    each event_id (a row without one gets the id :mod:`leadscore.ingest.ids` derives), in
+    file order, with each row's properties already as JSON text (what
     :func:`leadscore.store.raw.to_json` gives for the row reader's properties)."""
 
     lead_id: pa.Array  # text
@@ -272,7 +282,7 @@ def read_event_columns(path: Path) -> EventColumns | None:
     ts = _timestamps(table.column("timestamp"))
     if ts is None:
         return None
-    members = []  # ',"name":"value"' or null, per property column
+    members = {}  # ',"name":"value"' or null, per property column
     for name in props:
         column = table.column(name).combine_chunks()
         if not pa.types.is_string(column.type) or not pc.all(pc.string_is_ascii(column)).as_py():
@@ -283,25 +293,78 @@ def read_event_columns(path: Path) -> EventColumns | None:
             column = pc.replace_substring(column, "\\", "\\\\")
         if pc.any(pc.match_substring(column, '"')).as_py():
             column = pc.replace_substring(column, '"', '\\"')
-        members.append(pc.binary_join_element_wise(f',"{name}":"', column, '"', ""))
-    if not members:
-        properties = pa.repeat(pa.scalar("{}", pa.string()), rows)
-    else:  # the members joined (a missing value adds nothing: the separator is empty),
-        # without the first one's comma, in braces
-        text = pc.binary_join_element_wise(*members, "", null_handling="replace", null_replacement="")
-        properties = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(text, 1), "}", "")
+        members[name] = pc.binary_join_element_wise(f',"{name}":"', column, '"', "")
+    properties = _object_text(list(members.values()), rows)
     if not pc.all(pc.ascii_is_printable(properties)).as_py() and pc.any(
             pc.match_substring_regex(properties, _CONTROL)).as_py():
         return None  # the row reader's JSON escapes control characters
+    event_id = (table.column("event_id").combine_chunks() if "event_id" in names
+                else pa.nulls(rows, pa.string()))
+    if event_id.null_count:
+        derived = _derived_ids(table, ts, event_id, [members[name] for name in sorted(members)])
+        if derived is None:
+            return None
+        event_id = derived
     keep = pa.array(first)
-    table = table.select(["lead_id", "type"] + (["event_id"] if "event_id" in names else []))
-    kept = table.filter(keep)
-    event_id = (kept.column("event_id").combine_chunks() if "event_id" in names
-                else pa.nulls(kept.num_rows, pa.string()))
+    table = table.select(["lead_id", "type"]).filter(keep)
     return EventColumns(
-        kept.column("lead_id").combine_chunks(), kept.column("type").combine_chunks(), ts[first],
-        event_id, pc.filter(properties, keep), rows,
+        table.column("lead_id").combine_chunks(), table.column("type").combine_chunks(), ts[first],
+        event_id.filter(keep), pc.filter(properties, keep), rows,
     )
+
+
+def _object_text(members: list[pa.Array], rows: int) -> pa.Array:
+    """JSON objects of ``members`` (``,"name":"value"`` or null, per row)."""
+    if not members:
+        return pa.repeat(pa.scalar("{}", pa.string()), rows)
+    # the members joined (a missing value adds nothing: the separator is empty), without the
+    # first one's comma, in braces
+    text = pc.binary_join_element_wise(*members, "", null_handling="replace", null_replacement="")
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(text, 1), "}", "")
+
+
+def _json_text(column: pa.Array) -> pa.Array | None:
+    """JSON strings of clean ASCII text (None when one holds a control character: the row
+    reader handles those)."""
+    if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
+        return None
+    if pc.any(pc.match_substring(column, "\\")).as_py():
+        column = pc.replace_substring(column, "\\", "\\\\")
+    if pc.any(pc.match_substring(column, '"')).as_py():
+        column = pc.replace_substring(column, '"', '\\"')
+    return pc.binary_join_element_wise('"', column, '"', "")
+
+
+def _derived_ids(table: pa.Table, ts: np.ndarray, event_id: pa.Array, sorted_members: list[pa.Array]) -> pa.Array | None:
+    """``event_id`` with its missing ids derived (:mod:`leadscore.ingest.ids`) from each row's
+    canonical text, built column-wise as :func:`leadscore.ingest.ids.content_text` builds it
+    (property names sorted); None when the row reader must do it."""
+    missing = event_id.is_null()
+    lead = _json_text(pc.filter(table.column("lead_id").combine_chunks(), missing))
+    kind = _json_text(pc.filter(table.column("type").combine_chunks(), missing))
+    if lead is None or kind is None:
+        return None
+    stamps = pa.array(ts[np.asarray(missing)]).cast(pa.string())
+    properties = pc.filter(_object_text(sorted_members, len(event_id)), missing)
+    texts = pc.binary_join_element_wise("[", lead, ",", kind, ",", stamps, ",", properties, "]", "")
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(text, digest_size=16).digest() for text in texts.cast(pa.binary()).to_pylist()])
+    hexes = digests.hex()
+    ids = [hexes[start:start + 32] for start in range(0, len(hexes), 32)]
+    # identical rows: the second, third, ... get :2, :3, ... (found by sorting 8 bytes of
+    # each digest; only the rows whose 8 bytes repeat are counted, by their 16)
+    keys = np.frombuffer(digests, dtype=np.uint64)[::2]
+    ordered = np.sort(keys)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
+        occurrences: dict[bytes, int] = {}
+        for index in np.flatnonzero(np.isin(keys, repeated)).tolist():
+            key = digests[16 * index:16 * index + 16]
+            occurrence = occurrences[key] = occurrences.get(key, 0) + 1
+            if occurrence > 1:
+                ids[index] = f"{ids[index]}:{occurrence}"
+    prefixed = pc.binary_join_element_wise(DERIVED_PREFIX, pa.array(ids, pa.string()), "")
+    return pc.replace_with_mask(event_id, missing, prefixed)
 
 
 __all__ = ["EventColumns", "read_event_columns", "read_events_fast", "read_events_table"]

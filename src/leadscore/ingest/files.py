@@ -260,17 +260,24 @@ def read_events(
     keep_types: Iterable[str] | None = None,
     keep_properties: Iterable[str] | None = None,
     progress: Progress | None = None,
+    derive_ids: bool = False,
 ) -> tuple[dict[str, list[Event]], EventStats]:
     """Read events grouped by lead in file order; duplicate ``event_id``s dropped (first wins).
 
     ``keep_types``/``keep_properties``, when given, keep only what a model can look at
     (every row is still validated and counted). Events of leads not in ``known_leads``
-    are counted in the stats and dropped.
+    are counted in the stats and dropped. ``derive_ids``: a row without an ``event_id``
+    gets the one :mod:`leadscore.ingest.ids` derives from what it says (for storing; not
+    with the filters, whose dropped rows would change the counts of identical rows).
     """
     from leadscore.ingest.columnar import read_events_fast
+    from leadscore.ingest.ids import IdDeriver
 
+    if derive_ids and (known_leads is not None or keep_types is not None or keep_properties is not None):
+        raise ValueError("derive_ids reads every row as it is: no known_leads, keep_types or keep_properties")
     fast_stats = EventStats()
-    fast = read_events_fast(Path(path), known_leads, keep_types, keep_properties, fast_stats, progress)
+    fast = read_events_fast(Path(path), known_leads, keep_types, keep_properties, fast_stats, progress,
+                            derive_ids=derive_ids)
     if fast is not None and fast_stats.rows:
         return fast, fast_stats
     stats = EventStats()
@@ -278,8 +285,11 @@ def read_events(
     seen_ids: set[str] = set()
     types = set(keep_types) if keep_types is not None else None
     props = set(keep_properties) if keep_properties is not None else None
+    derive = IdDeriver() if derive_ids else None
     for _, event in iter_events(path, progress):
         stats.rows += 1
+        if derive is not None:
+            event = derive(event)
         if event.event_id is not None:
             if event.event_id in seen_ids:
                 stats.duplicates += 1

@@ -9,7 +9,8 @@ transaction, and the touched leads are then scored in chunks with the engine. Wh
 store held no event before, the events read are scored from memory (each lead's stored
 count is checked first, in the scoring transaction) instead of being read back.
 Each batch is its own transaction: an interrupted import can be run again, and leaves
-no duplicate.
+no duplicate (a row without an ``event_id`` gets one derived from what it says:
+:mod:`leadscore.ingest.ids`, as ``leadscore send`` does).
 """
 
 from __future__ import annotations
@@ -387,7 +388,7 @@ def _read_event_file(path: str | Path, progress: Progress | None = None) -> Even
     if columns is not None:
         return columns
     try:
-        return read_events(path)
+        return read_events(path, derive_ids=True)
     except InputError as exc:
         if str(exc.message).startswith("no events in the file"):
             return None  # a header alone: nothing to load, as before
