@@ -32,7 +32,7 @@ from leadscore.engine.records import direct_init
 from leadscore.engine.scoring import Contribution, CountedEvent, score_and_schedule
 from leadscore.service import predictive  # predict: the predictive hook in record_scores
 from leadscore.service.models import ActiveModel
-from leadscore.store.raw import from_json, marks, raw
+from leadscore.store.raw import exact_floats, from_json, marks, raw
 from leadscore.store.tables import leads
 
 MICROS = 1_000_000
@@ -514,6 +514,12 @@ def change_of(
     )
 
 
+def explanation_text(result: LeadScore) -> str:
+    """The explanation as stored: the engine's JSON, floats exact (store.raw.exact_floats: an
+    attribute value of 1e23 must come back from PostgreSQL's jsonb as that float)."""
+    return exact_floats(explanation_json(result))
+
+
 def encode_results(changes: Iterable[ScoreChange]) -> None:
     """Write ahead the JSON texts :func:`record_scores` stores of each change's result (they
     are remembered on the result, engine/explain.py): called outside the write transaction,
@@ -568,7 +574,7 @@ def record_scores(
         if written_score is result:  # its row already holds it: no UPDATE
             continue
         previous = previous_updated.get(change.lead_pk)
-        row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_json(result), at_us]
+        row: list[Any] = [result.total, rounded_groups_json(result), grades, explanation_text(result), at_us]
         # a created lead's row holds what it was inserted with (another score: the hook's)
         old = before.get(change.lead_pk) if written_score is None else (
             written_score.stage, change.model_version_id, written_score.score, change.next_change_us)
@@ -682,7 +688,7 @@ def new_lead_columns(
     result = change.result
     assert change.changed and change.recorded  # a lead without a score: both, always
     return scored, (result.total, result.score, rounded_groups_json(result), _grades_json(result.grades),
-                    explanation_json(result), now_us, change.next_change_us, result.stage,
+                    explanation_text(result), now_us, change.next_change_us, result.stage,
                     change.model_version_id, result.score)
 
 

@@ -33,10 +33,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadscore.engine.explain import explanation_json, rounded_groups_json
+from leadscore.engine.explain import rounded_groups_json
 from leadscore.service import predictive, scoring
 from leadscore.service.models import ActiveModel
-from leadscore.service.scoring import ScoreChange, change_from_json, change_to_json
+from leadscore.service.scoring import (
+    ScoreChange,
+    change_from_json,
+    change_to_json,
+    explanation_text,
+)
 from leadscore.store.raw import raw, to_json
 
 ROW_KEY = "row"
@@ -57,7 +62,7 @@ def pending_text(change: ScoreChange, updated_us: int) -> str:
     result = change.result
     row = {
         "total": result.total, "score": result.score, "groups": rounded_groups_json(result),
-        "grades": to_json(result.grades), "explanation": explanation_json(result),
+        "grades": to_json(result.grades), "explanation": explanation_text(result),
         "next": change.next_change_us, "stage": result.stage, "version": change.model_version_id,
         "changed": change.changed, "recorded": change.recorded, "moved": change.stage_changed,
         "cause": change.cause, "detail": change.detail[:1024] if change.detail else None,

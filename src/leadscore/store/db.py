@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadscore.errors import UsageError
 from leadscore.store.event_cache import EVENT_CACHE, EventCache
 from leadscore.store.locks import WriterLock, sqlite_file
+from leadscore.store.raw import json_text
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "leadscore_read"
@@ -121,12 +122,14 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             # read again every page it touched
             pool_use_lifo=True,
             hide_parameters=True,  # harden (#8): errors and logs never show a statement's values (personal data)
+            json_serializer=json_text,  # as the driver-level statements write JSON (store/raw.py)
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                         hide_parameters=True)  # harden (#8): no personal data in errors and logs
+                         hide_parameters=True,  # harden (#8): no personal data in errors and logs
+                         json_serializer=json_text)  # floats exact on jsonb (store/raw.py)
 
 
 def check_reachable(engine: Engine) -> None:

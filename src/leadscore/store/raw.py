@@ -14,6 +14,7 @@ read each other's rows) and as json/jsonb on PostgreSQL; None is stored as SQL N
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -49,8 +50,33 @@ def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+# a JSON string, or a number written with a positive exponent (the group)
+_EXPONENT_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?e\+\d+)')
+
+
+def _positional(match: re.Match[str]) -> str:
+    number = match.group(1)
+    return match.group(0) if number is None else f"{int(float(number))}.0"
+
+
+def exact_floats(text: str) -> str:
+    """JSON text with each float written with a positive exponent (Python writes floats of
+    1e16 and more so: ``1e+23``) written out instead (``99999999999999991611392.0``, the
+    float's exact value). PostgreSQL keeps a jsonb number as a decimal and gives ``1e+23``
+    back as the integer 10**23, which is not the float 1e23 (``equals`` and ``gt`` would
+    then differ from SQLite); with a fraction written out, it gives back the same float."""
+    return _EXPONENT_NUMBER.sub(_positional, text) if "e+" in text else text
+
+
+def json_text(value: Any) -> str:
+    """The JSON text of a document as stored (compact, UTF-8 text as it is, floats exact:
+    :func:`exact_floats`); also SQLAlchemy's serializer of JSON columns (store/db.py)."""
+    return exact_floats(_dumps(value))
+
+
 def to_json(value: Any) -> str | None:
-    return None if value is None else _dumps(value)
+    """:func:`json_text`, or None (SQL NULL) for None."""
+    return None if value is None else json_text(value)
 
 
 _encode_flat = (c_make_encoder(None, _plain, encode_basestring, None, ":", ",", False, False, True)
@@ -62,8 +88,8 @@ def properties_json(properties: Mapping[str, Any]) -> str:
     makes for each call (perf, issue #3: half the time; every stored event). The properties
     of an event are flat (nested values are JSON text): no cycle to look for."""
     if _encode_flat is None:  # pragma: no cover - Python without json's C accelerator
-        return _dumps(properties)
-    return "".join(_encode_flat(properties, 0))
+        return to_json(properties) or "{}"
+    return exact_floats("".join(_encode_flat(properties, 0)))
 
 
 def from_json(value: Any) -> Any:
