@@ -33,9 +33,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,16 +41,7 @@ from typing import Any
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str) -> str:
-    return subprocess.run([sys.executable, "-c", "from leadscore.cli import main; main()", *args],
-                          capture_output=True, text=True, check=True).stdout
+from serving import admin_key, cli, percentile, served, tree_cpu_seconds
 
 
 def _event(i: int, leads: int) -> dict[str, Any]:
@@ -152,18 +140,8 @@ def _preload(db: str, folder: Path, n_leads: int, bodies: list[str]) -> dict[str
                 writer.writerow(row)
                 kept += 1
     started = time.perf_counter()
-    _cli("import", "--leads", str(world / "leads.csv"), "--events", str(folder / "history.csv"), "--db", db)
+    cli("import", "--leads", str(world / "leads.csv"), "--events", str(folder / "history.csv"), "--db", db)
     return {"preloaded_events": kept, "preload_s": round(time.perf_counter() - started, 1)}
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux ``/proc``; None elsewhere): on a shared
-    machine the server's CPU time per event is steadier than the wall-clock rate."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_schema(url: str) -> tuple[str, str]:
@@ -186,11 +164,6 @@ def _drop_schema(url: str, schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     engine.dispose()
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 def main() -> None:
@@ -222,87 +195,73 @@ def main() -> None:
     preloaded: dict[str, Any] = {}
     if args.preload and not args.spread:
         preloaded = _preload(db, folder, args.world_leads, bodies)
-    key = _cli("keys", "create", "--name", "bench", "--scope", "admin", "--db", db).strip().splitlines()[-1]
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from leadscore.cli import main; main()", "serve", "--db", db,
-         "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    key = admin_key(db)
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        run = int(time.time())
-        single: dict[str, Any] = {}
-        if not args.skip_single:
-            # warm-up, then the steady single-event load from a separate process
-            queue: Any = multiprocessing.Queue()
-            load = multiprocessing.Process(target=_steady, args=(url, key, args.rate, 2.0, run * 10**6, queue))
-            load.start()
-            queue.get()
-            load.join()
-            load = multiprocessing.Process(
-                target=_steady, args=(url, key, args.rate, args.seconds, run * 10**6 + 10**5, queue))
-            load.start()
-            result = queue.get()
-            load.join()
-            lat = result["latencies"]
-            single = {
-                "requests": len(lat), "errors": result["errors"],
-                "achieved_rate": round(len(lat) / result["elapsed"], 1),
-                "p50_ms": round(_pct(lat, 0.50), 2), "p95_ms": round(_pct(lat, 0.95), 2),
-                "p99_ms": round(_pct(lat, 0.99), 2), "max_ms": round(max(lat) * 1000, 2),
-            }
-        if args.spread:
-            base = run * 10**6 + 5 * 10**5
-            bodies = [json.dumps({"events": [_event(base + b * 1000 + j, 5000) for j in range(1000)]})
-                      for b in range(args.batches)]
-            per_batch = 1000.0
-        queue_of_bodies = iter(bodies)
-        lock = threading.Lock()
-        failures: list[str] = []
+        with served(db, workers=args.workers) as (server, url):
+            run = int(time.time())
+            single: dict[str, Any] = {}
+            if not args.skip_single:
+                # warm-up, then the steady single-event load from a separate process
+                queue: Any = multiprocessing.Queue()
+                load = multiprocessing.Process(target=_steady, args=(url, key, args.rate, 2.0, run * 10**6, queue))
+                load.start()
+                queue.get()
+                load.join()
+                load = multiprocessing.Process(
+                    target=_steady, args=(url, key, args.rate, args.seconds, run * 10**6 + 10**5, queue))
+                load.start()
+                result = queue.get()
+                load.join()
+                lat = result["latencies"]
+                single = {
+                    "requests": len(lat), "errors": result["errors"],
+                    "achieved_rate": round(len(lat) / result["elapsed"], 1),
+                    "p50_ms": round(percentile(lat, 0.50) * 1000, 2), "p95_ms": round(percentile(lat, 0.95) * 1000, 2),
+                    "p99_ms": round(percentile(lat, 0.99) * 1000, 2), "max_ms": round(max(lat) * 1000, 2),
+                }
+            if args.spread:
+                base = run * 10**6 + 5 * 10**5
+                bodies = [json.dumps({"events": [_event(base + b * 1000 + j, 5000) for j in range(1000)]})
+                          for b in range(args.batches)]
+                per_batch = 1000.0
+            queue_of_bodies = iter(bodies)
+            lock = threading.Lock()
+            failures: list[str] = []
 
-        def client_loop() -> None:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
-                while not failures:
-                    with lock:
-                        body = next(queue_of_bodies, None)
-                    if body is None:
-                        return
-                    response = client.post("/v1/events", content=body,
-                                           headers={"Content-Type": "application/json"})
-                    if response.status_code != 200:
-                        failures.append(f"{response.status_code}: {response.text[:500]}")
+            def client_loop() -> None:
+                with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+                    while not failures:
+                        with lock:
+                            body = next(queue_of_bodies, None)
+                        if body is None:
+                            return
+                        response = client.post("/v1/events", content=body,
+                                               headers={"Content-Type": "application/json"})
+                        if response.status_code != 200:
+                            failures.append(f"{response.status_code}: {response.text[:500]}")
 
-        cpu_before = _cpu_seconds(server.pid) if args.workers == 1 else None
-        started = time.perf_counter()
-        clients = [threading.Thread(target=client_loop) for _ in range(args.clients)]
-        for thread in clients:
-            thread.start()
-        for thread in clients:
-            thread.join()
-        batch_seconds = time.perf_counter() - started
-        cpu_after = _cpu_seconds(server.pid) if args.workers == 1 else None
-        if failures:
-            raise SystemExit(f"a batch was refused: {failures[0]}")
-        events_sent = sum(body.count('"event_id"') for body in bodies)
-        batches = {"events": events_sent, "batches": len(bodies),
-                   "leads_per_batch": round(per_batch, 1), "clients": args.clients, "workers": args.workers,
-                   "kind": "spread over 5,000 leads" if args.spread else f"demo world ({args.world_leads} leads)",
-                   **preloaded,
-                   "events_per_s": round(events_sent / batch_seconds)}
-        if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
-            batches["events_per_server_cpu_s"] = round(events_sent / (cpu_after - cpu_before))
-        print(json.dumps({"database": db.split(":")[0], "single_event": single,
-                          "batches_of_1000": batches}, indent=2))
+            cpu_before = tree_cpu_seconds(server.pid)
+            started = time.perf_counter()
+            clients = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+            for thread in clients:
+                thread.start()
+            for thread in clients:
+                thread.join()
+            batch_seconds = time.perf_counter() - started
+            cpu_after = tree_cpu_seconds(server.pid)
+            if failures:
+                raise SystemExit(f"a batch was refused: {failures[0]}")
+            events_sent = sum(body.count('"event_id"') for body in bodies)
+            batches = {"events": events_sent, "batches": len(bodies),
+                       "leads_per_batch": round(per_batch, 1), "clients": args.clients, "workers": args.workers,
+                       "kind": "spread over 5,000 leads" if args.spread else f"demo world ({args.world_leads} leads)",
+                       **preloaded,
+                       "events_per_s": round(events_sent / batch_seconds)}
+            if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
+                batches["events_per_server_cpu_s"] = round(events_sent / (cpu_after - cpu_before))
+            print(json.dumps({"database": db.split(":")[0], "single_event": single,
+                              "batches_of_1000": batches}, indent=2))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         if schema is not None:
             _drop_schema(args.db, schema)
 

@@ -28,10 +28,6 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,18 +36,9 @@ from typing import Any
 
 import httpx
 
+from serving import admin_key, cli, load_average, served, tree_cpu_seconds
+
 MIX = ["event"] * 10 + ["lead"] * 2 + ["detail"] * 5 + ["list"] * 2 + ["summary"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str) -> str:
-    return subprocess.run([sys.executable, "-c", "from leadscore.cli import main; main()", *args],
-                          capture_output=True, text=True, check=True).stdout
 
 
 def _request(kind: str, n: int, lead_ids: list[str], tag: str) -> tuple[str, str, str | None]:
@@ -121,46 +108,6 @@ def _summary(latencies: list[float], errors: int) -> dict[str, Any]:
             "p99_ms": pct(0.99), "max_ms": round(ordered[-1] * 1000, 2) if ordered else 0.0}
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of process ``pid`` so far; None where /proc is missing."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu_seconds(pid: int) -> float | None:
-    """CPU time of process ``pid`` and its descendants (``serve --workers N``: the worker
-    processes) so far; None where /proc is missing."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        seconds = _cpu_seconds(current)
-        if seconds is None:
-            if current == pid:
-                return None
-            continue
-        total += seconds
-        todo.extend(children.get(current, []))
-    return total
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
@@ -172,29 +119,16 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="leadscore-load-"))
     db = args.db or f"sqlite:///{folder / 'load.db'}"
-    _cli("demo-data", "--leads", str(args.world_leads), "--seed", "42", "--out", str(folder / "world"))
-    _cli("import", "--leads", str(folder / "world" / "leads.csv"), "--events",
+    cli("demo-data", "--leads", str(args.world_leads), "--seed", "42", "--out", str(folder / "world"))
+    cli("import", "--leads", str(folder / "world" / "leads.csv"), "--events",
          str(folder / "world" / "events.csv"), "--db", db)
-    key = _cli("keys", "create", "--name", "load", "--scope", "admin", "--db", db).strip().splitlines()[-1]
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", "from leadscore.cli import main; main()", "serve", "--db", db,
-         "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    key = admin_key(db, "load")
+    with served(db, workers=args.workers) as (server, url):
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as client:
             lead_ids = [row["lead_id"] for row in client.get("/v1/leads?limit=1000").json()["leads"]]
         tag = str(int(time.time()))
-        load_before = _load_average()
-        server_cpu = _tree_cpu_seconds(server.pid)
+        load_before = load_average()
+        server_cpu = tree_cpu_seconds(server.pid)
         queue: Any = multiprocessing.Queue()
         per_process = args.rate / args.processes
         loads = [
@@ -209,7 +143,7 @@ def main() -> None:
             load.join()
         results = [r for out in outputs for r in out["results"]]
         elapsed = max(out["elapsed"] for out in outputs)
-        server_after = _tree_cpu_seconds(server.pid)
+        server_after = tree_cpu_seconds(server.pid)
         report: dict[str, Any] = {
             "database": db.split(":")[0], "world_leads": args.world_leads, "workers": args.workers,
             "target_rate": args.rate, "seconds": args.seconds,
@@ -219,16 +153,13 @@ def main() -> None:
             "server_cpu_ms_per_request": round((server_after - server_cpu) * 1000 / len(results), 2)
             if server_after is not None and server_cpu is not None and results else None,
             "load_cpu_s": [round(out["cpu_s"], 1) for out in outputs],
-            "load_average": {"before": load_before, "after": _load_average()},
+            "load_average": {"before": load_before, "after": load_average()},
             "all": _summary([t for _, t, _ in results], sum(1 for *_, ok in results if not ok)),
         }
         for kind in dict.fromkeys(MIX):
             mine = [(t, ok) for k, t, ok in results if k == kind]
             report[kind] = _summary([t for t, _ in mine], sum(1 for _, ok in mine if not ok))
         print(json.dumps(report, indent=2))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

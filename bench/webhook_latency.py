@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +26,8 @@ from typing import Any
 
 import httpx
 
-CLI = [sys.executable, "-c", "from leadscore.cli import main; main()"]
+from serving import admin_key, percentile, served
+
 MODEL = """
 version: 1
 name: webhook-bench
@@ -43,12 +41,6 @@ triggers:
     on: {{stage_entered: MQL}}
     do: [{{webhook: {{url: "http://127.0.0.1:{port}/hook", secret: "${{BENCH_SECRET}}"}}}}]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _receiver(received: dict[str, float]) -> ThreadingHTTPServer:
@@ -68,11 +60,6 @@ def _receiver(received: dict[str, float]) -> ThreadingHTTPServer:
     return server
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
@@ -86,26 +73,12 @@ def main() -> None:
     (work / "model.yaml").write_text(MODEL.format(port=receiver.server_address[1]))
     # harden (#8): the receiver is on loopback, which the webhook URL guard refuses unless allowed
     env = {**os.environ, "BENCH_SECRET": "bench", "LEADSCORE_WEBHOOK_ALLOW": "127.0.0.1"}
-    key = subprocess.run([*CLI, "keys", "create", "--name", "bench", "--scope", "admin", "--db", db],
-                         capture_output=True, text=True, check=True, env=env).stdout.split()[-1]
-    port = _free_port()
-    server = subprocess.Popen(
-        [*CLI, "serve", "--db", db, "--model", str(work / "model.yaml"), "--port", str(port),
-         "--no-scheduler", "--log-level", "warning"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    key = admin_key(db, env=env)
     run = f"{time.time_ns()}"
     sent: dict[str, float] = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                          headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with served(db, wait_s=60, extra=("--model", str(work / "model.yaml"), "--no-scheduler"), env=env) as (
+                _, url), httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
             start = time.monotonic()
             for n in range(args.events):
                 due = start + n / args.rate
@@ -115,20 +88,18 @@ def main() -> None:
                 response = client.post("/v1/events", json={"events": [
                     {"lead_id": lead_id, "type": "page_view", "properties": {"url": "/pricing"}}] * 2})
                 response.raise_for_status()
-        deadline = time.monotonic() + 30
-        while len(received) < args.events and time.monotonic() < deadline:
-            time.sleep(0.05)
+            deadline = time.monotonic() + 30
+            while len(received) < args.events and time.monotonic() < deadline:
+                time.sleep(0.05)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         receiver.shutdown()
     latencies = [received[k] - sent[k] for k in sent if k in received]
     lost = len(sent) - len(latencies)
     print(json.dumps({
         "database": db.split(":")[0], "webhooks": len(sent), "received": len(latencies),
         "lost": lost, "rate_per_s": args.rate,
-        "p50_s": round(_percentile(latencies, 0.50), 4), "p95_s": round(_percentile(latencies, 0.95), 4),
-        "p99_s": round(_percentile(latencies, 0.99), 4), "max_s": round(max(latencies), 4),
+        "p50_s": round(percentile(latencies, 0.50), 4), "p95_s": round(percentile(latencies, 0.95), 4),
+        "p99_s": round(percentile(latencies, 0.99), 4), "max_s": round(max(latencies), 4),
     }))
 
 
