@@ -167,10 +167,22 @@ _CELL = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=6)
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["L1", 'L"2', "L\\3", "L 4"]), st.sampled_from(["view", "a,b"]),
-                          st.integers(0, 3), _CELL, _CELL), min_size=1, max_size=12))
-def test_the_column_path_derives_the_ids_send_derives(rows: list[tuple[str, str, int, str, str]]) -> None:
-    """Event ids of id-less rows, derived column-wise by `import`'s Arrow path, are those
-    `send` derives row by row (quotes, backslashes, commas, empty cells, repeated rows)."""
+                          st.integers(0, 3), _CELL, _CELL), min_size=1, max_size=12),
+       st.sampled_from([1_000_000, 1, 3]))
+def test_the_column_path_derives_the_ids_send_derives(rows: list[tuple[str, str, int, str, str]],
+                                                       slice_rows: int) -> None:
+    """Event ids of id-less rows, derived column-wise by `import`'s Arrow path (in slices of
+    ``slice_rows``), are those `send` derives row by row (quotes, backslashes, commas, empty
+    cells, repeated rows)."""
+    from unittest import mock
+
+    from leadscore.ingest import columnar
+
+    with mock.patch.object(columnar, "DERIVE_ROWS", slice_rows):
+        _column_ids_are_sends(rows)
+
+
+def _column_ids_are_sends(rows: list[tuple[str, str, int, str, str]]) -> None:
     import csv
     import tempfile
     from pathlib import Path
@@ -189,3 +201,27 @@ def test_the_column_path_derives_the_ids_send_derives(rows: list[tuple[str, str,
         columns = read_event_columns(path)
         expected = [row.body["event_id"] for row in event_rows(path, scan_events(path).repeated)]
         assert columns is not None and columns.event_id.to_pylist() == expected
+
+
+def test_a_given_id_equal_to_a_derived_one_is_a_copy_on_every_path(tmp_path: Any) -> None:
+    """The first copy of an id wins in file order, whether it was given or derived."""
+    from leadscore.client.send import event_rows
+    from leadscore.ingest.columnar import read_event_columns
+    from leadscore.ingest.files import read_events
+
+    probe = tmp_path / "probe.csv"
+    probe.write_text("event_id,lead_id,type,timestamp\n,L2,pv,2026-01-01T00:00:00Z\n")
+    (derived,) = [row.body["event_id"] for row in event_rows(probe)]
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,lead_id,type,timestamp\n,L2,pv,2026-01-01T00:00:00Z\n"
+                    f"{derived},L1,form,2026-01-02T00:00:00Z\n")
+    columns = read_event_columns(path)
+    assert columns is not None and columns.rows == 2
+    assert (columns.event_id.to_pylist(), columns.lead_id.to_pylist()) == ([derived], ["L2"])
+    lines = tmp_path / "events.jsonl"  # the row reader
+    lines.write_text('{"lead_id": "L2", "type": "pv", "timestamp": "2026-01-01T00:00:00Z"}\n'
+                     f'{{"event_id": "{derived}", "lead_id": "L1", "type": "form", "timestamp": "2026-01-02T00:00:00Z"}}\n')
+    for source in (path, lines):  # Arrow's table path, the row reader
+        by_lead, stats = read_events(source, derive_ids=True)
+        assert ({k: [e.event_id for e in v] for k, v in by_lead.items()}, stats.duplicates) == (
+            {"L2": [derived]}, 1), source

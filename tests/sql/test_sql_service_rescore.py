@@ -423,3 +423,38 @@ def test_a_set_based_switch_failing_midway_leaves_the_old_model_and_resumes(pg_u
     finally:
         store.dispose()
     assert after == expected["leads"]
+
+
+@pytest.mark.postgres
+def test_big_and_small_float_properties_read_as_text_alike(pg_url: Any, tmp_path: Path) -> None:
+    """Text operators on numbers see Python's text of them (``1e+20``, ``2.5e+16``, ``1e-07``)
+    on both paths: events.properties keeps the text repr wrote (a json column)."""
+    import json
+    from types import SimpleNamespace
+
+    amounts = [1e20, 2.5e16, 1e-7, 12.0, -3e18, 1e23]
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text("".join(
+        json.dumps({"event_id": f"e{n}", "lead_id": f"L{n}", "type": "deal", "timestamp": "2026-10-01T00:00:00Z",
+                    "properties": {"amount": amount}}) + "\n" for n, amount in enumerate(amounts)))
+    document = """
+version: 1
+name: float texts
+rules:
+  - {id: exp, points: 10, when: {event: deal, where: {amount: {starts_with: "1e+"}}}}
+  - {id: quarter, points: 5, when: {event: deal, where: {amount: {equals: "2.5e+16"}}}}
+  - {id: tiny, points: 3, when: {event: deal, where: {amount: {contains: "e-07"}}}}
+  - {id: twelve, points: 2, when: {event: deal, where: {amount: {in: ["12"]}}}}
+stages:
+  - {name: Hot, min_score: 5}
+  - {name: New, min_score: 0}
+"""
+    world = SimpleNamespace(files={"leads": None, "events": events_file})
+    per_lead = _switched(pg_url(), world, document, set_based=False)
+    set_based = _switched(pg_url(), world, document, set_based=True)
+    assert set_based["used"] == [True]
+    scores = [(lead["lead_id"], lead["score"]) for lead in per_lead["leads"]]
+    assert scores == [("L0", 10.0), ("L1", 5.0), ("L2", 3.0), ("L3", 2.0), ("L4", 0.0), ("L5", 10.0)]
+    assert [(lead["lead_id"], lead["score"]) for lead in set_based["leads"]] == scores
+    for mine, theirs in zip(set_based["leads"], per_lead["leads"], strict=True):
+        assert mine == theirs

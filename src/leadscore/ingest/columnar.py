@@ -189,12 +189,18 @@ def read_events_table(
             properties_of[index][name] = value
     by_lead: dict[str, list[Event]] = {}
     derive = IdDeriver() if derive_ids else None
+    seen: set[str] = set()  # with derive: every id so far (a given id may equal a derived one)
     for lead_id, kind, ts_us, event_id, properties in zip(
         lead_ids, kinds, times, event_ids, properties_of, strict=True
     ):
         event = Event(lead_id, kind, ts_us, properties, event_id)
-        if derive is not None and event_id is None:
-            event = derive(event)
+        if derive is not None:
+            if event_id is None:
+                event = derive(event)
+            if event.event_id in seen:
+                stats.duplicates += 1
+                continue
+            seen.add(event.event_id)  # type: ignore[arg-type]
         bucket = by_lead.get(lead_id)
         if bucket is None:
             by_lead[lead_id] = [event]
@@ -235,6 +241,7 @@ def read_events_fast(
 
 
 _CONTROL = r"[\x00-\x1f]"
+DERIVE_ROWS = 1_000_000  # rows whose canonical texts are built at once (_derived_ids)
 _PLAIN_NAME = re.compile(r'[^"\\\x00-\x1f\x7f-\U0010ffff]+')
 
 
@@ -243,7 +250,7 @@ class EventColumns:
     """An event file as columns, for bulk loading (``leadscore import``): the first copy of
     each event_id (a row without one gets the id :mod:`leadscore.ingest.ids` derives), in
     file order, with each row's properties already as JSON text (what
-    :func:`leadscore.store.raw.to_json` gives for the row reader's properties)."""
+    :func:`leadscore.store.raw.properties_json` gives for the row reader's properties)."""
 
     lead_id: pa.Array  # text
     type: pa.Array  # text
@@ -276,9 +283,6 @@ def read_event_columns(path: Path) -> EventColumns | None:
         ids = table.column("event_id")
         if not _clean_ids(ids):
             return None
-        first = _first_occurrences(ids)
-    else:
-        first = np.ones(rows, dtype=bool)
     ts = _timestamps(table.column("timestamp"))
     if ts is None:
         return None
@@ -305,6 +309,8 @@ def read_event_columns(path: Path) -> EventColumns | None:
         if derived is None:
             return None
         event_id = derived
+    # the first copy of each id wins, derived ids included (a given id may be one of them)
+    first = _first_occurrences(event_id) if "event_id" in names else np.ones(rows, dtype=bool)
     keep = pa.array(first)
     table = table.select(["lead_id", "type"]).filter(keep)
     return EventColumns(
@@ -338,17 +344,23 @@ def _json_text(column: pa.Array) -> pa.Array | None:
 def _derived_ids(table: pa.Table, ts: np.ndarray, event_id: pa.Array, sorted_members: list[pa.Array]) -> pa.Array | None:
     """``event_id`` with its missing ids derived (:mod:`leadscore.ingest.ids`) from each row's
     canonical text, built column-wise as :func:`leadscore.ingest.ids.content_text` builds it
-    (property names sorted); None when the row reader must do it."""
-    missing = event_id.is_null()
-    lead = _json_text(pc.filter(table.column("lead_id").combine_chunks(), missing))
-    kind = _json_text(pc.filter(table.column("type").combine_chunks(), missing))
-    if lead is None or kind is None:
-        return None
-    stamps = pa.array(ts[np.asarray(missing)]).cast(pa.string())
-    properties = pc.filter(_object_text(sorted_members, len(event_id)), missing)
-    texts = pc.binary_join_element_wise("[", lead, ",", kind, ",", stamps, ",", properties, "]", "")
+    (property names sorted), ``DERIVE_ROWS`` rows at a time (an Arrow text array holds at
+    most 2 GiB); None when the row reader must do it."""
     blake2b = hashlib.blake2b
-    digests = b"".join([blake2b(text, digest_size=16).digest() for text in texts.cast(pa.binary()).to_pylist()])
+    parts: list[bytes] = []
+    for start in range(0, len(event_id), DERIVE_ROWS):
+        length = min(DERIVE_ROWS, len(event_id) - start)
+        missing = event_id.slice(start, length).is_null()
+        lead = _json_text(pc.filter(table.column("lead_id").slice(start, length).combine_chunks(), missing))
+        kind = _json_text(pc.filter(table.column("type").slice(start, length).combine_chunks(), missing))
+        if lead is None or kind is None:
+            return None
+        stamps = pa.array(ts[start:start + length][np.asarray(missing)]).cast(pa.string())
+        properties = pc.filter(_object_text([m.slice(start, length) for m in sorted_members], length), missing)
+        texts = pc.binary_join_element_wise("[", lead, ",", kind, ",", stamps, ",", properties, "]", "")
+        parts.append(b"".join([blake2b(text, digest_size=16).digest()
+                               for text in texts.cast(pa.binary()).to_pylist()]))
+    digests = b"".join(parts)
     hexes = digests.hex()
     ids = [hexes[start:start + 32] for start in range(0, len(hexes), 32)]
     # identical rows: the second, third, ... get :2, :3, ... (found by sorting 8 bytes of
@@ -364,7 +376,7 @@ def _derived_ids(table: pa.Table, ts: np.ndarray, event_id: pa.Array, sorted_mem
             if occurrence > 1:
                 ids[index] = f"{ids[index]}:{occurrence}"
     prefixed = pc.binary_join_element_wise(DERIVED_PREFIX, pa.array(ids, pa.string()), "")
-    return pc.replace_with_mask(event_id, missing, prefixed)
+    return pc.replace_with_mask(event_id, event_id.is_null(), prefixed)
 
 
 __all__ = ["EventColumns", "read_event_columns", "read_events_fast", "read_events_table"]

@@ -64,7 +64,8 @@ def exact_floats(text: str) -> str:
     1e16 and more so: ``1e+23``) written out instead (``99999999999999991611392.0``, the
     float's exact value). PostgreSQL keeps a jsonb number as a decimal and gives ``1e+23``
     back as the integer 10**23, which is not the float 1e23 (``equals`` and ``gt`` would
-    then differ from SQLite); with a fraction written out, it gives back the same float."""
+    then differ from SQLite); with a fraction written out, it gives back the same float.
+    For jsonb columns (attributes, explanations); ``json`` columns keep the text as it is."""
     return _EXPONENT_NUMBER.sub(_positional, text) if "e+" in text else text
 
 
@@ -84,12 +85,15 @@ _encode_flat = (c_make_encoder(None, _plain, encode_basestring, None, ":", ",", 
 
 
 def properties_json(properties: Mapping[str, Any]) -> str:
-    """``to_json(properties)``, byte for byte: the same C encoder, without the set-up json
-    makes for each call (perf, issue #3: half the time; every stored event). The properties
-    of an event are flat (nested values are JSON text): no cycle to look for."""
+    """The text of an event's properties as stored: json's compact text (floats as ``repr``
+    writes them, not :func:`exact_floats`: ``events.properties`` is a ``json`` column on
+    PostgreSQL, which keeps the text as written, and the set-based rescoring reads numbers
+    there as ``repr`` wrote them, sql/postgres.json_text_form). The C encoder without the
+    set-up json makes for each call (perf, issue #3: half the time; every stored event).
+    The properties of an event are flat (nested values are JSON text): no cycle to look for."""
     if _encode_flat is None:  # pragma: no cover - Python without json's C accelerator
-        return to_json(properties) or "{}"
-    return exact_floats("".join(_encode_flat(properties, 0)))
+        return _dumps(properties)
+    return "".join(_encode_flat(properties, 0))
 
 
 def from_json(value: Any) -> Any:
