@@ -152,8 +152,9 @@ def test_iso_is_the_text_of_isoformat(micros: int) -> None:
     if micros >= timestamps._YEAR_1000_US:
         assert iso(micros) == _old_iso(micros)
     assert to_micros(moment) == micros
-    assert iso(micros) == moment.strftime("%Y-%m-%dT%H:%M:%S") + (
+    assert iso(micros) == f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S") + (
         f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else "") + "Z"
+    assert micros_of(iso(micros)) == micros  # read back, years 1-999 included
 
 
 def test_iso_out_of_range_is_refused_as_before() -> None:

@@ -429,3 +429,27 @@ def test_rows_without_event_ids_get_the_ids_send_derives_and_load_once(
     with store.read() as session:
         assert session.execute(select(func.count()).select_from(events)).scalar() == len(records)
         assert dict(session.execute(select(leads.c.lead_id, leads.c.score)).all()) == scores
+
+
+def test_year_one_placeholders_and_cut_emoji_in_files(store: Store, tmp_path: Path) -> None:
+    """A CRM's 0001-01-01 "no date" imports (twice) like any timestamp; half of a surrogate
+    pair in a JSON lines file is refused naming the file, line and field, nothing stored."""
+    from leadscore.errors import InputError
+
+    _fresh(store)
+    old = tmp_path / "old.csv"
+    old.write_text("lead_id,type,timestamp\nNEW,page_view,0001-01-01T00:00:00Z\n")
+    for stored in (1, 0):
+        assert import_files(store, None, old, NOW).events_stored == stored
+    with store.read() as session:
+        attributes = session.execute(select(leads.c.attributes)).scalar_one()
+    assert from_json(attributes)["created_at"] == "0001-01-01T00:00:00Z"
+    cut = tmp_path / "cut.jsonl"
+    stamp = '"timestamp": "2026-10-01T00:00:00Z"'
+    cut.write_text(f'{{"lead_id": "L9", "type": "pv", {stamp}}}\n'
+                   f'{{"lead_id": "L9", "type": "pv", {stamp}, "note": "x\\ud83d"}}\n')
+    with pytest.raises(InputError) as raised:
+        import_files(store, None, cut, NOW)
+    assert (raised.value.row, raised.value.column) == (2, "note") and "surrogate" in str(raised.value)
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 1

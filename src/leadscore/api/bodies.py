@@ -73,9 +73,10 @@ def parse_json(body: bytes) -> Any:
 
 def refuse_nul(body: bytes, payload: Any, root: str = "") -> None:
     """InvalidRequest naming the field of the first text of ``payload`` (the JSON of
-    ``body``) that holds a NUL character: PostgreSQL cannot store one, and no door takes
-    one on any database. ``root`` prefixes the field."""
-    if not nul_free(body):
+    ``body``) that holds a NUL character or half of a surrogate pair (``"\\ud83d"`` alone):
+    PostgreSQL cannot store a NUL, no database and no UTF-8 answer a lone surrogate, and no
+    door takes either on any database. ``root`` prefixes the field."""
+    if not nul_free(body) or b"\\ud" in body or b"\\uD" in body:  # maybe a NUL, maybe a surrogate
         found = next(unstorable(payload, root), None)
         if found is not None:
             field = found.column or "body"

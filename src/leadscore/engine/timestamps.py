@@ -99,13 +99,7 @@ def iso(micros: int) -> str:
         minutes, seconds = divmod(seconds, 60)
         text = f"{_fromordinal(_EPOCH_ORDINAL + days).isoformat()}T{_MINUTES[minutes]}{_SECONDS[seconds]}"
         return f"{text}Z" if not fraction else f"{text}{f'.{fraction:06d}'.rstrip('0')}Z"
-    if micros >= _YEAR_1000_US:
-        # past year 9999: datetime's OverflowError, as this path has always raised (years
-        # before 1000 take the strftime path below)
-        text = (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat()
-        return (text.rstrip("0") if micros % 1_000_000 else text) + "Z"
-    moment = from_micros(micros)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    # past year 9999 or before year 1: datetime's OverflowError; years 1-999 with four
+    # digits (0001-01-01T00:00:00Z, which parse_timestamp reads back; strftime's %Y wrote 1)
+    text = (_NAIVE_EPOCH + timedelta(microseconds=micros)).isoformat()
+    return (text.rstrip("0") if micros % 1_000_000 else text) + "Z"

@@ -27,6 +27,7 @@ from leadscore.ingest.normalise import (
     json_constant,
     make_attributes,
     make_event,
+    unstorable,
 )
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -160,6 +161,10 @@ def _iter_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, di
                     file=str(path),
                     row=line_number,
                 )
+            if "\\ud" in line or "\\uD" in line:  # maybe half of a surrogate pair
+                found = next(unstorable(record), None)
+                if found is not None:
+                    raise InputError(found.detail, file=str(path), row=line_number, column=found.column or None)
             row += 1
             yield line_number, record
             if progress is not None and row % 10_000 == 0:

@@ -75,11 +75,27 @@ def json_constant(name: str) -> float:
     return -math.inf if name.startswith("-") else math.inf
 
 
+LONE_SURROGATE = ("contains half of a UTF-16 surrogate pair (a \\ud800-\\udfff escape without its "
+                  "other half, e.g. an emoji cut in two): not Unicode text")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a surrogate code point (JSON's ``"\\ud83d"`` alone): no
+    database, and no UTF-8 answer, can hold one."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def unstorable(value: Any, where: str = "", *, finite: bool = False) -> Iterator[RecordError]:
     """The errors of ``value`` - a document of mappings, lists, texts and numbers, as JSON
     or YAML reads one - that no database stores the same, in document order: a text that
-    holds a NUL character (:func:`nul_error`), a name (a mapping's key) that holds one
-    (:func:`name_error`, at its mapping's place) and, with ``finite``, a number that is not
+    holds a NUL character (:func:`nul_error`) or half of a surrogate pair, a name (a
+    mapping's key) that holds one (:func:`name_error`, at its mapping's place) and, with ``finite``, a number that is not
     finite (:func:`not_finite`). PostgreSQL cannot store a NUL in a text or JSONB column,
     nor NaN or an infinity in JSONB; SQLite would store them. Each error's ``column`` is its
     place (``where`` extended: ``rules[0].when.where``, ``traits.tags[1]``), its
@@ -87,11 +103,15 @@ def unstorable(value: Any, where: str = "", *, finite: bool = False) -> Iterator
     if isinstance(value, str):
         if NUL in value:
             yield nul_error(where)
+        elif has_lone_surrogate(value):
+            yield RecordError(f"{where or 'value'} {LONE_SURROGATE}", where)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             name = key if isinstance(key, str) else str(key)
             if NUL in name:
                 yield name_error(where, name)
+            elif has_lone_surrogate(name):
+                yield RecordError(f"{where or 'body'}: the name {ascii(name)} {LONE_SURROGATE}", where)
             yield from unstorable(item, f"{where}.{name}" if where else name, finite=finite)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,11 +62,19 @@ def _encode_cursor(order: str, value: Any, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _is_key(value: Any) -> bool:
+    """An integer a database key can be (64 bits), not a boolean."""
+    return value.__class__ is int and -(2**63) <= value < 2**63
+
+
 def _decode_cursor(cursor: str, order: str) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         kind, value, pk = json.loads(raw)
-        if kind != order or not isinstance(pk, int):
+        # only what _encode_cursor writes: a finite number (score) or microseconds (updated), a key
+        number = int if order == "updated" else (int, float)
+        if (kind != order or not _is_key(pk) or value.__class__ is bool or not isinstance(value, number)
+                or not math.isfinite(value) or abs(value) >= 2**63):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise InvalidRequest(
@@ -88,6 +97,9 @@ def list_leads(
         raise InvalidRequest(f"order must be one of {', '.join(ORDERS)}, got '{order}'", "order")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}", "limit")
+    for name, bound in (("min_score", filters.min_score), ("max_score", filters.max_score)):
+        if bound is not None and not math.isfinite(bound):
+            raise InvalidRequest(f"{name} must be a finite number, got {bound}", name)
     key = leads.c.score if order == "score" else leads.c.updated_us
     query = select(
         leads.c.id, leads.c.lead_id, leads.c.attributes, leads.c.score, leads.c.stage,

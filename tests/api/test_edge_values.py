@@ -1,0 +1,97 @@
+"""Values at the edges, on SQLite and PostgreSQL (found by a QA pass, 2026-12-05): a CRM's
+``0001-01-01`` "no date" placeholder, half of a UTF-16 surrogate pair (an emoji cut in two),
+list cursors that decode but hold the wrong things, and score bounds that are not finite.
+Each got a 500 (plain text) or a wrong answer before; now a clear 4xx in JSON, or the
+right answer, and nothing half-stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.api.conftest import MODEL
+
+from leadscore.api import create_app
+from leadscore.config import Settings
+from leadscore.service.keys import create_key
+
+
+@pytest.fixture
+def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    (tmp_path / "model.yaml").write_text(MODEL)
+    app = create_app(Settings(database_url=db_url, model_file=tmp_path / "model.yaml", scheduler=False))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        with app.state.ctx.store.write() as session:
+            _, token = create_key(session, "admin", "admin", 0)
+        test_client.headers.update({"Authorization": f"Bearer {token}"})
+        yield test_client
+
+
+def _post(client: TestClient, path: str, body: str) -> Any:
+    return client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})
+
+
+def test_a_year_one_placeholder_is_a_timestamp_like_any_other(client: TestClient) -> None:
+    posted = client.post("/v1/events", json={"lead_id": "OLD", "type": "page_view",
+                                             "timestamp": "0001-01-01T00:00:00Z"})
+    assert posted.status_code == 200, posted.text
+    lead = client.get("/v1/leads/OLD").json()
+    assert lead["attributes"]["created_at"] == "0001-01-01T00:00:00Z"
+    assert [e["timestamp"] for e in lead["events"]] == ["0001-01-01T00:00:00Z"]
+    again = client.post("/v1/events", json={"lead_id": "OLD", "type": "page_view",
+                                            "timestamp": "0999-12-31T23:59:59.5Z"})
+    assert again.status_code == 200, again.text
+    assert {e["timestamp"] for e in client.get("/v1/leads/OLD").json()["events"]} == {
+        "0001-01-01T00:00:00Z", "0999-12-31T23:59:59.5Z"}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/v1/leads", '{"lead_id": "L1", "attributes": {"name": "Nguy\\ud83d"}}', "attributes.name"),
+    ("/v1/leads", '{"lead_id": "L\\udc00", "attributes": {}}', "lead_id"),
+    ("/v1/events", '{"lead_id": "L1", "type": "pv", "properties": {"\\ud83dx": 1}}', "properties"),
+    ("/v1/events", '{"events": [{"lead_id": "L1", "type": "pv"}, {"lead_id": "L2", "type": "p\\uDE00"}]}',
+     "events[1].type"),
+    ("/v1/segment", '{"type": "identify", "userId": "U1", "traits": {"city": "H\\ud800 Noi"}}', "body.traits.city"),
+])
+def test_half_a_surrogate_pair_is_refused_naming_the_field(client: TestClient, path: str, body: str,
+                                                           field: str) -> None:
+    answer = _post(client, path, body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field and "surrogate" in answer.json()["message"]
+    assert client.get("/v1/leads").json()["leads"] == []
+    # a whole pair, as json.dumps writes an emoji by default, is the emoji
+    whole = _post(client, "/v1/leads", '{"lead_id": "L1", "attributes": {"name": "Lan \\ud83d\\ude00"}}')
+    assert whole.status_code == 201, whole.text
+    assert client.get("/v1/leads/L1").json()["attributes"]["name"] == "Lan 😀"
+
+
+def _cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+def test_a_cursor_that_decodes_but_holds_the_wrong_things_is_refused(client: TestClient) -> None:
+    for n in range(3):
+        client.post("/v1/events", json={"lead_id": f"L{n}", "type": "page_view"})
+    page = client.get("/v1/leads?limit=1").json()
+    assert client.get(f"/v1/leads?limit=1&cursor={page['next_cursor']}").status_code == 200
+    for bad in (_cursor("score", None, 5), _cursor("score", "abc", 5), _cursor("score", 1.0, 2**70),
+                _cursor("score", 1.0, True), _cursor("score", True, 3), _cursor("updated", 1.5, 3),
+                _cursor("updated", 10**30, 3), _cursor("score", 1.0, 2.0)):
+        order = "updated" if "updated" in base64.urlsafe_b64decode(bad + "==").decode() else "score"
+        answer = client.get(f"/v1/leads?order={order}&cursor={bad}")
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.json()["field"] == "cursor"
+
+
+@pytest.mark.parametrize("bound", ["nan", "inf", "-inf", "1e400"])
+def test_score_bounds_that_are_not_finite_are_refused(client: TestClient, bound: str) -> None:
+    client.post("/v1/events", json={"lead_id": "L1", "type": "page_view"})
+    for name in ("min_score", "max_score"):
+        answer = client.get(f"/v1/leads?{name}={bound}")
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == name
