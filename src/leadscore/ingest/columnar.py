@@ -60,6 +60,8 @@ def _timestamps(column: pa.ChunkedArray) -> np.ndarray | None:
     if column.null_count:
         return None
     if pa.types.is_timestamp(column.type):
+        if column.type.unit == "ns":  # floored to the microsecond, as the row reader and send do
+            return np.asarray(column.cast(pa.int64())) // 1000
         aware = column.type.tz is not None
         target = pa.timestamp("us", "UTC") if aware else pa.timestamp("us")
         return np.asarray(pc.cast(column, target).cast(pa.int64()))

@@ -172,6 +172,14 @@ def timestamp_us(text: exp.Expr, *, python: bool = True) -> exp.Expr:
 def typed_timestamp_us(value: exp.Expr, duck_type: str) -> exp.Expr | None:
     """Epoch microseconds of a typed timestamp column; None when the type is text or unknown."""
     base = duck_type.upper()
+    if base.startswith("TIMESTAMP") and base.endswith("_NS"):
+        # nanoseconds (pandas' default; epoch_us takes no TIMESTAMPTZ_NS): floored to the
+        # microsecond, as the Python readers and `send` floor them (DuckDB's // and %
+        # truncate toward zero)
+        ns = fn("epoch_ns", value)
+        below = exp.Mod(this=exp.Paren(this=exp.Add(this=exp.Mod(this=ns.copy(), expression=lit(1000)),
+                                                    expression=lit(1000))), expression=lit(1000))
+        return exp.IntDiv(this=exp.Paren(this=exp.Sub(this=ns, expression=below)), expression=lit(1000))
     if base.startswith("TIMESTAMP") or base == "DATE":
         return fn("epoch_us", exp.cast(value, "TIMESTAMP") if base == "DATE" else value)
     return None
