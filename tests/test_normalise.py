@@ -95,3 +95,19 @@ def test_attributes_refuse_a_nul_and_infinity_but_a_nan_from_a_flat_file_is_miss
         with pytest.raises(RecordError) as caught:
             make_attributes(record)
         assert caught.value.column == column
+
+
+def test_a_csv_cell_longer_than_pythons_default_field_limit_is_read(tmp_path: Any) -> None:
+    """A 200,000-character note is data (Python's csv module refuses cells over 131,072
+    characters unless told otherwise, and the message named no column)."""
+    import csv
+
+    from leadscore.ingest.files import iter_events, iter_leads
+
+    csv.field_size_limit(131_072)  # Python's default, whatever ran before in this process
+    leads = tmp_path / "leads.csv"
+    leads.write_text("lead_id,note\nL1," + "x" * 200_000 + "\n")
+    assert [len(lead.attributes["note"]) for _, lead in iter_leads(leads)] == [200_000]
+    events = tmp_path / "events.csv"
+    events.write_text('lead_id,type,timestamp,body\nL1,email,2026-01-01T00:00:00Z,"' + "é" * 150_000 + '"\n')
+    assert [len(event.properties["body"]) for _, event in iter_events(events)] == [150_000]

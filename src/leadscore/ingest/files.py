@@ -96,8 +96,16 @@ def iter_records(path: str | Path, progress: Progress | None = None) -> Iterator
         yield from _iter_parquet(path, progress)
 
 
+CSV_FIELD_LIMIT = 2**31 - 1  # characters in one cell (Python's csv refuses more than 131,072)
+
+
 def _iter_csv(path: Path, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any]]]:
     _check_utf8(path)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        # a long cell (notes, a pasted e-mail) is data, not a malformed file: Arrow's reader
+        # and the JSON lines reader take it, so does this one (the service's own limits on
+        # values apply to what is sent to it)
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, strict=True)
         try:
