@@ -453,3 +453,32 @@ def test_year_one_placeholders_and_cut_emoji_in_files(store: Store, tmp_path: Pa
     assert (raised.value.row, raised.value.column) == (2, "note") and "surrogate" in str(raised.value)
     with store.read() as session:
         assert session.execute(select(func.count()).select_from(events)).scalar() == 1
+
+
+@pytest.mark.parametrize(("row", "column"), [
+    ("L{long},page_view,2026-10-01T00:00:00Z", "lead_id"),
+    ("L1,{long},2026-10-01T00:00:00Z", "type"),
+])
+def test_ids_longer_than_the_store_holds_are_refused_before_anything_is_written(
+    store: Store, tmp_path: Path, row: str, column: str
+) -> None:
+    """As the service refuses them (PostgreSQL's columns would refuse them mid-import), and
+    `send` checks them before sending anything."""
+    from leadscore.client.send import scan_events
+    from leadscore.errors import InputError
+
+    _fresh(store)
+    path = tmp_path / "events.csv"
+    path.write_text("lead_id,type,timestamp\nL0,page_view,2026-10-01T00:00:00Z\n" + row.format(long="x" * 300) + "\n")
+    for check in (lambda: import_files(store, None, path, NOW), lambda: scan_events(path)):
+        with pytest.raises(InputError) as raised:
+            check()
+        assert (raised.value.row, raised.value.column) == (2, column)
+        assert "at most 255" in str(raised.value)
+    leads_file = tmp_path / "leads.csv"
+    leads_file.write_text("lead_id,name\n" + "y" * 256 + ",Lan\n")
+    with pytest.raises(InputError, match="lead_id is 256 characters long"):
+        import_files(store, leads_file, None, NOW)
+    with store.read() as session:
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(leads)).scalar() == 0

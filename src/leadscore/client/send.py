@@ -79,7 +79,7 @@ def read_lead_rows(path: str | Path) -> list[Row]:
     (read and checked as ``leadscore import`` reads them: a lead_id twice is refused)."""
     return [Row(row, {"lead_id": lead.lead_id,
                       "attributes": {k: v for k, v in lead.attributes.items() if v is not None}})
-            for row, lead in iter_leads(path)]
+            for row, lead in iter_leads(path, stored=True)]
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def scan_events(path: str | Path) -> EventScan:
     anything is sent. Holds 8 bytes per row without an ``event_id``, not the rows."""
     count = 0
     keys = array("Q")
-    for _row, event in iter_events(path):
+    for _row, event in iter_events(path, stored=True):
         count += 1
         if event.event_id is None:
             keys.append(int.from_bytes(content_digest(event)[:8], "big"))
@@ -119,7 +119,7 @@ def event_rows(path: str | Path, repeated: frozenset[int] = frozenset()) -> Iter
     ``properties`` (the other non-empty columns), read and checked as ``leadscore import``
     reads them. Read as the file is sent: a batch at a time is held, not the file."""
     seen: dict[bytes, int] = {}  # occurrences so far of the repeated contents
-    for row, event in iter_events(path):
+    for row, event in iter_events(path, stored=True):
         event_id = event.event_id
         if event_id is None:
             digest = content_digest(event)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from leadscore.engine.scoring import Event
 from leadscore.ingest.ids import DERIVED_PREFIX, IdDeriver
-from leadscore.ingest.normalise import RecordError, clean_value
+from leadscore.ingest.normalise import ID_LENGTH, RecordError, clean_value
 
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
@@ -105,6 +105,16 @@ def _clean_text(column: Any, *, missing: bool = False) -> bool:
     )
 
 
+def _too_long(table: pa.Table, names: list[str]) -> bool:
+    """Whether a lead_id, type or event_id is longer than the store holds."""
+    for name in ("lead_id", "type", "event_id"):
+        if name in names:
+            longest = pc.max(pc.utf8_length(table.column(name))).as_py()
+            if longest is not None and longest > ID_LENGTH:
+                return True
+    return False
+
+
 def _first_occurrences(event_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """True for rows whose event_id is missing or seen for the first time (file order)."""
     ids = event_ids.combine_chunks() if isinstance(event_ids, pa.ChunkedArray) else event_ids
@@ -144,6 +154,8 @@ def read_events_table(
     ts = _timestamps(table.column("timestamp"))
     if ts is None:
         return None
+    if derive_ids and _too_long(table, names):
+        return None  # the row reader names the row
     rows = table.num_rows
     first = _first_occurrences(table.column("event_id")) if has_ids else np.ones(rows, dtype=bool)
     keep = first.copy()
@@ -280,6 +292,8 @@ def read_event_columns(path: Path) -> EventColumns | None:
         return None
     if not _clean_text(table.column("lead_id")) or not _clean_text(table.column("type")):
         return None
+    if _too_long(table, names):
+        return None  # the row reader names the row
     rows = table.num_rows
     if "event_id" in names:
         ids = table.column("event_id")

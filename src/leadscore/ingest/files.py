@@ -23,6 +23,7 @@ from leadscore.engine.scoring import Event, Lead
 from leadscore.errors import InputError
 from leadscore.ingest.normalise import (
     RecordError,
+    check_stored_length,
     id_text,
     json_constant,
     make_attributes,
@@ -202,9 +203,11 @@ def read_leads(path: str | Path, progress: Progress | None = None) -> list[Lead]
     return [lead for _, lead in iter_leads(path, progress)]
 
 
-def iter_leads(path: str | Path, progress: Progress | None = None) -> Iterator[tuple[int, Lead]]:
+def iter_leads(path: str | Path, progress: Progress | None = None, *,
+               stored: bool = False) -> Iterator[tuple[int, Lead]]:
     """``(row, lead)`` of a lead file, in order (:func:`read_leads`; ``leadscore send``
-    keeps the rows, to name them in the service's refusals)."""
+    keeps the rows, to name them in the service's refusals). ``stored``: for the store
+    (``import``, ``send``), a lead_id longer than it holds is refused."""
     first_row: dict[str, int] = {}
     for row, record in iter_records(path, progress):
         if not first_row and "lead_id" not in record:
@@ -215,6 +218,8 @@ def iter_leads(path: str | Path, progress: Progress | None = None) -> Iterator[t
         try:
             lead_id = id_text(record.get("lead_id"), "lead_id")
             attributes = make_attributes(record)
+            if stored:
+                check_stored_length(lead_id, "lead_id")
         except RecordError as exc:
             raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
         assert lead_id is not None
@@ -232,10 +237,13 @@ def iter_leads(path: str | Path, progress: Progress | None = None) -> Iterator[t
         raise InputError("no leads in the file (only a header?)", file=str(path))
 
 
-def iter_events(path: str | Path, progress: Progress | None = None) -> Iterator[tuple[int, Event]]:
+def iter_events(path: str | Path, progress: Progress | None = None, *,
+                stored: bool = False) -> Iterator[tuple[int, Event]]:
     """``(row, event)`` of an event file, in order, every row normalised (the row reader of
     :func:`read_events`; ``leadscore send`` keeps the rows, to name them in the service's
-    refusals). A missing column or a bad row raises, naming file, row and column."""
+    refusals). A missing column or a bad row raises, naming file, row and column.
+    ``stored``: for the store (``import``, ``send``), ids and types longer than it holds
+    are refused."""
     checked_columns = False
     for row, record in iter_records(path, progress):
         if not checked_columns:
@@ -250,6 +258,10 @@ def iter_events(path: str | Path, progress: Progress | None = None) -> Iterator[
             checked_columns = True
         try:
             event = make_event(record)
+            if stored:
+                check_stored_length(event.lead_id, "lead_id")
+                check_stored_length(event.type, "type")
+                check_stored_length(event.event_id, "event_id")
         except RecordError as exc:
             raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
         yield row, event
@@ -279,9 +291,10 @@ def read_events(
 
     ``keep_types``/``keep_properties``, when given, keep only what a model can look at
     (every row is still validated and counted). Events of leads not in ``known_leads``
-    are counted in the stats and dropped. ``derive_ids``: a row without an ``event_id``
-    gets the one :mod:`leadscore.ingest.ids` derives from what it says (for storing; not
-    with the filters, whose dropped rows would change the counts of identical rows).
+    are counted in the stats and dropped. ``derive_ids`` (for storing: ``import``): a row
+    without an ``event_id`` gets the one :mod:`leadscore.ingest.ids` derives from what it
+    says, and ids or types longer than the store holds are refused (not with the filters,
+    whose dropped rows would change the counts of identical rows).
     """
     from leadscore.ingest.columnar import read_events_fast
     from leadscore.ingest.ids import IdDeriver
@@ -299,7 +312,7 @@ def read_events(
     types = set(keep_types) if keep_types is not None else None
     props = set(keep_properties) if keep_properties is not None else None
     derive = IdDeriver() if derive_ids else None
-    for _, event in iter_events(path, progress):
+    for _, event in iter_events(path, progress, stored=derive_ids):
         stats.rows += 1
         if derive is not None:
             event = derive(event)

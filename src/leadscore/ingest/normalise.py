@@ -164,6 +164,16 @@ def clean_name(key: Any, column: str) -> str:
     return name
 
 
+ID_LENGTH = 255  # the longest lead_id, event type or event_id the store holds (characters)
+
+
+def check_stored_length(text: str | None, column: str) -> None:
+    """RecordError when ``text`` is longer than the store holds (:data:`ID_LENGTH`), as the
+    service refuses it: for the readers of ``leadscore import`` and ``leadscore send``."""
+    if text is not None and len(text) > ID_LENGTH:
+        raise RecordError(f"{column} is {len(text)} characters long; at most {ID_LENGTH} are allowed", column)
+
+
 def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
     """An identifier as text; None/empty is an error when required."""
     if isinstance(value, str):  # the commonest, first

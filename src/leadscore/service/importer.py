@@ -31,10 +31,8 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, iso
 from leadscore.errors import InputError
-from leadscore.ingest import iter_records, make_attributes
 from leadscore.ingest.columnar import EventColumns, read_event_columns
-from leadscore.ingest.files import EventStats, read_events
-from leadscore.ingest.normalise import RecordError, id_text
+from leadscore.ingest.files import EventStats, iter_leads, read_events
 from leadscore.model import parse_model
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import (
@@ -140,18 +138,10 @@ def import_leads(store: Store, path: str | Path, now_us: int, summary: ImportSum
                  progress: Progress | None = None) -> set[int]:
     """Create or update the leads of a file (attributes merged); returns the touched keys."""
     records: dict[str, dict[str, Any]] = {}
-    for row, record in iter_records(path, None if progress is None else lambda n: progress("reading leads", n, None)):
-        if "lead_id" not in record:
-            raise InputError("no 'lead_id' column", file=str(path), row=row, column="lead_id")
-        try:
-            lead_id = id_text(record.get("lead_id"), "lead_id")
-            attributes = make_attributes(record)
-        except RecordError as exc:
-            raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
-        assert lead_id is not None
-        if lead_id in records:
-            raise InputError(f"lead_id '{lead_id}' appears twice", file=str(path), row=row, column="lead_id")
-        records[lead_id] = {k: v for k, v in attributes.items() if v is not None}
+    # the reader of `score` and `send` (the same checks and messages; ids the store holds)
+    for _row, lead in iter_leads(path, None if progress is None else lambda n: progress("reading leads", n, None),
+                                 stored=True):
+        records[lead.lead_id] = {k: v for k, v in lead.attributes.items() if v is not None}
     summary.leads_read = len(records)
     touched: set[int] = set()
     ids = list(records)

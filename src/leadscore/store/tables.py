@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from leadscore.ingest.normalise import ID_LENGTH as NORMALISED_ID_LENGTH
 from leadscore.scopes import SCOPES as SCOPES  # re-exported
 
 NAMING = {
@@ -39,7 +40,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 Document = JSON().with_variant(JSONB(), "postgresql")
 
-ID_LENGTH = 255
+ID_LENGTH = NORMALISED_ID_LENGTH  # the readers of import and send refuse longer ids
 
 CAUSES = ("event", "attributes", "time", "model", "import")
 
