@@ -95,3 +95,42 @@ def test_score_bounds_that_are_not_finite_are_refused(client: TestClient, bound:
         answer = client.get(f"/v1/leads?{name}={bound}")
         assert answer.status_code == 422, answer.text
         assert answer.json()["field"] == name
+
+
+PEOPLE: dict[str, dict[str, Any]] = {
+    "P1": {"name": "Nguyễn Văn Ánh", "vip": True, "size": 100.0, "big": 1e20, 'Lead "Source"': "Hội chợ",
+           "pad": "  pad  "},
+    "P2": {"name": "NGUYỄN VĂN ÁNH", "vip": False, "size": 100, "big": 100000000000000000000},
+    "P3": {"name": "nguyễn văn ánh", "size": "100", "Lead \\Src": "x"},
+    "P4": {"name": "Đặng Thu Thảo", "size": 99.5},
+}
+
+
+def _found(client: TestClient, query: str) -> list[str]:
+    answer = client.get(f"/v1/leads?{query}&limit=100")
+    assert answer.status_code == 200, answer.text
+    return sorted(lead["lead_id"] for lead in answer.json()["leads"])
+
+
+def test_attribute_filters_find_the_same_leads_on_both_databases(client: TestClient) -> None:
+    """attr.NAME=VALUE compares as the model language's equals: case ignored for every
+    letter (SQLite's lower() folds A-Z only), NFC, booleans as true/false, numbers as
+    numbers, any attribute name."""
+    import unicodedata
+    from urllib.parse import quote
+
+    for lead_id, attributes in PEOPLE.items():
+        assert client.post("/v1/leads", json={"lead_id": lead_id, "attributes": attributes}).status_code == 201
+    cases = {
+        "attr.name=" + quote("nguyễn văn ánh"): ["P1", "P2", "P3"],
+        "attr.name=" + quote(unicodedata.normalize("NFD", "NGUYỄN VĂN ÁNH")): ["P1", "P2", "P3"],
+        "attr.name=" + quote("ĐẶNG THU THẢO"): ["P4"],
+        "attr.vip=true": ["P1"], "attr.vip=FALSE": ["P2"], "attr.vip=1": [],
+        "attr.size=100": ["P1", "P2", "P3"], "attr.size=100.0": ["P1", "P2", "P3"], "attr.size=99.5": ["P4"],
+        "attr.big=1e20": ["P1", "P2"],
+        "attr." + quote('Lead "Source"') + "=" + quote("hội chợ"): ["P1"],
+        "attr." + quote("Lead \\Src") + "=X": ["P3"],
+        "attr.pad=pad": ["P1"],
+    }
+    for query, expected in cases.items():
+        assert _found(client, query) == expected, query

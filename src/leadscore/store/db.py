@@ -82,8 +82,23 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if value.__class__ is str else value
+
+
+def _plain_number(value: Any) -> Any:
+    """The number a text stands for (the model language's: ``" 1.5e3 "``), else NULL."""
+    from leadscore.engine.values import as_number
+
+    return as_number(value) if value.__class__ is str else None
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
+    # lower() of SQLite folds A-Z only; PostgreSQL's folds every letter (Vietnamese too):
+    # ls_lower is Python's, for the queries that must agree on both (service/leads.py)
+    dbapi_connection.create_function("ls_lower", 1, _unicode_lower, deterministic=True)
+    dbapi_connection.create_function("ls_number", 1, _plain_number, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
