@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from leadscore.engine.scoring import Event
 from leadscore.ingest.ids import DERIVED_PREFIX, IdDeriver
-from leadscore.ingest.normalise import ID_LENGTH, RecordError, clean_value
+from leadscore.ingest.normalise import ID_LENGTH, RecordError, clean_value, nfc
 
 _OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
 
@@ -177,8 +177,8 @@ def read_events_table(
     event_ids = kept.column("event_id").to_pylist() if has_ids else [None] * kept.num_rows
     times = ts[keep].tolist()
     props = [p for p in names if p not in ("lead_id", "type", "timestamp", "event_id")]
-    if any("\x00" in p for p in props):
-        return None
+    if any("\x00" in p or nfc(p) != p for p in props):
+        return None  # the row reader names the column, or writes the name in NFC
     if keep_properties is not None:
         wanted_props = set(keep_properties)
         props = [p for p in props if p in wanted_props]

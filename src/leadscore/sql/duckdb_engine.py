@@ -137,11 +137,19 @@ class _Reader:
             reader = table_function("read_parquet", path, file_row_number=True)
             _run(self.con, _sql(exp.Create(this=exp.Table(this=table), kind="VIEW",
                                              expression=exp.select("*").from_(reader))))
+            raw = [row[0] for row in _run(self.con, f"DESCRIBE {_sql(table)}").fetchall()]
+            if any(nfc_text(name) != name for name in raw):  # names as the Python readers give them (NFC)
+                if len({nfc_text(name) for name in raw}) != len(raw):
+                    raise duckdb.InvalidInputException("two columns have one name in NFC")
+                _run(self.con, _sql(exp.Create(this=exp.Table(this=table), kind="VIEW", replace=True,
+                                                 expression=exp.select(*[
+                                                     exp.alias_(exp.column(name, quoted=True), nfc_text(name), quoted=True)
+                                                     for name in raw]).from_(reader))))
             position = "file_row_number"
         elif fmt == "csv":
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 header = next(csv.reader(handle), [])
-            names = [h.strip() for h in header]
+            names = [nfc_text(h.strip()) for h in header]  # as the Python readers name them
             if not names or len(set(names)) != len(names) or not all(names):
                 raise duckdb.InvalidInputException("bad header")
             self._load(table, exp.select("*").from_(csv_reader(path, names)))
