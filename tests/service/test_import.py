@@ -138,7 +138,7 @@ def test_an_event_file_the_row_reader_reads_imports_the_same(
     _check_against_the_engine(store, world)
 
 
-def test_a_bad_event_row_is_named_and_the_leads_are_stored(
+def test_a_bad_event_row_is_named_and_nothing_is_stored(
     store: Store, world: dict[str, Path], tmp_path: Path
 ) -> None:
     from leadscore.errors import InputError
@@ -151,8 +151,8 @@ def test_a_bad_event_row_is_named_and_the_leads_are_stored(
     with pytest.raises(InputError) as caught:
         import_files(store, world["leads"], bad, NOW)
     assert (caught.value.row, caught.value.column) == (5, "timestamp")
-    with store.read() as session:
-        assert session.execute(select(func.count()).select_from(leads)).scalar() == 250
+    with store.read() as session:  # the leads of the lead file neither (they were, before 2026-12-05)
+        assert session.execute(select(func.count()).select_from(leads)).scalar() == 0
         assert session.execute(select(func.count()).select_from(events)).scalar() == 0
 
 
@@ -482,3 +482,32 @@ def test_ids_longer_than_the_store_holds_are_refused_before_anything_is_written(
     with store.read() as session:
         assert session.execute(select(func.count()).select_from(events)).scalar() == 0
         assert session.execute(select(func.count()).select_from(leads)).scalar() == 0
+
+
+def test_a_bad_event_row_leaves_the_leads_as_they_were(store: Store, tmp_path: Path) -> None:
+    """Nothing is written before both files are read and checked (the leads were stored,
+    unscored, or updated without a rescore, before the event file's bad row stopped it)."""
+    from leadscore.errors import InputError
+
+    _fresh(store)
+    first = tmp_path / "leads.csv"
+    first.write_text("lead_id,job_title\nL1,CEO\n")
+    import_files(store, first, None, NOW)
+    with store.read() as session:
+        before = session.execute(select(leads.c.lead_id, leads.c.attributes, leads.c.score)).all()
+    changed = tmp_path / "changed.csv"
+    changed.write_text("lead_id,job_title\nL1,Student\nL2,CTO\n")
+    bad = tmp_path / "events.csv"
+    bad.write_text("lead_id,type,timestamp\nL1,page_view,2026-10-01T00:00:00Z\nL2,page_view,yesterday\n")
+    with pytest.raises(InputError) as raised:
+        import_files(store, changed, bad, NOW)
+    assert (raised.value.row, raised.value.column) == (2, "timestamp")
+    with store.read() as session:
+        assert session.execute(select(leads.c.lead_id, leads.c.attributes, leads.c.score)).all() == before
+        assert session.execute(select(func.count()).select_from(events)).scalar() == 0
+    # a bad lead row is still the error told first, when both files are bad
+    worse = tmp_path / "worse.csv"
+    worse.write_text("lead_id,job_title\nL1,CEO\n,CTO\n")
+    with pytest.raises(InputError) as raised:
+        import_files(store, worse, bad, NOW)
+    assert raised.value.column == "lead_id"

@@ -135,14 +135,18 @@ _EVENT_COLUMNS = ("event_id", "lead_pk", "type", "ts_us", "properties", "receive
 
 
 def import_leads(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                 progress: Progress | None = None) -> set[int]:
-    """Create or update the leads of a file (attributes merged); returns the touched keys."""
+                 progress: Progress | None = None, before_write: Callable[[], None] | None = None) -> set[int]:
+    """Create or update the leads of a file (attributes merged); returns the touched keys.
+    ``before_write()`` is called once the whole file is read and checked, before anything
+    is written (it raises to write nothing)."""
     records: dict[str, dict[str, Any]] = {}
     # the reader of `score` and `send` (the same checks and messages; ids the store holds)
     for _row, lead in iter_leads(path, None if progress is None else lambda n: progress("reading leads", n, None),
                                  stored=True):
         records[lead.lead_id] = {k: v for k, v in lead.attributes.items() if v is not None}
     summary.leads_read = len(records)
+    if before_write is not None:
+        before_write()
     touched: set[int] = set()
     ids = list(records)
     created_at = iso(now_us)
@@ -973,22 +977,34 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     # this one reads the event file; the leads are stored before any event, as in one process
     big = (events_path is not None and Path(events_path).is_file()
            and Path(events_path).stat().st_size >= PIPELINE_MIN_BYTES and _can_fork(store))
+    # nothing is written before both files are read and checked: a bad event row leaves
+    # the store as it was (the forked reader of the leads waits for the word to write them)
     reading_leads: _Forked | None = None
+    read: EventFile | None = None
     if leads_path is not None:
         if big:
             reading_leads = _Forked(store, _import_leads_work(leads_path, now_us))
         else:
-            touched |= import_leads(store, leads_path, now_us, summary, progress)
+            def read_events_first() -> None:  # the lead file is read and checked: now the event file
+                nonlocal read
+                if events_path is not None:
+                    read = _read_event_file(events_path, progress)
+
+            touched |= import_leads(store, leads_path, now_us, summary, progress, before_write=read_events_first)
             analyze(store)
     loaded: dict[int, list[Event]] | None = None
     if events_path is not None:
         try:
-            read = _read_event_file(events_path, progress)
+            if read is None:
+                read = _read_event_file(events_path, progress)
         except BaseException:
             if reading_leads is not None:
-                reading_leads.finish()  # its error first, as when the leads are read first
+                reading_leads.set(_WRITE_LEADS, -1)
+                with contextlib.suppress(_LeadsNotWritten):
+                    reading_leads.finish()  # its error first, as when the leads are read first
             raise
         if reading_leads is not None:
+            reading_leads.set(_WRITE_LEADS, 1)
             keys, leads_summary = reading_leads.finish()
             touched |= keys
             summary.leads_read = leads_summary.leads_read
@@ -1012,10 +1028,29 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     return summary
 
 
+_WRITE_LEADS = 6  # the forked lead reader's slot: 1 write them, -1 do not (the event file was bad)
+
+
+class _LeadsNotWritten(Exception):
+    """The forked lead reader was told not to write (or lost its parent)."""
+
+
 def _import_leads_work(path: str | Path,
                        now_us: int) -> Callable[[_Forked, Store], tuple[set[int], ImportSummary]]:
-    def work(_child: _Forked, store: Store) -> tuple[set[int], ImportSummary]:  # pragma: no cover
+    def work(child: _Forked, store: Store) -> tuple[set[int], ImportSummary]:  # pragma: no cover
+        import time
+
+        parent = os.getppid()
+
+        def wait_for_the_word() -> None:
+            while (word := child.get(_WRITE_LEADS)) == 0:
+                if os.getppid() != parent:
+                    raise _LeadsNotWritten
+                time.sleep(0.005)
+            if word < 0:
+                raise _LeadsNotWritten
+
         summary = ImportSummary()
-        return import_leads(store, path, now_us, summary), summary
+        return import_leads(store, path, now_us, summary, before_write=wait_for_the_word), summary
 
     return work
