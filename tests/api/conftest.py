@@ -41,3 +41,16 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
                 test_client.headers_for[scope] = {"Authorization": f"Bearer {token}"}  # type: ignore[attr-defined]
         test_client.headers.update(test_client.headers_for["admin"])  # type: ignore[attr-defined]
         yield test_client
+
+
+@pytest.fixture
+def admin_client_on_each_database(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The app with MODEL, once on SQLite and once on PostgreSQL, an admin key in its
+    headers; a server error is an answer (500), not an exception."""
+    (tmp_path / "model.yaml").write_text(MODEL)
+    app = create_app(Settings(database_url=db_url, model_file=tmp_path / "model.yaml", scheduler=False))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        with app.state.ctx.store.write() as session:
+            _, token = create_key(session, "admin", "admin", 0)
+        test_client.headers.update({"Authorization": f"Bearer {token}"})
+        yield test_client

@@ -13,7 +13,6 @@ from __future__ import annotations
 import html
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,7 @@ from sqlalchemy.exc import OperationalError
 from tests.api.conftest import MODEL
 from tests.web.conftest import csrf_of
 
-from leadscore.api import create_app
 from leadscore.api.app import database_unavailable
-from leadscore.config import Settings
 from leadscore.engine import parse_timestamp, to_micros
 from leadscore.errors import InputError, ModelError
 from leadscore.service.importer import import_files
@@ -39,14 +36,8 @@ NOW = to_micros(parse_timestamp("2026-11-01T00:00:00Z"))
 
 
 @pytest.fixture
-def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    (tmp_path / "model.yaml").write_text(MODEL)
-    app = create_app(Settings(database_url=db_url, model_file=tmp_path / "model.yaml", scheduler=False))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        with app.state.ctx.store.write() as session:
-            _, token = create_key(session, "admin", "admin", 0)
-        test_client.headers.update({"Authorization": f"Bearer {token}"})
-        yield test_client
+def client(admin_client_on_each_database: TestClient) -> TestClient:
+    return admin_client_on_each_database
 
 
 def _post(client: TestClient, path: str, body: str) -> Any:

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.api.conftest import MODEL
-
-from leadscore.api import create_app
-from leadscore.config import Settings
-from leadscore.service.keys import create_key
 
 
 @pytest.fixture
-def client(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    (tmp_path / "model.yaml").write_text(MODEL)
-    app = create_app(Settings(database_url=db_url, model_file=tmp_path / "model.yaml", scheduler=False))
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        with app.state.ctx.store.write() as session:
-            _, token = create_key(session, "admin", "admin", 0)
-        test_client.headers.update({"Authorization": f"Bearer {token}"})
-        yield test_client
+def client(admin_client_on_each_database: TestClient) -> TestClient:
+    return admin_client_on_each_database
 
 
 def _post(client: TestClient, path: str, body: str) -> Any:

@@ -309,11 +309,7 @@ def read_event_columns(path: Path) -> EventColumns | None:
             return None
         if column.null_count == len(column):
             continue
-        if pc.any(pc.match_substring(column, "\\")).as_py():
-            column = pc.replace_substring(column, "\\", "\\\\")
-        if pc.any(pc.match_substring(column, '"')).as_py():
-            column = pc.replace_substring(column, '"', '\\"')
-        members[name] = pc.binary_join_element_wise(f',"{name}":"', column, '"', "")
+        members[name] = pc.binary_join_element_wise(f',"{name}":"', _escaped(column), '"', "")
     properties = _object_text(list(members.values()), rows)
     if not pc.all(pc.ascii_is_printable(properties)).as_py() and pc.any(
             pc.match_substring_regex(properties, _CONTROL)).as_py():
@@ -345,16 +341,21 @@ def _object_text(members: list[pa.Array], rows: int) -> pa.Array:
     return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(text, 1), "}", "")
 
 
+def _escaped(column: pa.Array) -> pa.Array:
+    """ASCII text with JSON's escapes of a backslash and a quote (the inside of a JSON string)."""
+    if pc.any(pc.match_substring(column, "\\")).as_py():
+        column = pc.replace_substring(column, "\\", "\\\\")
+    if pc.any(pc.match_substring(column, '"')).as_py():
+        column = pc.replace_substring(column, '"', '\\"')
+    return column
+
+
 def _json_text(column: pa.Array) -> pa.Array | None:
     """JSON strings of clean ASCII text (None when one holds a control character: the row
     reader handles those)."""
     if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
         return None
-    if pc.any(pc.match_substring(column, "\\")).as_py():
-        column = pc.replace_substring(column, "\\", "\\\\")
-    if pc.any(pc.match_substring(column, '"')).as_py():
-        column = pc.replace_substring(column, '"', '\\"')
-    return pc.binary_join_element_wise('"', column, '"', "")
+    return pc.binary_join_element_wise('"', _escaped(column), '"', "")
 
 
 def _derived_ids(table: pa.Table, ts: np.ndarray, event_id: pa.Array, sorted_members: list[pa.Array]) -> pa.Array | None:

@@ -23,6 +23,7 @@ from leadscore.engine.scoring import Event, Lead
 from leadscore.errors import InputError
 from leadscore.ingest.normalise import (
     RecordError,
+    check_event_lengths,
     check_stored_length,
     id_text,
     json_constant,
@@ -259,9 +260,7 @@ def iter_events(path: str | Path, progress: Progress | None = None, *,
         try:
             event = make_event(record)
             if stored:
-                check_stored_length(event.lead_id, "lead_id")
-                check_stored_length(event.type, "type")
-                check_stored_length(event.event_id, "event_id")
+                check_event_lengths(event)
         except RecordError as exc:
             raise InputError(str(exc), file=str(path), row=row, column=exc.column) from None
         yield row, event

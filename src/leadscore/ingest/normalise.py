@@ -174,6 +174,12 @@ def check_stored_length(text: str | None, column: str) -> None:
         raise RecordError(f"{column} is {len(text)} characters long; at most {ID_LENGTH} are allowed", column)
 
 
+def check_event_lengths(event: Event) -> None:
+    """:func:`check_stored_length` of an event's lead_id, type and event_id, in that order."""
+    for column, text in (("lead_id", event.lead_id), ("type", event.type), ("event_id", event.event_id)):
+        check_stored_length(text, column)
+
+
 def id_text(value: Any, column: str, *, required: bool = True) -> str | None:
     """An identifier as text; None/empty is an error when required."""
     if isinstance(value, str):  # the commonest, first

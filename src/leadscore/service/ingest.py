@@ -24,6 +24,7 @@ from leadscore.engine import Event, iso
 from leadscore.engine.explain import public_fields_json
 from leadscore.ingest.normalise import (
     RecordError,
+    check_event_lengths,
     id_text,
     make_attributes,
     make_event,
@@ -111,12 +112,10 @@ def _check_lengths(event: Event, where: str, index: int) -> None:
             and (event_id is None or len(event_id) <= ID_LENGTH)):
         return
     place = _place(where, index)
-    for name, value in (("lead_id", event.lead_id), ("type", event.type), ("event_id", event_id)):
-        if value is not None and len(value) > ID_LENGTH:
-            raise InvalidRequest(
-                f"{place}{name} is {len(value)} characters long; at most {ID_LENGTH} are allowed",
-                f"{place}{name}",
-            )
+    try:
+        check_event_lengths(event)  # the check of import and send, with its message
+    except RecordError as exc:
+        raise InvalidRequest(f"{place}{exc}", f"{place}{exc.column}") from None
 
 
 def parse_events(

@@ -25,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from leadscore.ingest.normalise import ID_LENGTH as NORMALISED_ID_LENGTH
+from leadscore.ingest.normalise import (
+    ID_LENGTH as ID_LENGTH,  # re-exported: the readers of import and send refuse longer ids
+)
 from leadscore.scopes import SCOPES as SCOPES  # re-exported
 
 NAMING = {
@@ -39,8 +41,6 @@ NAMING = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 # JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 Document = JSON().with_variant(JSONB(), "postgresql")
-
-ID_LENGTH = NORMALISED_ID_LENGTH  # the readers of import and send refuse longer ids
 
 CAUSES = ("event", "attributes", "time", "model", "import")
 
