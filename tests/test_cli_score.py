@@ -150,6 +150,9 @@ BAD_INPUTS = [
     ("events.jsonl", b'{"lead_id": "L1", "type": "x", "timestamp": "2025-01-01"}\n{"lead_id": \n', "events.jsonl, row 2: not valid JSON"),
     ("events.jsonl", b'{"lead_id": "L1", "type": 5, "timestamp": "2025-01-01"}\n', "events.jsonl, row 1, column 'type': type must be text"),
     ("leads.txt", b"lead_id\nL1\n", "leads.txt: unknown file type '.txt'"),
+    # a spreadsheet saved where the list separator is ';' (or as tab-separated text)
+    ("leads.csv", "lead_id;name\nL1;Nguyễn\n".encode(), "no 'lead_id' column (found: lead_id;name); the header seems to be separated by semicolons, and leadscore reads CSV files separated by commas"),
+    ("events.csv", b"lead_id\ttype\ttimestamp\nL1\tpage_view\t2025-01-01\n", "missing column(s) lead_id, type, timestamp (events need lead_id, type, timestamp); the header seems to be separated by tabs"),
 ]
 
 

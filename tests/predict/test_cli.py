@@ -125,6 +125,12 @@ def test_bad_inputs_exit_2_with_one_clear_line(world: Path, trained: Path, tmp_p
     code, _, err = run(["train", "--leads", str(leads), "--target", "convrted", "--out", str(tmp_path / "m")], capsys)
     assert code == 2 and "no column 'convrted'" in err and "did you mean 'converted'" in err
 
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("lead_id;size;converted\n" + "".join(f"L{i};{i};{i % 2}\n" for i in range(60)), encoding="utf-8")
+    code, _, err = run(["train", "--leads", str(semicolons), "--target", "converted", "--out", str(tmp_path / "m")], capsys)
+    assert code == 2 and "no column 'lead_id'" in err and "separated by semicolons" in err
+    assert "did you mean" not in err
+
     old = tmp_path / "old"
     old.mkdir()
     for item in trained.iterdir():

@@ -36,6 +36,23 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
 
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def separator_hint(columns: Sequence[str]) -> str:
+    """A hint for a message about missing columns when the header is one column holding
+    another separator (a spreadsheet saved in a locale whose list separator is ``;``);
+    else ``""``."""
+    if len(columns) != 1:
+        return ""
+    found = [name for mark, name in _SEPARATORS.items() if mark in columns[0]]
+    if not found:
+        return ""
+    return (f"; the header seems to be separated by {found[0]}, and leadscore reads CSV files "
+            "separated by commas: save the file as 'CSV UTF-8 (comma delimited)', or use .jsonl "
+            "or .parquet")
+
+
 def file_format(path: str | Path) -> str:
     """``csv``, ``jsonl`` or ``parquet`` from the extension, else an InputError."""
     suffix = Path(path).suffix.lower()
@@ -214,7 +231,8 @@ def iter_leads(path: str | Path, progress: Progress | None = None, *,
         if not first_row and "lead_id" not in record:
             columns = ", ".join(list(record)[:8])
             raise InputError(
-                f"no 'lead_id' column (found: {columns})", file=str(path), row=row, column="lead_id"
+                f"no 'lead_id' column (found: {columns}){separator_hint(list(record))}",
+                file=str(path), row=row, column="lead_id",
             )
         try:
             lead_id = id_text(record.get("lead_id"), "lead_id")
@@ -251,7 +269,8 @@ def iter_events(path: str | Path, progress: Progress | None = None, *,
             missing = [c for c in ("lead_id", "type", "timestamp") if c not in record]
             if missing:
                 raise InputError(
-                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)",
+                    f"missing column(s) {', '.join(missing)} (events need lead_id, type, timestamp)"
+                    f"{separator_hint(list(record))}",
                     file=str(path),
                     row=row,
                     column=missing[0],

@@ -26,7 +26,7 @@ import pandas as pd
 from leadscore.engine.scoring import Event, Lead
 from leadscore.engine.timestamps import to_micros
 from leadscore.errors import InputError, UsageError
-from leadscore.ingest.files import file_format
+from leadscore.ingest.files import file_format, separator_hint
 from leadscore.ingest.normalise import clean_value
 from leadscore.model.schema import did_you_mean
 from leadscore.predict.errors import TrainingDataError
@@ -119,10 +119,10 @@ def require_column(frame: pd.DataFrame, column: str, file: str | None, what: str
     """Raise an InputError naming the column when ``frame`` lacks it."""
     if column not in frame.columns:
         columns = [str(c) for c in frame.columns]
-        hint = did_you_mean(column, columns)
         shown = ", ".join(columns[:10]) + (", ..." if len(columns) > 10 else "")
+        hint = separator_hint(columns) or did_you_mean(column, columns) or f"; found: {shown}"
         raise InputError(
-            f"no column '{column}' ({what}){hint or f'; found: {shown}'}", file=file, column=column
+            f"no column '{column}' ({what}){hint}", file=file, column=column
         )
 
 
