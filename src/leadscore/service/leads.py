@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import iso
 from leadscore.engine.scoring import forget_moments
-from leadscore.engine.values import as_number, forget_values
+from leadscore.engine.values import WHITESPACE, as_number, forget_values
 from leadscore.ingest.normalise import nfc
 from leadscore.service import (
     audit,
@@ -88,30 +88,33 @@ def _text_of(document: Any, key: str) -> Any:
     return func.lower(cast(document[key].as_string(), String))
 
 
-_PLAIN_NUMBER_SQL = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"  # engine.values.NUMBER_RE
+# engine.values.NUMBER_RE between the engine's WHITESPACE (PostgreSQL's \s is wider)
+_PLAIN_NUMBER_SQL = r"^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*$"
 
 
 def _attribute_equals(index: int, name: str, value: str, postgresql: bool) -> Any:
     """``attr.NAME=VALUE`` as the model language's ``equals`` compares, on both databases
     alike: a text attribute equal ignoring case (every letter, not A-Z only) and outer
-    white space, a boolean as ``true``/``false``, a number as a number (``100`` finds
-    ``100.0`` and the text ``" 100 "``; a big float by its value, whatever its stored digits); name and value in
+    white space (the engine's: space, tab, line breaks, form feed, vertical tab), a boolean
+    as ``true``/``false``, a number as a number (``100`` finds ``100.0`` and the text
+    ``" 100 "``; a big float by its value, whatever its stored digits); name and value in
     Unicode NFC, as stored. Any attribute name (quotes and backslashes included)."""
-    wanted = nfc(value.strip())
+    wanted = nfc(value.strip(WHITESPACE))
     number = as_number(wanted)
-    params = {f"an{index}": nfc(name), f"at{index}": wanted.lower(), f"av{index}": number}
+    params = {f"an{index}": nfc(name), f"at{index}": wanted.lower(), f"av{index}": number,
+              f"aw{index}": WHITESPACE}
     if postgresql:
         member = f"(leads.attributes -> :an{index})"
-        sql = (f"(jsonb_typeof({member}) = 'string' AND lower(btrim(leads.attributes ->> :an{index})) = :at{index})"
+        sql = (f"(jsonb_typeof({member}) = 'string' AND lower(btrim(leads.attributes ->> :an{index}, :aw{index})) = :at{index})"
                f" OR (jsonb_typeof({member}) = 'boolean' AND (leads.attributes ->> :an{index}) = :at{index})")
         if number is not None:  # compared as decimals (a text of 1e400 is no error there)
             sql += (f" OR (jsonb_typeof({member}) = 'number'"
                     f" AND CAST(leads.attributes ->> :an{index} AS numeric) = CAST(:av{index} AS numeric))"
                     f" OR (jsonb_typeof({member}) = 'string' AND leads.attributes ->> :an{index} ~ '{_PLAIN_NUMBER_SQL}'"
-                    f" AND CAST(btrim(leads.attributes ->> :an{index}) AS numeric) = CAST(:av{index} AS numeric))")
+                    f" AND CAST(btrim(leads.attributes ->> :an{index}, :aw{index}) AS numeric) = CAST(:av{index} AS numeric))")
     else:
         sql = (f"EXISTS (SELECT 1 FROM json_each(leads.attributes) AS a{index} WHERE a{index}.key = :an{index}"
-               f" AND ((a{index}.type = 'text' AND ls_lower(trim(a{index}.value)) = :at{index})"
+               f" AND ((a{index}.type = 'text' AND ls_lower(trim(a{index}.value, :aw{index})) = :at{index})"
                f" OR (a{index}.type IN ('true', 'false') AND a{index}.type = :at{index})")
         if number is not None:
             sql += (f" OR (a{index}.type IN ('integer', 'real') AND CAST(a{index}.value AS REAL) = :av{index})"
