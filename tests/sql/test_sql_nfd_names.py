@@ -32,13 +32,23 @@ def _nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
 
 
-@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize("kind", ["csv", "parquet", "jsonl", "jsonl-nested"])
 def test_nfd_column_names_are_the_nfc_names_of_the_model(tmp_path: Path, kind: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    leads, events = tmp_path / f"leads.{kind}", tmp_path / f"events.{kind}"
-    if kind == "csv":
-        leads.write_text(f"lead_id,{_nfd('chức_vụ')}\nA1,Giám đốc\n")
-        events.write_text(f"lead_id,type,timestamp,{_nfd('nguồn')}\nA1,signup,2026-11-28T00:00:00Z,ads\n")
+    suffix, title, source = kind.split("-")[0], _nfd("chức_vụ"), _nfd("nguồn")
+    leads, events = tmp_path / f"leads.{suffix}", tmp_path / f"events.{suffix}"
+    if kind == "jsonl":  # keys written by hand in NFD (json.dumps would escape them)
+        leads.write_text(f'{{"lead_id": "A1", "{title}": "Giám đốc"}}\n', encoding="utf-8")
+        events.write_text(f'{{"lead_id": "A1", "type": "signup", "timestamp": "2026-11-28T00:00:00Z", '
+                          f'"{source}": "ads"}}\n', encoding="utf-8")
+    elif kind == "jsonl-nested":
+        leads.write_text(f'{{"lead_id": "A1", "attributes": {{"{title}": "Giám đốc"}}}}\n',
+                         encoding="utf-8")
+        events.write_text(f'{{"lead_id": "A1", "type": "signup", "timestamp": "2026-11-28T00:00:00Z", '
+                          f'"properties": {{"{source}": "ads"}}}}\n', encoding="utf-8")
+    elif kind == "csv":
+        leads.write_text(f"lead_id,{title}\nA1,Giám đốc\n")
+        events.write_text(f"lead_id,type,timestamp,{source}\nA1,signup,2026-11-28T00:00:00Z,ads\n")
     else:
         pq.write_table(pa.table({"lead_id": ["A1"], _nfd("chức_vụ"): ["Giám đốc"]}), leads)
         pq.write_table(pa.table({"lead_id": ["A1"], "type": ["signup"], "timestamp": ["2026-11-28T00:00:00Z"],
