@@ -86,7 +86,8 @@ def test_score_bounds_that_are_not_finite_are_refused(client: TestClient, bound:
 
 PEOPLE: dict[str, dict[str, Any]] = {
     "P1": {"name": "Nguyễn Văn Ánh", "vip": True, "size": 100.0, "big": 1e20, 'Lead "Source"': "Hội chợ",
-           "pad": "  pad  "},
+           "pad": "  pad  ",
+           "crm_id": 9007199254740993, "big_text": "9007199254740993", "huge": "1e400"},
     "P2": {"name": "NGUYỄN VĂN ÁNH", "vip": False, "size": 100, "big": 100000000000000000000,
            "pad": "\tPad\r\n", "code": "\t42\n"},
     "P3": {"name": "nguyễn văn ánh", "size": "100", "Lead \\Src": "x", "pad": "\u00a0pad", "code": "\u00a042"},
@@ -121,6 +122,10 @@ def test_attribute_filters_find_the_same_leads_on_both_databases(client: TestCli
         # the white space the engine's equals strips (not a no-break space, which it keeps)
         "attr.pad=pad": ["P1", "P2", "P4"], "attr.pad=" + quote("\tpad "): ["P1", "P2", "P4"],
         "attr.code=42": ["P2"],
+        # numbers compare as the engine's floats: above 2**53 two integers can be one float
+        "attr.crm_id=9007199254740993": ["P1"], "attr.crm_id=9007199254740992": ["P1"],
+        "attr.big_text=9007199254740992": ["P1"], "attr.crm_id=9007199254740995": [],
+        "attr.huge=1e400": ["P1"], "attr.huge=" + quote("1E400"): ["P1"], "attr.huge=5": [],
     }
     for query, expected in cases.items():
         assert _found(client, query) == expected, query

@@ -92,6 +92,16 @@ def _text_of(document: Any, key: str) -> Any:
 _PLAIN_NUMBER_SQL = r"^[ \t\n\r\f\v]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t\n\r\f\v]*$"
 
 
+def _pg_double(number_text: str) -> str:
+    """PostgreSQL: the float (double) a number's text stands for, as Python's ``float``
+    reads it (the engine compares numbers as floats: 2**53 + 1 equals 2**53), NULL
+    beyond the largest float (the engine's ``as_number`` of ``1e400``: no number; a plain
+    cast would fail the query)."""
+    exact = f"CAST({number_text} AS numeric)"
+    return (f"(CASE WHEN abs({exact}) <= 1.7976931348623158e308"
+            f" THEN CAST({exact} AS double precision) END)")
+
+
 def _attribute_equals(index: int, name: str, value: str, postgresql: bool) -> Any:
     """``attr.NAME=VALUE`` as the model language's ``equals`` compares, on both databases
     alike: a text attribute equal ignoring case (every letter, not A-Z only) and outer
@@ -107,11 +117,11 @@ def _attribute_equals(index: int, name: str, value: str, postgresql: bool) -> An
         member = f"(leads.attributes -> :an{index})"
         sql = (f"(jsonb_typeof({member}) = 'string' AND lower(btrim(leads.attributes ->> :an{index}, :aw{index})) = :at{index})"
                f" OR (jsonb_typeof({member}) = 'boolean' AND (leads.attributes ->> :an{index}) = :at{index})")
-        if number is not None:  # compared as decimals (a text of 1e400 is no error there)
+        if number is not None:
             sql += (f" OR (jsonb_typeof({member}) = 'number'"
-                    f" AND CAST(leads.attributes ->> :an{index} AS numeric) = CAST(:av{index} AS numeric))"
+                    f" AND {_pg_double(f'(leads.attributes ->> :an{index})')} = :av{index})"
                     f" OR (jsonb_typeof({member}) = 'string' AND leads.attributes ->> :an{index} ~ '{_PLAIN_NUMBER_SQL}'"
-                    f" AND CAST(btrim(leads.attributes ->> :an{index}, :aw{index}) AS numeric) = CAST(:av{index} AS numeric))")
+                    f" AND {_pg_double(f'btrim(leads.attributes ->> :an{index}, :aw{index})')} = :av{index})")
     else:
         sql = (f"EXISTS (SELECT 1 FROM json_each(leads.attributes) AS a{index} WHERE a{index}.key = :an{index}"
                f" AND ((a{index}.type = 'text' AND ls_lower(trim(a{index}.value, :aw{index})) = :at{index})"
