@@ -118,6 +118,13 @@ def _check_lengths(event: Event, where: str, index: int) -> None:
         raise InvalidRequest(f"{place}{exc}", f"{place}{exc.column}") from None
 
 
+def future_refusal(ts_us: int, now_us: int, tolerance_us: int = DEFAULT_TOLERANCE_US) -> str:
+    """Why an event stamped ``ts_us``, more than ``tolerance_us`` after ``now_us``, is
+    refused: the API's words, which ``leadscore import`` says too."""
+    return (f"{iso(ts_us)} is more than {tolerance_us // MICROS} seconds ahead of the server clock "
+            f"({iso(now_us)}); events from the future are refused")
+
+
 def parse_events(
     records: Sequence[Mapping[str, Any]],
     now_us: int,
@@ -141,8 +148,7 @@ def parse_events(
             raise InvalidRequest(f"{column}: {exc.detail}", column) from None
         if event.ts > limit:
             raise InvalidRequest(
-                f"{_place(where, index)}timestamp: {iso(event.ts)} is more than {tolerance_us // MICROS} seconds "
-                f"ahead of the server clock ({iso(now_us)}); events from the future are refused",
+                f"{_place(where, index)}timestamp: {future_refusal(event.ts, now_us, tolerance_us)}",
                 f"{_place(where, index)}timestamp",
             )
         _check_lengths(event, where, index)
