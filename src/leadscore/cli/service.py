@@ -290,6 +290,7 @@ def import_command(
 
     from leadscore.config import get_settings
     from leadscore.service.importer import import_files
+    from leadscore.service.ingest import MICROS
     from leadscore.service.models import ensure_model
     from leadscore.service.scoring import ScoringPolicy
     from leadscore.store.db import Store
@@ -317,8 +318,10 @@ def import_command(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
+            # events from the future refused as the service refuses them (its setting, same default)
             summary = import_files(store, leads, events, now_us(),
-                                   policy=ScoringPolicy.from_settings(settings), progress=progress)
+                                   policy=ScoringPolicy.from_settings(settings), progress=progress,
+                                   tolerance_us=settings.future_tolerance_seconds * MICROS)
     finally:
         store.dispose()
     seconds = time.perf_counter() - started

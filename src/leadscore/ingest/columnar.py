@@ -274,11 +274,25 @@ class EventColumns:
     rows: int  # data rows read, duplicates included
 
 
-def read_event_columns(path: Path) -> EventColumns | None:
+class LateRow(Exception):
+    """A row of an event file stamped after the latest moment the reader was given
+    (:func:`read_event_columns`' ``latest_us``): the first such row's ``index`` among the
+    file's records (0: the first data row; Arrow skips blank lines, the row reader numbers
+    them) and its timestamp, for the caller to word and to name the file's row."""
+
+    def __init__(self, index: int, ts_us: int) -> None:
+        super().__init__(index, ts_us)
+        self.index, self.ts_us = index, ts_us
+
+
+def read_event_columns(path: Path, *, latest_us: int | None = None) -> EventColumns | None:
     """A CSV event file as :class:`EventColumns`, when its values need no normalisation
     (ASCII text without outer white space or control characters, timestamps Arrow
     parses); None otherwise: the caller then uses :func:`leadscore.ingest.read_events`,
-    which normalises every value and names the row of any error."""
+    which normalises every value and names the row of any error. ``latest_us``: a row
+    stamped after it (any row, a repeated event_id's included) raises :class:`LateRow`,
+    once every value is known to be one this path takes (a value the row reader would
+    refuse in an earlier row is its error)."""
     if path.suffix.lower() != ".csv":
         return None
     table = _read_csv_table(path)
@@ -321,6 +335,9 @@ def read_event_columns(path: Path) -> EventColumns | None:
         if derived is None:
             return None
         event_id = derived
+    if latest_us is not None and int(ts.max()) > latest_us:  # one pass over the column
+        index = int(np.argmax(ts > latest_us))  # the first late row (only on the way to an error)
+        raise LateRow(index, int(ts[index]))
     # the first copy of each id wins, derived ids included (a given id may be one of them)
     first = _first_occurrences(event_id) if "event_id" in names else np.ones(rows, dtype=bool)
     keep = pa.array(first)
@@ -396,4 +413,4 @@ def _derived_ids(table: pa.Table, ts: np.ndarray, event_id: pa.Array, sorted_mem
     return pc.replace_with_mask(event_id, event_id.is_null(), prefixed)
 
 
-__all__ = ["EventColumns", "read_event_columns", "read_events_fast", "read_events_table"]
+__all__ = ["EventColumns", "LateRow", "read_event_columns", "read_events_fast", "read_events_table"]

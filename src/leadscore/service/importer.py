@@ -19,6 +19,7 @@ import contextlib
 import gc
 import itertools
 import multiprocessing
+import operator
 import os
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ from sqlalchemy.orm import Session
 
 from leadscore.engine import Event, iso
 from leadscore.errors import InputError
-from leadscore.ingest.columnar import EventColumns, read_event_columns
-from leadscore.ingest.files import EventStats, iter_leads, read_events
+from leadscore.ingest.columnar import EventColumns, LateRow, read_event_columns
+from leadscore.ingest.files import EventStats, iter_events, iter_leads, iter_records, read_events
+from leadscore.ingest.normalise import RecordError, make_event
 from leadscore.model import parse_model
+from leadscore.service.ingest import DEFAULT_TOLERANCE_US, future_refusal
 from leadscore.service.models import ActiveModel, ModelCache, active_model
 from leadscore.service.scoring import (
     LeadState,
@@ -373,34 +376,67 @@ def _lead_keys_creating(store: Store, ids: list[str], first_ts: Callable[[list[s
 EventFile = EventColumns | tuple[dict[str, list[Event]], EventStats]
 
 
-def _read_event_file(path: str | Path, progress: Progress | None = None) -> EventFile | None:
+def _read_event_file(path: str | Path, now_us: int, tolerance_us: int = DEFAULT_TOLERANCE_US,
+                     progress: Progress | None = None) -> EventFile:
     """An event file as columns when it can be read so (plain values), else as events by
-    the row reader (which names the row of any error); None for a header alone."""
+    the row reader (which names the row of any error). A file of a header alone is refused
+    as ``leadscore score`` refuses it (by the row reader's error), and so is an event
+    stamped more than ``tolerance_us`` after ``now_us``, in the API's words
+    (:func:`leadscore.service.ingest.parse_events`): nothing is written before this."""
     if progress is not None:
         progress("reading events", 0, None)
-    columns = read_event_columns(Path(path)) if Path(path).is_file() else None
-    if columns is not None:
-        return columns
+    latest = now_us + tolerance_us
+    if Path(path).is_file():
+        try:
+            columns = read_event_columns(Path(path), latest_us=latest)
+        except LateRow as late:
+            raise _late_event(path, now_us, tolerance_us, late.ts_us, late.index) from None
+        if columns is not None:
+            return columns
     try:
-        return read_events(path, derive_ids=True)
+        by_lead, stats = read_events(path, derive_ids=True)
     except InputError as exc:
-        if str(exc.message).startswith("no events in the file"):
-            return None  # a header alone: nothing to load, as before
         if "missing column" in str(exc):
             raise InputError(
                 f"missing column(s) {str(exc).split('missing column(s) ', 1)[-1].split(' (')[0]}",
                 file=str(path), row=exc.row, column=exc.column,
             ) from None
         raise
+    # the events read (the first copy of each event_id), Arrow's table path or the row reader's
+    last = max(map(_TS, itertools.chain.from_iterable(by_lead.values())))
+    if last > latest:
+        raise _late_event(path, now_us, tolerance_us, last)
+    return by_lead, stats
+
+
+_TS = operator.attrgetter("ts")
+
+
+def _late_event(path: str | Path, now_us: int, tolerance_us: int, ts_us: int,
+                index: int | None = None) -> InputError:
+    """The refusal of an event file with an event stamped more than ``tolerance_us`` after
+    ``now_us``, naming the first such row as the row reader numbers it (found again only
+    now, on the way to the error): the record at ``index`` (Arrow's row) when given, else
+    the first event the row reader reads stamped so late. ``ts_us``: a late timestamp, told
+    should no row be found (the readers disagree)."""
+    latest = now_us + tolerance_us
+    if index is not None:
+        for row, record in itertools.islice(iter_records(path), index, index + 1):
+            with contextlib.suppress(RecordError):
+                if (ts := make_event(record).ts) > latest:
+                    return InputError(future_refusal(ts, now_us, tolerance_us), file=str(path), row=row,
+                                      column="timestamp")
+    for row, event in iter_events(path, stored=True):
+        if event.ts > latest:
+            return InputError(future_refusal(event.ts, now_us, tolerance_us), file=str(path), row=row,
+                              column="timestamp")
+    return InputError(future_refusal(ts_us, now_us, tolerance_us), file=str(path), column="timestamp")
 
 
 def _prepare_events(store: Store, path: str | Path, now_us: int, summary: ImportSummary,
-                    progress: Progress | None = None, read: EventFile | None = None) -> _Prepared | None:
-    """Read an event file (unless ``read``) and create its unknown leads; None for a file of
-    a header alone."""
-    read = read if read is not None else _read_event_file(path, progress)
-    if read is None:
-        return None
+                    progress: Progress | None = None, read: EventFile | None = None) -> _Prepared:
+    """Read an event file (unless ``read``) and create its unknown leads."""
+    read = read if read is not None else _read_event_file(path, now_us, progress=progress)
     if isinstance(read, EventColumns):
         return _prepare_columns(store, read, now_us, summary)
     by_lead, stats = read
@@ -954,22 +990,28 @@ def analyze(store: Store) -> None:
 
 def import_files(store: Store, leads_path: str | Path | None, events_path: str | Path | None,
                  now_us: int, *, policy: ScoringPolicy = ScoringPolicy(),
-                 progress: Progress | None = None) -> ImportSummary:
-    """``leadscore import``: leads first (so events find them), then events, then scores."""
+                 progress: Progress | None = None, tolerance_us: int = DEFAULT_TOLERANCE_US) -> ImportSummary:
+    """``leadscore import``: leads first (so events find them), then events, then scores.
+    Both files are read and checked before anything is written: a bad row, an event file of
+    a header alone or an event stamped more than ``tolerance_us`` after ``now_us`` (the
+    API's limit) raises an :class:`~leadscore.errors.InputError` and leaves the store as
+    it was."""
     # the import holds every event of the file in memory: the cyclic garbage collector would
     # walk those millions of objects again and again for nothing (they are freed by
     # reference counting), which cost a fifth of the import; it is off while importing
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _import_files(store, leads_path, events_path, now_us, policy=policy, progress=progress)
+        return _import_files(store, leads_path, events_path, now_us, policy=policy, progress=progress,
+                             tolerance_us=tolerance_us)
     finally:
         if was_enabled:
             gc.enable()
 
 
 def _import_files(store: Store, leads_path: str | Path | None, events_path: str | Path | None,
-                  now_us: int, *, policy: ScoringPolicy, progress: Progress | None) -> ImportSummary:
+                  now_us: int, *, policy: ScoringPolicy, progress: Progress | None,
+                  tolerance_us: int) -> ImportSummary:
     summary = ImportSummary()
     touched: set[int] = set()
     analyze(store)  # fresh statistics, or the planner may scan instead of using indexes
@@ -988,7 +1030,7 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
             def read_events_first() -> None:  # the lead file is read and checked: now the event file
                 nonlocal read
                 if events_path is not None:
-                    read = _read_event_file(events_path, progress)
+                    read = _read_event_file(events_path, now_us, tolerance_us, progress)
 
             touched |= import_leads(store, leads_path, now_us, summary, progress, before_write=read_events_first)
             analyze(store)
@@ -996,7 +1038,7 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
     if events_path is not None:
         try:
             if read is None:
-                read = _read_event_file(events_path, progress)
+                read = _read_event_file(events_path, now_us, tolerance_us, progress)
         except BaseException:
             if reading_leads is not None:
                 reading_leads.set(_WRITE_LEADS, -1)
@@ -1014,15 +1056,14 @@ def _import_files(store: Store, leads_path: str | Path | None, events_path: str 
                 progress("reading leads", summary.leads_read, summary.leads_read)
             analyze(store)
         empty = _store_is_empty_of_events(store)
-        prepared = None if read is None else _prepare_events(store, events_path, now_us, summary, read=read)
-        if prepared is not None and empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork(store):
+        prepared = _prepare_events(store, events_path, now_us, summary, read=read)
+        if empty and prepared.rows >= PIPELINE_MIN_EVENTS and _can_fork(store):
             touched |= set(prepared.keys.values())
             _pipelined(store, prepared, touched, now_us, summary, policy=policy, progress=progress)
             analyze(store)
             return summary
         loaded = {} if empty else None
-        if prepared is not None:
-            touched |= _import_prepared(store, prepared, now_us, summary, progress, loaded)
+        touched |= _import_prepared(store, prepared, now_us, summary, progress, loaded)
         analyze(store)
     score_all(store, touched, now_us, summary, policy=policy, progress=progress, loaded=loaded)
     return summary
