@@ -511,3 +511,173 @@ def test_a_bad_event_row_leaves_the_leads_as_they_were(store: Store, tmp_path: P
     with pytest.raises(InputError) as raised:
         import_files(store, worse, bad, NOW)
     assert raised.value.column == "lead_id"
+
+
+# --- events from the future, and an event file of a header alone: refused as `send`, the
+# API and `score` refuse them, before anything is written ----------------------------------
+
+DAY_US = 86_400 * 1_000_000
+
+
+def _event_file(tmp_path: Path, kind: str, stamps: list[int]) -> Path:
+    """An event file of lead L1, one row a timestamp, a blank line after the first row (the
+    row reader counts it: the third event is row 4 of a CSV file, line 4 of JSON lines).
+    ``csv``: plain values (Arrow's column path); ``csv, accents``: a property to normalise
+    (Arrow's table path); ``parquet`` (Arrow's table path, no blank row: the third event is
+    row 3); ``jsonl`` (the row reader)."""
+    import json
+
+    from leadscore.engine import iso
+
+    note = "café" if kind == "csv, accents" else "x"
+    rows = [{"event_id": f"E{n}", "lead_id": "L1", "type": "page_view", "timestamp": iso(ts), "note": note}
+            for n, ts in enumerate(stamps)]
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = tmp_path / "events.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        return path
+    if kind == "jsonl":
+        lines = [json.dumps(row) for row in rows]
+        path = tmp_path / "events.jsonl"
+    else:
+        lines = ["event_id,lead_id,type,timestamp,note"] + [",".join(row.values()) for row in rows]
+        path = tmp_path / "events.csv"
+    lines.insert(2 if kind != "jsonl" else 1, "")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _contents(store: Store) -> tuple[list[Any], list[Any]]:
+    with store.read() as session:
+        return (session.execute(select(leads.c.lead_id, leads.c.attributes, leads.c.score)
+                                .order_by(leads.c.lead_id)).all(),
+                session.execute(select(events.c.event_id, events.c.ts_us).order_by(events.c.event_id)).all())
+
+
+FILE_KINDS = ["csv", "csv, accents", "parquet", "jsonl"]
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_an_event_from_the_future_is_refused_naming_its_row_and_nothing_is_written(
+    store: Store, tmp_path: Path, kind: str
+) -> None:
+    """More than 300 s ahead of the clock (the API's limit, and its words): the import stops
+    on the first such row (here after one 60 s ahead, which is within the limit), before
+    the lead file or any event is written."""
+    from leadscore.errors import InputError
+    from leadscore.service.errors import InvalidRequest
+    from leadscore.service.ingest import parse_events
+
+    _fresh(store)
+    earlier = tmp_path / "earlier.csv"  # the store holds a lead and an event before
+    earlier.write_text("lead_id,type,timestamp\nL0,page_view,2026-10-01T00:00:00Z\n")
+    import_files(store, None, earlier, NOW)
+    before = _contents(store)
+    lead_file = tmp_path / "leads.csv"
+    lead_file.write_text("lead_id,job_title\nL0,CTO\nL1,CEO\n")
+    late = NOW + 301 * 1_000_000
+    path = _event_file(tmp_path, kind, [NOW - DAY_US, NOW + 60 * 1_000_000, late, NOW + 400 * DAY_US])
+    row = 3 if kind == "parquet" else 4
+    words = ("2026-11-01T00:05:01Z is more than 300 seconds ahead of the server clock "
+             "(2026-11-01T00:00:00Z); events from the future are refused")
+    for leads_path in (lead_file, None):
+        with pytest.raises(InputError) as raised:
+            import_files(store, leads_path, path, NOW)
+        assert str(raised.value) == f"{path}, row {row}, column 'timestamp': {words}"
+        assert _contents(store) == before
+    # the API's words, for the same event
+    with pytest.raises(InvalidRequest) as refused:
+        parse_events([{"lead_id": "L1", "type": "page_view", "timestamp": "2026-11-01T00:05:01Z"}], NOW)
+    assert str(refused.value.args[0]).endswith(f"timestamp: {words}")
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_an_event_within_the_tolerance_is_imported(store: Store, tmp_path: Path, kind: str) -> None:
+    _fresh(store)
+    path = _event_file(tmp_path, kind, [NOW - DAY_US, NOW + 60 * 1_000_000, NOW + 300 * 1_000_000])
+    summary = import_files(store, None, path, NOW)
+    assert (summary.events_stored, summary.leads_created) == (3, 1)
+    assert [ts for _, ts in _contents(store)[1]] == [NOW - DAY_US, NOW + 60 * 1_000_000, NOW + 300 * 1_000_000]
+
+
+def test_a_repeated_event_id_from_the_future_is_refused_on_the_column_path(
+    store: Store, tmp_path: Path
+) -> None:
+    """Every row is checked, as the API checks every event of a request before it drops
+    the duplicates; the check is one pass over Arrow's timestamp column."""
+    from leadscore.errors import InputError
+    from leadscore.ingest.columnar import LateRow, read_event_columns
+
+    _fresh(store)
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,lead_id,type,timestamp\nE1,L1,pv,2026-10-01T00:00:00Z\n\n"
+                    "E1,L1,pv,2031-01-01T00:00:00Z\n")
+    with pytest.raises(LateRow) as late:
+        read_event_columns(path, latest_us=NOW)
+    assert (late.value.index, late.value.ts_us) == (1, to_micros(parse_timestamp("2031-01-01T00:00:00Z")))
+    assert read_event_columns(path) is not None  # no limit: the columns, as before
+    with pytest.raises(InputError) as raised:
+        import_files(store, None, path, NOW)
+    assert (raised.value.row, raised.value.column) == (3, "timestamp")
+    assert _contents(store) == ([], [])
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "jsonl"])
+def test_an_event_file_of_a_header_alone_is_refused_and_the_leads_are_not_written(
+    store: Store, tmp_path: Path, kind: str
+) -> None:
+    """As `leadscore score` refuses it (the same error), not a lead file imported alone."""
+    from leadscore.errors import InputError
+
+    _fresh(store)
+    lead_file = tmp_path / "leads.csv"
+    lead_file.write_text("lead_id,job_title\nL1,CEO\n")
+    path = _event_file(tmp_path, kind, [])
+    if kind == "jsonl":
+        assert path.read_text() == "\n"  # a blank line: no event
+    with pytest.raises(InputError) as raised:
+        import_files(store, lead_file, path, NOW)
+    assert str(raised.value) == f"{path}: no events in the file (only a header?)"
+    assert _contents(store) == ([], [])
+
+
+def test_the_command_refuses_a_future_event_or_a_header_alone_with_exit_code_2(
+    store: Store, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a user sees, against the real clock: `error: FILE, row N, column 'timestamp':
+    ...` and exit code 2, nothing stored; the header alone as `leadscore score` says it."""
+    import re
+    import time
+
+    import leadscore.model
+    from cli_run import run_cli
+    from leadscore.engine import iso
+
+    now = time.time_ns() // 1000
+    lead_file = tmp_path / "leads.csv"
+    lead_file.write_text("lead_id,job_title\nL1,CEO\n")
+    args = ["--leads", str(lead_file), "--db", db_url, "--quiet", "--no-triggers"]
+    tomorrow = now + DAY_US
+    for kind in ("csv", "jsonl"):
+        path = _event_file(tmp_path, kind, [now - DAY_US, now + 60 * 1_000_000, tomorrow])
+        code, out, err = run_cli(["import", *args, "--events", str(path)], capsys)
+        assert (code, out) == (2, ""), err
+        assert re.fullmatch(
+            rf"error: {re.escape(str(path))}, row 4, column 'timestamp': {re.escape(iso(tomorrow))} is more "
+            r"than 300 seconds ahead of the server clock \(\S+Z\); events from the future are refused\n", err), err
+        assert _contents(store) == ([], [])
+    header = _event_file(tmp_path, "csv", [])
+    code, out, err = run_cli(["import", *args, "--events", str(header)], capsys)
+    assert (code, out, err) == (2, "", f"error: {header}: no events in the file (only a header?)\n")
+    assert _contents(store) == ([], [])
+    model = Path(leadscore.model.__file__).parent / "starter.yaml"
+    score = ["score", "--model", str(model), "--leads", str(lead_file), "--events", str(header)]
+    assert run_cli(score, capsys)[::2] == (2, err)
+    # 60 s ahead is within the limit: imported
+    path = _event_file(tmp_path, "csv", [now - DAY_US, now + 60 * 1_000_000])
+    code, _, err = run_cli(["import", *args, "--events", str(path)], capsys)
+    assert code == 0, err
+    assert len(_contents(store)[1]) == 2
