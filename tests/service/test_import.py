@@ -681,3 +681,11 @@ def test_the_command_refuses_a_future_event_or_a_header_alone_with_exit_code_2(
     code, _, err = run_cli(["import", *args, "--events", str(path)], capsys)
     assert code == 0, err
     assert len(_contents(store)[1]) == 2
+    # a spreadsheet saved with ';' between values: the hint, as score gives it
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("lead_id;type;timestamp\nL1;page_view;2026-11-01T00:00:00Z\n")
+    code, out, err = run_cli(["import", *args, "--events", str(semicolons)], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {semicolons}, row 1, column 'lead_id': missing column(s) lead_id, type, "
+                          "timestamp; the header seems to be separated by semicolons"), err
+    assert len(_contents(store)[1]) == 2

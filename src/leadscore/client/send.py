@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.engine.timestamps import iso
 from leadscore.errors import InputError, LeadscoreError
-from leadscore.ingest.files import iter_events, iter_leads
+from leadscore.ingest.files import NO_EVENTS, iter_events, iter_leads
 from leadscore.ingest.ids import content_digest, derived_event_id
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def scan_events(path: str | Path) -> EventScan:
         if event.event_id is None:
             keys.append(int.from_bytes(content_digest(event)[:8], "big"))
     if not count:
-        raise InputError("no events in the file (only a header?)", file=str(path))
+        raise InputError(NO_EVENTS, file=str(path))
     repeated: frozenset[int] = frozenset()
     if len(keys) > 1:
         import numpy as np

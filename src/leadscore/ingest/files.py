@@ -34,6 +34,7 @@ from leadscore.ingest.normalise import (
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 Progress = Callable[[int], None]  # called with the number of rows read so far
+NO_EVENTS = "no events in the file (only a header?)"  # score, import and send refuse such a file
 
 
 _SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
@@ -356,7 +357,7 @@ def read_events(
             )
         by_lead.setdefault(event.lead_id, []).append(event)
     if stats.rows == 0:
-        raise InputError("no events in the file (only a header?)", file=str(path))
+        raise InputError(NO_EVENTS, file=str(path))
     return by_lead, stats
 
 

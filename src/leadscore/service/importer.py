@@ -396,11 +396,9 @@ def _read_event_file(path: str | Path, now_us: int, tolerance_us: int = DEFAULT_
     try:
         by_lead, stats = read_events(path, derive_ids=True)
     except InputError as exc:
-        if "missing column" in str(exc):
-            raise InputError(
-                f"missing column(s) {str(exc).split('missing column(s) ', 1)[-1].split(' (')[0]}",
-                file=str(path), row=exc.row, column=exc.column,
-            ) from None
+        if exc.message.startswith("missing column(s) "):  # without the readers' "(events need ...)"
+            raise InputError(exc.message.replace(" (events need lead_id, type, timestamp)", "", 1),
+                             file=str(path), row=exc.row, column=exc.column) from None
         raise
     # the events read (the first copy of each event_id), Arrow's table path or the row reader's
     last = max(map(_TS, itertools.chain.from_iterable(by_lead.values())))
