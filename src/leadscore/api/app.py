@@ -54,6 +54,7 @@ from leadscore.service.retention import Housekeeper
 from leadscore.service.scoring import ScoringPolicy
 from leadscore.store.db import Store
 from leadscore.store.event_cache import EventCache
+from leadscore.web.security import OPEN_PATHS as WEB_OPEN_PATHS
 
 log = logging.getLogger("leadscore.api")
 
@@ -293,7 +294,7 @@ class RefuseNulInUrl:
 
 # the paths that neither a key nor the sign-in guards (a NUL in their URL is refused at once;
 # every other route checks the caller first: tests/api/test_bad_values.py walks them all)
-OPEN_PATHS = ("/health", "/docs", "/openapi.json", *web.OPEN_PATHS)
+OPEN_PATHS = ("/health", "/docs", "/openapi.json", *WEB_OPEN_PATHS)
 
 
 def _open_path(path: str) -> bool:

@@ -8,12 +8,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from leadscore.web import analytics, auth, leads, model, segments, static
+from leadscore.web.security import OPEN_PATHS
 
 router = APIRouter(include_in_schema=False)
 for _module in (static, auth, leads, model, segments, analytics):
     router.include_router(_module.router)
-
-# the pages open without signing in (every other page calls base.require first)
-OPEN_PATHS = ("/signin", "/signout", "/static/")
 
 __all__ = ["OPEN_PATHS", "router"]

@@ -31,6 +31,11 @@ from sqlalchemy.orm import Session
 
 from leadscore.store.tables_analytics import settings_kv
 
+# the pages open without signing in (every other page calls base.require first); here, not in
+# the package, for the API to read them while the package is being imported (a page module
+# imports the API's dependencies, which import the app)
+OPEN_PATHS = ("/signin", "/signout", "/static/")
+
 COOKIE = "ls_session"
 MAX_AGE_S = 12 * 3600
 CSRF_FIELD = "csrf_token"
