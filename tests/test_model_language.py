@@ -580,6 +580,24 @@ def test_refusal_reads_as_one_sentence_with_place_and_hint() -> None:
     )
 
 
+def test_a_literal_webhook_secret_is_refused_saying_how_to_give_one() -> None:
+    text = rule_doc("{attribute: x, equals: 1}") + """stages:
+  - {name: MQL, min_score: 10}
+  - {name: New, min_score: 0}
+triggers:
+  - id: crm
+    on: {stage_entered: MQL}
+    do:
+      - webhook: {url: "https://crm.example.com/hook", secret: "hunter2"}
+"""
+    issue = one_issue(text)
+    assert issue.path == "triggers[0].do[0].webhook.secret"
+    assert issue.message.startswith("the secret must name an environment variable, as ${WEBHOOK_SECRET}: "
+                                    "a literal secret is refused")
+    assert "hunter2" not in issue.message  # the secret is not echoed either
+    assert "pattern" not in issue.message
+
+
 def test_nested_error_has_full_path_and_line() -> None:
     text = HEAD + """rules:
   - id: ok

@@ -689,3 +689,17 @@ def test_the_command_refuses_a_future_event_or_a_header_alone_with_exit_code_2(
     assert err.startswith(f"error: {semicolons}, row 1, column 'lead_id': missing column(s) lead_id, type, "
                           "timestamp; the header seems to be separated by semicolons"), err
     assert len(_contents(store)[1]) == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("mode", ["one process"], indirect=True)
+def test_the_summary_is_the_only_line_on_stderr_when_it_is_not_a_terminal(
+    world: dict[str, Path], db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log or a pipe gets no progress bar, and no blank line where it was (nor does score's)."""
+    from cli_run import run_cli
+
+    code, out, err = run_cli(["import", "--leads", str(world["leads"]), "--events", str(world["events"]),
+                              "--db", db_url, "--no-triggers"], capsys)
+    assert (code, out) == (0, "")
+    assert err.startswith("imported 250 lead(s)") and err.count("\n") == 1, repr(err)

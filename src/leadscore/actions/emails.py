@@ -21,7 +21,8 @@ _env = SandboxedEnvironment(autoescape=False)  # a missing attribute renders as 
 
 
 def truthy(value: Any) -> bool:
-    """Consent is given by ``true``, ``1`` or the texts ``true``, ``yes``, ``y``, ``1``."""
+    """Consent is given by ``true``, ``1`` or one of :data:`TRUE_TEXTS` (any case, outer
+    white space ignored)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):

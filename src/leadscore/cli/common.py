@@ -9,12 +9,22 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leadscore.engine.timestamps import parse_timestamp
 from leadscore.errors import InputError, LeadscoreError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def progress_bar(quiet: bool) -> Progress:
+    """The progress bar of a long command, on stderr: none with ``--quiet``, nor when stderr
+    is not a terminal (a log or a pipe would get a blank line where the bar was)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=quiet or not err.is_terminal,
+    )
 
 
 def now_us() -> int:

@@ -6,18 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
 from leadscore.batch import AUTO, ENGINES, score_files
-from leadscore.cli.common import AsOfOption, err, parse_as_of
+from leadscore.cli.common import AsOfOption, err, parse_as_of, progress_bar
 from leadscore.errors import UsageError
 from leadscore.model import load_model
 
@@ -64,11 +57,7 @@ def score(
         raise UsageError("--master is only for --engine spark")
     scoring_model = load_model(model)
     moment = parse_as_of(as_of)
-    show = not quiet and err.is_terminal
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not show,
-    ) as bar:
+    with progress_bar(quiet) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int | None) -> None:

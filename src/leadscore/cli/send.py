@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadscore.cli.common import err
+from leadscore.cli.common import err, progress_bar
 from leadscore.errors import UsageError
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ def send(
 ) -> None:
     """Post lead and event files to a running service (POST /v1/leads, POST /v1/events), in file order."""
     import httpx
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from leadscore.client.send import EventScan, Sender, event_rows, read_lead_rows, scan_events
 
@@ -57,10 +56,7 @@ def send(
     scan = scan_events(events) if events is not None else EventScan(0)  # every row checked first
     headers = {"Authorization": f"Bearer {key}", "User-Agent": "leadscore-send"}
     started = time.perf_counter()
-    with httpx.Client(base_url=address, headers=headers, timeout=TIMEOUT_S) as client, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=quiet,
-    ) as bar:
+    with httpx.Client(base_url=address, headers=headers, timeout=TIMEOUT_S) as client, progress_bar(quiet) as bar:
         tasks: dict[str, object] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leadscore.cli.common import DbOption, database_url, err, now_us
+from leadscore.cli.common import DbOption, database_url, err, now_us, progress_bar
 from leadscore.errors import UsageError
 from leadscore.scopes import SCOPES
 
@@ -286,7 +286,6 @@ def import_command(
     ] = True,
 ) -> None:
     """Load lead and event files into the store (deduplicated by event_id) and score them."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from leadscore.config import get_settings
     from leadscore.service.importer import import_files
@@ -307,10 +306,7 @@ def import_command(
     try:
         with store.write() as session:
             ensure_model(session, None, now_us())
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=True, disable=quiet,
-        ) as bar:
+        with progress_bar(quiet) as bar:
             tasks: dict[str, object] = {}
 
             def progress(stage: str, done: int, total: int | None) -> None:

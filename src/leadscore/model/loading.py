@@ -147,6 +147,10 @@ def _message(error: Any) -> str:
         )
     if kind == "string_pattern_mismatch" and loc and loc[-1] == "group":
         return f"group name {error.get('input')!r} may only hold letters, digits, '_' and '-'"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "secret":
+        return ("the secret must name an environment variable, as ${WEBHOOK_SECRET}: a literal "
+                "secret is refused (the model is stored in the database and shown by GET /v1/model; a "
+                "secret must not be)")
     if kind in ("list_type", "dict_type"):
         want = "a list" if kind == "list_type" else "a mapping"
         return f"expected {want}, got {type(error.get('input')).__name__}"
