@@ -147,7 +147,8 @@ BAD_INPUTS = [
     ("leads.csv", b"lead_id\nL1\nL1\n", "leads.csv, row 2, column 'lead_id': lead_id 'L1' appears again (first at row 1)"),
     ("events.csv", b"lead_id,type,timestamp\nL1,page_view,2025-13-01\n", "events.csv, row 1, column 'timestamp': timestamp: '2025-13-01' is not an ISO 8601 timestamp"),
     ("events.csv", b"lead_id,type\nL1,page_view\n", "events.csv, row 1, column 'timestamp': missing column(s) timestamp"),
-    ("events.jsonl", b'{"lead_id": "L1", "type": "x", "timestamp": "2025-01-01"}\n{"lead_id": \n', "events.jsonl, row 2: not valid JSON"),
+    ("events.jsonl", b'{"lead_id": "L1", "type": "x", "timestamp": "2025-01-01"}\n{"lead_id": \n', "events.jsonl, row 2: not valid JSON: Expecting value (character 13, where the line ends)"),
+    ("leads.jsonl", b'{"lead_id": "L1", "name": "x",}\n', "leads.jsonl, row 1: not valid JSON: Expecting property name enclosed in double quotes (character 31)"),
     ("events.jsonl", b'{"lead_id": "L1", "type": 5, "timestamp": "2025-01-01"}\n', "events.jsonl, row 1, column 'type': type must be text"),
     ("leads.txt", b"lead_id\nL1\n", "leads.txt: unknown file type '.txt'"),
     # a spreadsheet saved where the list separator is ';' (or as tab-separated text)
@@ -174,6 +175,24 @@ def test_bad_input_exit_2_one_line_nothing_written(
     assert message in lines[0]
     assert not out_path.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv")]
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_trailing_comma_in_json_lines_is_refused_by_every_engine_and_a_comma_in_a_text_is_not(
+    engine: str, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB's reader takes `{"a": 1,}`; JSON and the python reader do not."""
+    leads = tmp_path / "leads.jsonl"
+    leads.write_text('{"lead_id": "L1", "job_title": "VP, }"}\n{"lead_id": "L2", "job_title": "CEO",}\n',
+                     encoding="utf-8")
+    code, _, err = run(score_args({**files, "leads": leads}, "--engine", engine), capsys)
+    assert code == 2
+    assert err == (f"error: {leads}, row 2: not valid JSON: Expecting property name enclosed in double quotes "
+                   "(character 38)\n")
+    leads.write_text('{"lead_id": "L1", "job_title": "VP, }"}\n', encoding="utf-8")
+    code, out, err = run(score_args({**files, "leads": leads}, "--engine", engine), capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("L1,")
 
 
 def test_bad_model_and_bad_as_of(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

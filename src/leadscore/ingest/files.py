@@ -180,8 +180,11 @@ def _iter_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, di
             try:
                 record = json.loads(line, parse_constant=json_constant)
             except json.JSONDecodeError as exc:
+                # the place on this line (a line cut short: its end, not "line 2, column 1")
+                at = exc.colno if exc.lineno == 1 else len(line.rstrip("\r\n")) + 1
+                ended = ", where the line ends" if at > len(line.rstrip("\r\n")) else ""
                 raise InputError(
-                    f"not valid JSON: {exc.msg} (character {exc.colno})", file=str(path), row=line_number
+                    f"not valid JSON: {exc.msg} (character {at}{ended})", file=str(path), row=line_number
                 ) from None
             if not isinstance(record, dict):
                 raise InputError(

@@ -115,6 +115,12 @@ def _sql(expression: exp.Expr) -> str:
     return expression.sql(dialect="duckdb")
 
 
+# DuckDB's JSON reader takes a comma before a closing brace or bracket, which JSON (and the
+# python reader) refuse; a line that may hold one is read again by the python reader (about
+# 40 ns a line to look, here)
+_TRAILING_COMMA = r"SELECT 1 FROM {table} WHERE regexp_matches(json, ',[ \t\n\r]*[}}\]]') LIMIT 1"
+
+
 class _Reader:
     """Opens files as :class:`FileSource`s; problems are reported by the python reader."""
 
@@ -126,10 +132,14 @@ class _Reader:
         if not path.exists() or path.is_dir() or path.stat().st_size == 0:
             python_check()
         try:
-            return self._open(path, name, fmt)
+            source = self._open(path, name, fmt)
         except (duckdb.Error, UnicodeDecodeError, csv.Error) as exc:
             python_check()
             raise InputError(f"DuckDB cannot read the file: {exc}; try --engine python", file=str(path)) from None
+        if fmt == "jsonl" and _run(self.con, _TRAILING_COMMA.format(table=_sql(exp.to_identifier(name, quoted=True)))
+                                   ).fetchall():
+            python_check()  # names the row, unless every such comma was inside a text
+        return source
 
     def _open(self, path: Path, name: str, fmt: str) -> FileSource:
         table = exp.to_identifier(name, quoted=True)
