@@ -97,6 +97,7 @@ def test_cli_segments_webhooks_and_audience(api: TestClient, tmp_path: Path, rec
     result = runner.invoke(cli, ["webhooks", "list", "--db", db])
     assert result.exit_code == 0
     lines = result.output.splitlines()
+    assert "id\tkind\tstatus\tattempts\ttrigger\tlead_id\ttarget\tlast_error" in lines  # stdout's first
     assert len([line for line in lines if "\twebhook\tdelivered\t1/50\tmql-to-crm\t" in line]) == 3
     first = next(line for line in lines if "\twebhook\t" in line).split("\t")[0]
     result = runner.invoke(cli, ["webhooks", "replay", first, "--db", db])

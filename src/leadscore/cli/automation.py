@@ -32,13 +32,14 @@ def webhooks_list(
     deliveries: Annotated[bool, typer.Option("--deliveries", help="List delivery attempts instead.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows, newest first.")] = 50,
 ) -> None:
-    """List outbox rows (or delivery attempts), newest first, as tab-separated lines."""
+    """List outbox rows (or delivery attempts), newest first, as tab-separated lines after a header line."""
     from leadscore.actions.outbox import counts, list_deliveries, list_rows
 
     store = _store(db)
     try:
         with store.read() as session:
             if deliveries:
+                print("outbox_id\tattempt\tresult\tstatus_code\tlatency\tat\terror")
                 for d in list_deliveries(session, limit=limit):
                     print(f"{d['outbox_id']}\t#{d['attempt']}\t{'ok' if d['ok'] else 'failed'}\t"
                               f"{d['status_code'] or '-'}\t{d['latency_ms']:.1f} ms\t{d['at']}\t"
@@ -49,6 +50,7 @@ def webhooks_list(
             summary = counts(session)
     finally:
         store.dispose()
+    print("id\tkind\tstatus\tattempts\ttrigger\tlead_id\ttarget\tlast_error")
     for r in rows:
         print(f"{r['id']}\t{r['kind']}\t{r['status']}\t{r['attempts']}/{r['max_attempts']}\t"
                   f"{r['trigger']}\t{r['lead_id']}\t{r['target']}\t{r['last_error'] or ''}")
