@@ -71,15 +71,49 @@ def test_predict_with_factors(world: Path, trained: Path, capsys: pytest.Capture
     assert texts and all(isinstance(t, str) and t for t in texts)
 
 
+def test_predict_without_factors_tells_the_summary_and_warns_of_missing_or_unreadable_columns(
+    world: Path, trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default use (no --explain, no --quiet) crashed after writing the file."""
+    output = tmp_path / "p.csv"
+    args = ["predict", "--model", str(trained), "--events", str(world / "events.csv"), "--output", str(output)]
+    code, out, err = run([*args, "--leads", str(world / "leads.csv")], capsys)
+    assert (code, out) == (0, "")
+    assert err.startswith(f"predicted 1500 lead(s) -> {output} (mean probability ") and "warning" not in err
+    full = pd.read_csv(output)
+    # a renamed header and a text in a number column: told, not silently predicted as blanks
+    leads = pd.read_csv(world / "leads.csv", dtype=str, keep_default_na=False)
+    leads = leads.rename(columns={"job_title": "Job Title"})
+    leads.loc[4, "company_size"] = "huge"
+    changed = tmp_path / "changed.csv"
+    leads.to_csv(changed, index=False)
+    code, _, err = run([*args, "--leads", str(changed)], capsys)
+    assert code == 0, err
+    assert (f"warning: {changed}: the leads have no column 'job_title', which the model uses - did you mean "
+            "'Job Title'?: every lead is predicted as if it were not given") in err
+    assert (f"warning: {changed}: column 'company_size': 1 value(s) are not numbers (first: 'huge', row 5), "
+            "which the model reads as numbers: they count as not given") in err
+    assert len(pd.read_csv(output)) == len(full)
+    code, _, err = run([*args, "--leads", str(world / "leads.csv"), "--explain", "--top-factors", "-1"], capsys)
+    assert code == 2 and "--top-factors" in err
+
+
 def test_evaluate_thresholds_compare_and_learn(world: Path, trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = world / "eval.html"
     code, _, err = run(["evaluate", "--model", str(trained), *common(world), "--report", str(report)], capsys)
     assert code == 0, err
     assert "were used to train the model" in err and report.exists()
+    metrics = world / "eval.json"
+    code, _, err = run(["evaluate", "--model", str(trained), *common(world), "--json", str(metrics)], capsys)
+    assert code == 0, err
+    assert json.loads(metrics.read_text())["evaluation"]["leads"] == 1500 and f"wrote {metrics}" in err
+    code, _, err = run(["evaluate", "--model", str(trained), *common(world)], capsys)
+    assert code == 2 and "give --report FILE.html, --json FILE.json or both" in err
 
     code, out, err = run(["thresholds", "--model", str(trained), *common(world), "--capacity", "100"], capsys)
     assert code == 0, err
     assert "SQL" in out and "MQL" in out
+    assert "warning: " in err and "of these leads were used to train it: its figures are optimistic" in err
 
     staged = world / "staged.yaml"
     code, out, err = run(["thresholds", "--model", str(world / "starter.yaml"), *common(world),

@@ -56,6 +56,22 @@ def test_recommend_respects_capacity_precision_and_profit() -> None:
         recommend(y, score, value_per_conversion=10)
 
 
+def test_recommend_says_when_no_cut_doubles_the_rate_and_when_mql_has_no_room() -> None:
+    """At a conversion rate of 50 % no cut reaches precision 100 %: the old fallback took the
+    single top score (here a lead that did not convert: SQL at 0 % precision) and still
+    claimed the rule."""
+    score = np.arange(64, 0, -1).astype(float)
+    y = np.r_[np.zeros(1), np.ones(5), np.zeros(1), np.ones(27), np.zeros(30)]  # 32 of 64
+    rec = recommend(y, score)
+    assert rec.sql.precision == pytest.approx(32 / 34) and rec.sql.leads == 34  # the best precision
+    assert rec.rule == "the best precision, 94% (no cut reaches 2 x the conversion rate, 100%, on these leads)"
+    # a SQL cut keeping most conversions: MQL can only sit just below it, which a note says
+    wide = recommend(y, score, capacity=40)
+    assert wide.sql.recall >= 0.8 and wide.mql.leads == wide.sql.leads + 1
+    assert wide.notes and wide.notes[0].startswith("the SQL cut already keeps 100% of the conversions")
+    assert not recommend(y, score, capacity=10).notes
+
+
 MODEL = """\
 # a commented model
 version: 1

@@ -179,6 +179,15 @@ def test_bad_requests_are_refused_clearly(client: TestClient, model_dir: Path) -
     assert bad.status_code == 422 and "between 0 and 1" in bad.json()["message"]
     bad = client.put("/v1/predictive?policy=predictive&stages=Hot", content=_zip(model_dir))
     assert bad.status_code == 422 and bad.json()["field"] == "stages"
+    # cut-offs in the wrong order made leads of 10-40 "SQL" and those above 40 "MQL"
+    bad = client.put("/v1/predictive?policy=predictive&stages=SQL%3D10,MQL%3D40", content=_zip(model_dir))
+    assert bad.status_code == 422 and bad.json() == {
+        "error": "invalid_request", "field": "stages",
+        "message": "stages: stages must be listed by falling min_score (e.g. SQL=40,MQL=15): MQL 40 is not "
+                   "below 10 of SQL"} | {k: v for k, v in bad.json().items() if k not in ("error", "field", "message")}
+    bad = client.put("/v1/predictive?policy=predictive",
+                     content=_edited(model_dir, "stages.json", lambda _: '{"MQL": 15, "SQL": 40}'))
+    assert bad.status_code == 422 and "listed by falling min_score" in bad.json()["message"]
     assert client.get("/v1/predictive").json()["active"] is False
 
 

@@ -93,6 +93,33 @@ def test_one_class_and_too_few_positives_are_refused() -> None:
         check_classes(np.zeros(50), "converted")
     with pytest.raises(TrainingDataError, match=r"only 7 converted lead\(s\) in 'converted' \(of 507\).*at least 25.*add at least 18 more"):
         check_classes(np.r_[np.ones(7), np.zeros(500)], "converted")
+    # the training part of a split: said so, and the leads to add counted on all of them
+    whole = np.r_[np.ones(30), np.zeros(600)]
+    with pytest.raises(TrainingDataError) as raised:
+        check_classes(np.r_[np.ones(24), np.zeros(480)], "converted", whole=whole)
+    assert str(raised.value) == (
+        "only 24 converted lead(s) in the training part (80%) of 'converted' (30 of 630 in all); training "
+        "needs at least 25 of each outcome (the holdout and each cross-validation fold need some): add "
+        "about 2 more converted lead(s)")
+    with pytest.raises(TrainingDataError, match=r"measuring a model needs at least 25 labelled leads of each"):
+        check_classes(np.r_[np.ones(5), np.zeros(55)], "converted", training=False)
+
+
+def test_a_stray_target_value_is_named_with_its_row() -> None:
+    from leadscore.errors import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        target_vector(pd.Series(["yes", "no", "yes", "maybe", "no"]), None, column="converted")
+    assert str(raised.value) == ("the target 'converted' has the values maybe, no, yes ('maybe' first for the "
+                                 "lead of data row 4 of the lead file); say which one means converted with "
+                                 "--positive VALUE")
+
+
+def test_a_zero_one_target_written_as_decimals_is_read_as_zero_one() -> None:
+    """pandas writes a 0/1 column with blanks as 1.0 / 0.0."""
+    assert target_vector(pd.Series(["1.0", "0.0", None, " 1.00 "]), None, column="t").tolist()[:2] == [1.0, 0.0]
+    assert target_vector(pd.Series(["1.0", "0.0"]), "1", column="t").tolist() == [1.0, 0.0]
+    assert target_vector(pd.Series([1.0, 0.0]), "1.0", column="t").tolist() == [1.0, 0.0]
 
 
 def test_target_values_and_positive() -> None:

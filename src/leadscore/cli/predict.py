@@ -226,7 +226,8 @@ def predict(
     events: EventsOption = None,
     as_of: AsOfOption = None,
     explain: Annotated[bool, typer.Option("--explain", help="Add the top positive and negative factors.")] = False,
-    top_factors: Annotated[int, typer.Option("--top-factors", help="Factors of each sign with --explain.")] = 3,
+    top_factors: Annotated[int, typer.Option("--top-factors", min=1,
+                                             help="Factors of each sign with --explain.")] = 3,
     id_column: IdOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -244,12 +245,16 @@ def predict(
     if moment is None and column is None:
         moment = datetime.now(UTC)
     offset = predictor.as_of_offset_days if column else 0.0
-    moments = as_of_moments(frame, as_of_column=column, as_of=moment, file=str(leads), offset_days=offset)
+    moments = as_of_moments(frame, as_of_column=column, as_of=moment, file=str(leads), offset_days=offset,
+                            fallback=f"give it a value, or --as-of: predict then scores every lead at that "
+                                     f"moment instead of its {column}")
     table = None
     if events is not None:
         table = read_events_table(events, properties=predictor.scorer.features_.event_properties())
     if predictor.uses_events and events is None:
         err.print("warning: the model was trained with events; without --events every lead looks inactive", markup=False)
+    for warning in predictor.scorer.features_.input_warnings(frame):
+        err.print(f"warning: {leads}: {warning}", markup=False)
     data = LeadData(frame, table, moments, str(leads))
     csv = file_format(output) == "csv"
     if explain:
@@ -271,7 +276,7 @@ def predict(
         _write_scores(output, data.lead_ids, probs, csv=csv)
     if not quiet:
         err.print(
-            f"predicted {len(results)} leads -> {output} (mean probability {probs.mean():.3f}, "
+            f"predicted {len(probs)} lead(s) -> {output} (mean probability {probs.mean():.3f}, "
             f"{int((probs >= 0.5).sum())} at 0.5 or more)",
             markup=False,
         )
@@ -314,7 +319,8 @@ def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory written by `leadscore train`.")],
     leads: LeadsOption,
     target: TargetOption,
-    report: Annotated[Path, typer.Option("--report", help="Write the HTML report here.")],
+    report: Annotated[Path | None, typer.Option("--report", help="Write the HTML report here.",
+                                                show_default=False)] = None,
     positive: PositiveOption = None,
     events: EventsOption = None,
     as_of_column: AsOfColumnOption = None,
@@ -322,21 +328,25 @@ def evaluate(
     offset: OffsetOption = 0.0,
     outcomes: OutcomesOption = None,
     id_column: IdOption = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.", show_default=False)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON here.", show_default=False)] = None,
 ) -> None:
-    """Metrics of a trained model on new labelled leads, with an HTML report."""
+    """Metrics of a trained model on new labelled leads: an HTML report (--report), JSON (--json), or both."""
     from leadscore.predict.predictor import Predictor
     from leadscore.predict.report import evaluation_report
     from leadscore.predict.training import _jsonable
     from leadscore.predict.training import evaluate as run
 
+    if report is None and json_out is None:
+        raise UsageError("give --report FILE.html, --json FILE.json or both: where to write the evaluation")
     predictor = Predictor.load(model)
     positive = positive if positive is not None else predictor.target.get("positive")
     column, offset = _model_as_of(predictor, as_of_column, as_of, offset)
     data, y = _labelled(leads, events, outcomes, target, positive, id_column or predictor.id_column, column,
                         _moment(as_of), default_now=True, offset=offset)
     result = run(predictor, data, y, target=target)
-    report.write_text(evaluation_report(result, f"leadscore evaluation: {model.name} on {leads.name}"), encoding="utf-8")
+    if report is not None:
+        report.write_text(evaluation_report(result, f"leadscore evaluation: {model.name} on {leads.name}"),
+                          encoding="utf-8")
     if json_out is not None:
         json_out.write_text(json.dumps(_jsonable(result), indent=2) + "\n", encoding="utf-8")
     for warning in result["warnings"]:
@@ -348,7 +358,7 @@ def evaluate(
         markup=False,
     )
     err.print(_metric_table(evaluation["metrics"], "Evaluation"))
-    err.print(f"wrote {report}", markup=False)
+    err.print(f"wrote {', '.join(str(f) for f in (report, json_out) if f is not None)}", markup=False)
 
 
 # ---- thresholds -------------------------------------------------------------------------
@@ -371,7 +381,7 @@ def _scored(model_path: Path, leads: Path, events: Path | None, outcomes: Path |
                         _moment(as_of), default_now=True, offset=offset)
     from leadscore.predict.training import labelled
 
-    data, y, warnings = labelled(data, y, target)
+    data, y, warnings = labelled(data, y, target, training=False)
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
     return model, score_with(model, data, name), y
@@ -442,6 +452,8 @@ def thresholds(
         table.add_row(*cells)
     out.print(table)
     out.print(f"SQL: {rec.rule}. MQL: the highest cut keeping {mql_recall:.0%} of conversions, below SQL.", markup=False)
+    for note in (*rec.notes, *([scored.note] if scored.note else [])):
+        err.print(f"warning: {note}", markup=False)
     if save_stages:
         from leadscore.service.predictive import STAGES_FILE
 
@@ -496,7 +508,7 @@ def compare(
         as_of_column, offset = _model_as_of(predictive[0], as_of_column, as_of, offset)
     data, y = _labelled(leads, events, outcomes, target, positive, id_column or "lead_id", as_of_column,
                         _moment(as_of), default_now=True, offset=offset)
-    data, y, warnings = labelled(data, y, target)
+    data, y, warnings = labelled(data, y, target, training=False)
     a = score_with(models[0], data, str(model_a))
     b = score_with(models[1], data, str(model_b))
     cap = capacity if capacity is not None else max(1, round(0.1 * len(y)))
@@ -544,7 +556,7 @@ def learn(
     rule_model = load_model(model)
     data, y = _labelled(leads, events, outcomes, target, positive, id_column or "lead_id", as_of_column,
                         _moment(as_of), default_now=True, offset=offset)
-    data, y, warnings = labelled(data, y, target)
+    data, y, warnings = labelled(data, y, target)  # learning points: training
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
     engine_leads, engine_events = engine_inputs(data)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -374,9 +375,10 @@ def as_of_moments(
     as_of: datetime | None,
     file: str | None,
     offset_days: float = 0.0,
+    fallback: str = "give --as-of as a fallback",
 ) -> np.ndarray | None:
     """One as-of moment per lead: the lead's ``as_of_column`` (plus ``offset_days``), else
-    the fixed ``as_of``."""
+    the fixed ``as_of``. ``fallback``: what the refusal of an empty value advises."""
     if as_of_column is not None:
         require_column(leads, as_of_column, file, "the as-of column")
         moments = timestamps_us(leads[as_of_column], file=file, column=as_of_column, required=False)
@@ -387,7 +389,7 @@ def as_of_moments(
         elif (moments == NAT).any():
             row = int(np.argmax(moments == NAT))
             raise InputError(
-                f"{as_of_column} is empty, so the lead has no as-of moment (give --as-of as a fallback)",
+                f"{as_of_column} is empty, so the lead has no as-of moment ({fallback})",
                 file=file, row=row + 1, column=as_of_column,
             )
         return moments
@@ -435,12 +437,18 @@ def join_outcomes(leads: pd.DataFrame, outcomes_path: str | Path, target: str, i
     return merged.rename(columns={"__target": target})
 
 
+_WHOLE_DECIMAL = re.compile(r"[+-]?\d+\.0*")
+
+
 def _folded(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip().lower()
+    text = str(value).strip().lower()
+    if _WHOLE_DECIMAL.fullmatch(text):  # "1.0", "0.00": a 0/1 column written with blanks by pandas
+        return text.split(".")[0].lstrip("+") or "0"
+    return text
 
 
 def target_vector(values: pd.Series, positive: str | None, *, column: str, file: str | None = None) -> np.ndarray:
@@ -460,14 +468,21 @@ def target_vector(values: pd.Series, positive: str | None, *, column: str, file:
     if set(levels) <= _TRUE | _FALSE:
         y[present] = np.isin(folded[present], list(_TRUE)).astype(float)
         return y
+    odd = [v for v in levels if v not in _TRUE | _FALSE]
+    row = 1 + next(i for i, (v, ok) in enumerate(zip(folded, present, strict=True)) if ok and v == odd[0])
+    where = f" ('{odd[0]}' first for the lead of data row {row} of the lead file)"
     raise UsageError(
-        f"the target '{column}' has the values {', '.join(levels[:6])}{', ...' if len(levels) > 6 else ''}; "
-        "say which one means converted with --positive VALUE"
+        f"the target '{column}' has the values {', '.join(levels[:6])}{', ...' if len(levels) > 6 else ''}"
+        f"{where}; say which one means converted with --positive VALUE"
     )
 
 
-def check_classes(y: np.ndarray, column: str, *, minimum: int = MIN_PER_CLASS) -> None:
-    """Refuse a target with one class or too few leads of one outcome, saying how many are needed."""
+def check_classes(y: np.ndarray, column: str, *, minimum: int = MIN_PER_CLASS, training: bool = True,
+                  whole: np.ndarray | None = None) -> None:
+    """Refuse a target with one class or too few leads of one outcome, saying how many are needed.
+    ``training``: the words are about training a model (else about measuring one on labelled
+    leads). ``whole``: ``y`` is the training part of these labelled leads, and the leads to add
+    are counted on them."""
     positives = int((y == 1).sum())
     negatives = int((y == 0).sum())
     if positives == 0 or negatives == 0:
@@ -476,12 +491,20 @@ def check_classes(y: np.ndarray, column: str, *, minimum: int = MIN_PER_CLASS) -
             f"the target '{column}' has one class only: all {len(y)} labelled leads are {only}; "
             "a model needs converted and not-converted leads"
         )
-    for count, name in ((positives, "converted"), (negatives, "not-converted")):
+    for count, name, value in ((positives, "converted", 1), (negatives, "not-converted", 0)):
         if count < minimum:
+            need = (f"training needs at least {minimum} of each outcome (the holdout and each "
+                    "cross-validation fold need some)" if training else
+                    f"measuring a model needs at least {minimum} labelled leads of each outcome")
+            if whole is None:
+                raise TrainingDataError(f"only {count} {name} lead(s) in '{column}' (of {len(y)}); {need}: "
+                                        f"add at least {minimum - count} more")
+            share = len(y) / len(whole)
+            total = int((whole == value).sum())
+            more = max(1, math.ceil(minimum / share) - total)
             raise TrainingDataError(
-                f"only {count} {name} lead(s) in '{column}' (of {len(y)}); training needs at least "
-                f"{minimum} of each outcome (the holdout and each cross-validation fold need some): "
-                f"add at least {minimum - count} more"
+                f"only {count} {name} lead(s) in the training part ({share:.0%}) of '{column}' ({total} of "
+                f"{len(whole)} in all); {need}: add about {more} more {name} lead(s)"
             )
 
 

@@ -35,7 +35,7 @@ from leadscore.engine.timestamps import MICROS_PER_DAY
 from leadscore.engine.values import test_value as value_holds
 from leadscore.engine.values import text_form
 from leadscore.model.loading import parse_model
-from leadscore.model.schema import ScoringModel, time_conditions
+from leadscore.model.schema import ScoringModel, did_you_mean, time_conditions
 from leadscore.predict.data import NAT, LeadData
 
 OTHER = "(other)"
@@ -440,6 +440,31 @@ class LeadFeatures(TransformerMixin, BaseEstimator):
         for count in self.event_counts_:
             used |= {prop for prop, _, _ in count.where}
         return used
+
+    def input_warnings(self, leads: pd.DataFrame) -> list[str]:
+        """What a user should hear about new leads before trusting their predictions: a
+        column the model uses that the file lacks (a renamed header scores every lead as if
+        the value were not given), and texts in a column the model reads as numbers."""
+        check_is_fitted(self, "specs_")
+        used = [plan for plan in self.columns_
+                if plan.kind in ("numeric", "category", "datetime") or (plan.kind == "text" and plan.words)]
+        present = [str(c) for c in leads.columns]
+        warnings = []
+        for plan in used:
+            if plan.name not in leads.columns:
+                hint = did_you_mean(plan.name, present)
+                warnings.append(f"the leads have no column '{plan.name}', which the model uses{hint}: "
+                                "every lead is predicted as if it were not given")
+            elif plan.kind == "numeric" and not pd.api.types.is_numeric_dtype(leads[plan.name]):
+                texts = _text_values(leads[plan.name]).str.strip()
+                bad = texts.notna() & (texts != "") & as_numbers(leads[plan.name]).isna()
+                if bad.any():
+                    first = int(np.argmax(bad.to_numpy()))
+                    warnings.append(
+                        f"column '{plan.name}': {int(bad.sum())} value(s) are not numbers (first: "
+                        f"{texts.iloc[first]!r}, row {first + 1}), which the model reads as numbers: "
+                        "they count as not given")
+        return warnings
 
     @property
     def category_indices_(self) -> list[int]:

@@ -9,9 +9,11 @@ distinct score) we count the leads above it, the conversions among them, precisi
   above), ``min_precision``; with ``value_per_conversion`` and ``cost_per_contact`` the
   cut with the highest expected profit ``value x conversions - cost x leads`` within
   those constraints. With no option at all: the lowest cut whose precision is at least
-  twice the overall conversion rate (lift >= 2).
+  twice the overall conversion rate (lift >= 2), else (no cut reaches it, as at a rate of
+  50 % or more) the lowest cut of the best precision, which the rule then says.
 * **MQL** (marketing-qualified: worth nurturing) - the highest cut that still captures
-  ``mql_recall`` (80 %) of all conversions, and always below the SQL cut.
+  ``mql_recall`` (80 %) of all conversions, and always below the SQL cut (a note says so
+  when the SQL cut already captures that much: MQL then holds the leads just below it).
 
 The scale is the model's own score: the rule model's points (0-100 by default) for a
 rule model, 100 x probability for a predictive model.
@@ -51,6 +53,7 @@ class Recommendation:
     rule: str  # how the SQL cut was chosen
     leads: int
     conversions: int
+    notes: tuple[str, ...] = ()  # what a user should know before using the cuts
 
 
 def cut_table(y: np.ndarray, score: np.ndarray, probability: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -121,13 +124,18 @@ def recommend(
             ok &= precision >= min(1.0, 2 * base)
             reasons.append(f"precision >= 2 x the conversion rate ({min(1.0, 2 * base):.0%})")
         candidates = np.flatnonzero(ok)
+        if len(candidates) == 0 and (capacity is not None or min_precision is not None):
+            raise UsageError(f"no cut-off satisfies {' and '.join(reasons)} on these leads")
         if len(candidates) == 0:
-            if capacity is None and min_precision is None:
-                candidates = np.array([0])  # no cut doubles the rate: the single best score
-            else:
-                raise UsageError(f"no cut-off satisfies {' and '.join(reasons)} on these leads")
-        i = int(candidates[-1])
-        rule = "most conversions with " + " and ".join(reasons)
+            # no cut doubles the rate (at a rate of 50 % or more none can): the cut with the
+            # best precision, the lowest of those (the most conversions), said so
+            best = precision.max()
+            i = int(np.flatnonzero(precision >= best - 1e-12)[-1])
+            rule = (f"the best precision, {best:.0%} (no cut reaches 2 x the conversion rate, "
+                    f"{min(1.0, 2 * conversions / total):.0%}, on these leads)")
+        else:
+            i = int(candidates[-1])
+            rule = "most conversions with " + " and ".join(reasons)
     sql = _cut(table, i, "SQL", total, conversions, value_per_conversion, cost_per_contact)
     recall = table["conversions"] / max(conversions, 1)
     reaching = np.flatnonzero(recall >= mql_recall)
@@ -136,4 +144,9 @@ def recommend(
     if j == i and i + 1 < len(table["score"]):
         j = i + 1  # ... and strictly below it, so that both stages can be written
     mql = _cut(table, j, "MQL", total, conversions, value_per_conversion, cost_per_contact)
-    return Recommendation(sql, mql, rule, total, conversions)
+    notes = []
+    if sql.recall >= mql_recall:
+        notes.append(f"the SQL cut already keeps {sql.recall:.0%} of the conversions (--mql-recall "
+                     f"{mql_recall:.0%}), so the MQL stage holds only the leads just below it; a narrower "
+                     "SQL (--capacity, --min-precision) or a higher --mql-recall gives MQL a role")
+    return Recommendation(sql, mql, rule, total, conversions, tuple(notes))

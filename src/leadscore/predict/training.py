@@ -100,15 +100,17 @@ def split_holdout(y: np.ndarray, order_values: np.ndarray | None, share: float, 
     return np.sort(train), np.sort(test)
 
 
-def labelled(data: LeadData, y: np.ndarray, column: str) -> tuple[LeadData, np.ndarray, list[str]]:
-    """Drop leads without an outcome (with a warning) and check both outcomes are there."""
+def labelled(data: LeadData, y: np.ndarray, column: str, *,
+             training: bool = True) -> tuple[LeadData, np.ndarray, list[str]]:
+    """Drop leads without an outcome (with a warning) and check both outcomes are there
+    (``training``: for training a model, else for measuring one: the refusal's words)."""
     warnings = []
     known = ~np.isnan(y)
     if not known.all():
         warnings.append(f"{int((~known).sum())} lead(s) have no value in '{column}' and were left out")
         data = data.subset(np.flatnonzero(known))
         y = y[known]
-    check_classes(y, column)
+    check_classes(y, column, training=training)
     return data, y, warnings
 
 
@@ -131,7 +133,7 @@ def train(data: LeadData, y: np.ndarray, options: TrainOptions) -> TrainResult:
     data, y, warnings = labelled(data, y, options.target)
     order_values = time_values(data, options.time_column) if options.time_column else None
     train_rows, test_rows = split_holdout(y, order_values, options.holdout, options.seed)
-    check_classes(y[train_rows], options.target)
+    check_classes(y[train_rows], options.target, whole=y)
     if y[test_rows].min() == y[test_rows].max():
         raise TrainingDataError(
             f"the holdout (the {'latest' if order_values is not None else 'random'} {options.holdout:.0%} "
@@ -191,7 +193,7 @@ def train(data: LeadData, y: np.ndarray, options: TrainOptions) -> TrainResult:
 def evaluate(predictor: Predictor, data: LeadData, y: np.ndarray, *, target: str, n_boot: int = 200,
              seed: int = 0) -> dict[str, Any]:
     """Metrics of a saved model on new labelled leads (warns when they were used in training)."""
-    data, y, warnings = labelled(data, y, target)
+    data, y, warnings = labelled(data, y, target, training=False)
     p = predictor.probabilities(data)
     seen = predictor.seen_in_training(list(data.lead_ids))
     if seen:

@@ -165,6 +165,11 @@ def _check_stages(found: Any, where: str) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 100:
             raise InvalidRequest(f"{where}: {name} must have a minimum score between 0 and 100 (100 x probability)",
                                  where)
+        if out and float(value) >= min(out.values()):  # as a rule model's stages (model/checks.py)
+            before = next(reversed(out))
+            raise InvalidRequest(
+                f"{where}: stages must be listed by falling min_score (e.g. SQL=40,MQL=15): {name.strip()} "
+                f"{float(value):g} is not below {out[before]:g} of {before}", where)
         out[name.strip()] = float(value)
     return out
 
