@@ -309,6 +309,8 @@ def test_load_model_missing_file_and_non_utf8(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as info:
         load_model(tmp_path / "nope.yaml")
     assert info.value.issues[0].message == "cannot read the file: No such file or directory"
+    # not an "invalid model": the words of a missing data file
+    assert str(info.value) == info.value.one_line() == f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(HEAD.encode() + b"description: caf\xe9\n")
     with pytest.raises(ModelError) as info:

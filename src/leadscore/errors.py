@@ -19,6 +19,9 @@ class LeadscoreError(Exception):
         return " ".join(str(self).split("\n"))
 
 
+UNREADABLE = "cannot read the file"  # a model file that could not be read (model.loading)
+
+
 @dataclass(frozen=True)
 class ModelIssue:
     """One problem in a scoring-model document."""
@@ -44,14 +47,22 @@ class ModelError(LeadscoreError):
 
     def _render(self) -> str:
         prefix = f"{self.source}: " if self.source else ""
+        if self._unreadable():
+            return f"{prefix}{self.issues[0].message}"  # not a model at all: a missing file, a directory
         if len(self.issues) == 1:
             return f"{prefix}invalid model: {self.issues[0]}"
         lines = [f"{prefix}invalid model ({len(self.issues)} problems):"]
         lines += [f"  {issue}" for issue in self.issues]
         return "\n".join(lines)
 
+    def _unreadable(self) -> bool:
+        issue = self.issues[0]
+        return len(self.issues) == 1 and not issue.path and issue.message.startswith(UNREADABLE)
+
     def one_line(self) -> str:
         prefix = f"{self.source}: " if self.source else ""
+        if self._unreadable():
+            return self._render()
         first = f"{prefix}invalid model: {self.issues[0]}"
         if len(self.issues) > 1:
             first += f" (and {len(self.issues) - 1} more problem(s); run `leadscore model check`)"

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from leadscore.errors import ModelError, ModelIssue
+from leadscore.errors import UNREADABLE, ModelError, ModelIssue
 from leadscore.model.checks import document_issues
 from leadscore.model.schema import TAG_SUFFIX, ScoringModel, _describe
 
@@ -319,7 +319,7 @@ def load_model(path: str | Path) -> ScoringModel:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ModelError([ModelIssue("", f"cannot read the file: {exc.strerror}")], str(path)) from None
+        raise ModelError([ModelIssue("", f"{UNREADABLE}: {exc.strerror}")], str(path)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
