@@ -168,6 +168,11 @@ def test_a_lead_id_with_a_slash_has_its_page_export_and_erasure(sign_in: SignIn,
     assert 'href="/leads/acct%2F42"' in client.get("/").text
     assert "Trần Văn Ân" in text_of(client.get("/leads/acct%2F42").text)
     assert client.get("/leads/acct%2F42/export").json()["lead"]["lead_id"] == "acct/42"
+    # a Vietnamese / emoji id: a file name in ASCII (a header is Latin-1; it was a 500)
+    assert app_client.post("/v1/leads", json={"lead_id": "Nguyễn-🚀", "attributes": {}}, headers=api).status_code == 201
+    exported = client.get("/leads/Nguy%E1%BB%85n-%F0%9F%9A%80/export")
+    assert exported.status_code == 200 and exported.json()["lead"]["lead_id"] == "Nguyễn-🚀"
+    assert exported.headers["content-disposition"] == 'attachment; filename="lead-Nguy_n-_.json"'
     form = client.get("/leads/acct%2F42/erase")
     done = client.post("/leads/acct%2F42/erase", data={"confirm": "acct/42", "csrf_token": csrf_of(form.text)},
                        follow_redirects=False)
@@ -214,6 +219,10 @@ def test_model_page_rules_preview_errors_and_activation(sign_in: SignIn) -> None
     said = text_of(client.get(again.headers["location"]).text)
     assert f"This is the active model's document (version {version}): nothing changed, no lead was rescored." in said
     assert said.count("web-test-2") == text_of(after.text).count("web-test-2")  # no version added to the list
+    # as a browser sends the text area: lines ended by CRLF; still the same document
+    crlf = client.post("/model", data={"document": BETTER.replace("\n", "\r\n"), "csrf_token": token},
+                       follow_redirects=False)
+    assert (crlf.status_code, crlf.headers["location"]) == (303, f"/model?unchanged={version}")
 
 
 def test_model_upload_as_file(sign_in: SignIn) -> None:

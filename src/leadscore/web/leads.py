@@ -81,7 +81,8 @@ def lead_export(request: Request, lead_id: str) -> Response:
             body = export_lead(session, lead_id, viewer.ctx.now_us())
         except NotFound:
             return _not_found(viewer, lead_id)
-    filename = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in lead_id)[:80] or "lead"
+    # ASCII only: a header is Latin-1 (a Vietnamese or emoji id gave a 500 here)
+    filename = "".join(ch if ch.isascii() and ch.isalnum() or ch in "-_" else "_" for ch in lead_id)[:80] or "lead"
     return with_cookie(viewer, Response(
         json.dumps(body, ensure_ascii=False, indent=2), media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="lead-{filename}.json"'}))

@@ -51,7 +51,9 @@ async def _submitted(form: dict[str, Any]) -> tuple[str, str]:
             raise _problem("the file is not UTF-8 text") from None
         fmt = "json" if upload.filename.lower().endswith(".json") else detect_format(text)
         return text, fmt
-    text = str(form.get("document") or "")
+    # a browser sends a text area's lines ended by CRLF (HTML's form encoding): the document as
+    # written, or the active model saved again would be a new version with every lead rescored
+    text = str(form.get("document") or "").replace("\r\n", "\n")
     if not text.strip():
         raise _problem("the model is empty; paste a model document or choose a file")
     return text, detect_format(text)
